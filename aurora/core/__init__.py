@@ -1,0 +1,1 @@
+"""Pure core: numpy/pandas in, numbers out. No files, sockets, clocks, ccxt or FastAPI here."""

@@ -1,0 +1,35 @@
+"""Shared fixtures: an isolated AURORA_HOME per test and the shared real recordings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aurora.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's AURORA_* variables."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AURORA_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty working root; settings fall back to the repository's configs/default.yaml."""
+    root = tmp_path / "home"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return load_settings(home=home, env={})
