@@ -125,6 +125,8 @@ class RiskSettings(_Section):
     max_position_notional: float = Field(gt=0)
     model_max_age_s: float = Field(gt=0)
     regimes: dict[str, RegimeRule] = Field(min_length=1)
+    sprt_default_edge_p: float = Field(gt=0, lt=1)
+    sprt_undecided_size_mult: float = Field(ge=0, le=1)
 
 
 class RewardSettings(_Section):
@@ -141,6 +143,18 @@ class ApiSettings(_Section):
     artifact_path: Path
     state_db: Path
     mode: Literal["replay", "shadow", "paper", "testnet", "live"]
+    allow_unauthenticated: bool
+    artifact_poll_s: float = Field(gt=0)
+    decision_memory: int = Field(ge=1)
+
+
+class SymbolFilter(_Section):
+    """Exchange filters of one symbol (Binance PRICE_FILTER, LOT_SIZE, MIN_NOTIONAL)."""
+
+    tick_size: float = Field(gt=0)
+    step_size: float = Field(gt=0)
+    min_qty: float = Field(gt=0)
+    min_notional: float = Field(ge=0)
 
 
 class CalibrationSettings(_Section):
@@ -174,6 +188,7 @@ class Settings(_Section):
     risk: RiskSettings
     reward: RewardSettings
     api: ApiSettings
+    symbols: dict[str, SymbolFilter] = Field(min_length=1)
     calibration: CalibrationSettings
     ports: PortSettings
 
