@@ -163,6 +163,14 @@ class CalibrationSettings(_Section):
     ece_noise_multiple: float = Field(gt=0)
     artifacts_dir: Path
     runs_dir: Path
+    notebooks_dir: Path
+    params_file: Path
+    kernel: str = Field(min_length=1)
+    cell_timeout_s: float = Field(gt=0)
+    lock_wait_s: float = Field(ge=0)
+    calibrator_holdout_fraction: float = Field(gt=0, lt=1)
+    ece_strategy: Literal["uniform", "quantile"]
+    schedule_lookback_days: int = Field(ge=1)
 
 
 class PortSettings(_Section):
