@@ -1,0 +1,341 @@
+"""Microstructure features, batch (vectorised) form — the definitions of DESIGN.md §4.
+
+Every feature is evaluated at each ``bbo`` event n (time t = ``ts_ns[n]``) over what a live
+reader has seen after processing event n: all events (bbo, trades, depth) with ``seq`` up to and
+including ``seq[n]``, and, for a window W, only the events with ``ts_ns > t − W``.
+
+Features (units):
+
+- ``mid`` = (bid_px + ask_px) / 2, price units.
+- ``spread_bps`` = (ask_px − bid_px) / mid · 1e4, bps.
+- ``obi_l1`` = (bid_qty − ask_qty) / (bid_qty + ask_qty), in [−1, 1]; NaN when both are 0.
+- ``obi_w`` = Σ w_i (Qb_i − Qa_i) / Σ w_i (Qb_i + Qa_i) over the top ``obi_levels`` levels of the
+  rebuilt book, w_i = exp(−obi_decay·(i − 1)); as of the last depth message before the bbo event;
+  NaN with no book yet or a book out of sync.
+- ``ofi_{W}`` = Σ e_k over bbo events k in the window, with the Cont–Kukanov–Stoikov (2014) order
+  flow e_k = 1{Pb_k ≥ Pb_{k−1}} qb_k − 1{Pb_k ≤ Pb_{k−1}} qb_{k−1}
+  − 1{Pa_k ≤ Pa_{k−1}} qa_k + 1{Pa_k ≥ Pa_{k−1}} qa_{k−1}; e = 0 for the first quote seen.
+  Base-asset quantity units; positive = buying pressure.
+- ``tfi_{W}`` = Σ side·qty / Σ qty over trades in the window (side +1 taker buy, −1 taker sell;
+  Binance ``m = True`` ⇒ −1); 0 when the window holds no trade. In [−1, 1].
+- ``microprice_w`` = (bid_px·ask_qty + ask_px·bid_qty) / (bid_qty + ask_qty), price units.
+- ``microprice`` = mid + G(imbalance, spread), Stoikov (2018), G from a fitted
+  :class:`~aurora.core.microprice.MicropriceModel`; NaN without a model.
+- ``absorption_{W}`` = |V_W| / (λ̂ · (|Δmid_W| / tick + 1)), signed by −sign(V_W) so that absorbed
+  selling is positive (bullish). Here
+  V_W = Σ side·qty over trades in the window (base units);
+  Δmid_W = mid_n − mid_{j−1}, j the first bbo event in the window (= Σ of the mid changes of the
+  bbo events in the window; the first quote ever seen has no change, so mid_{−1} := mid_0);
+  λ̂ = 1 / b is the trailing market depth in base units per tick, where
+  b = Σ x_k y_k / Σ x_k² is the through-origin OLS slope (ticks per unit volume) of
+  y_k = |mid_k − mid_{k−1}| / tick on x_k = |Σ side·qty of the trades between bbo k−1 and bbo k|
+  over the bbo events k with ts > t − impact_window_s. So absorption_W = −V_W · b / (|Δmid_W|/tick + 1):
+  the tick move the window's net flow would typically cause, over the move seen (+1). It is 0 when
+  Σ x_k² = 0 (no trade in the impact window: no impact estimate) and when b = 0.
+
+Windowed sums use exact prefix sums in double-double arithmetic (error ≈ 1e-32 of a day's
+Σ|terms|), so a day-long cumulative sum does not cost the window's precision; window bounds come
+from ``np.searchsorted`` on receive times, which therefore must not decrease within a table.
+The stream form (:mod:`aurora.core.stream`) computes the same numbers incrementally.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numba as nb
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from aurora.core.microprice import MicropriceModel
+
+BBO_COLUMNS = ("ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty")
+TRADE_COLUMNS = ("ts_ns", "seq", "price", "qty", "side")
+NS = 1_000_000_000
+
+
+def window_label(seconds: float) -> str:
+    """Name suffix of a window: 1.0 → ``1s``, 5 → ``5s``, 0.5 → ``0.5s``."""
+    return f"{seconds:g}s"
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Feature parameters (from ``settings.features``; ``tick_size`` from the symbol's filters).
+
+    ``tick_size`` (price units) scales ``absorption`` and the micro-price spread; ``None`` lets
+    :func:`compute_features` infer it from the quotes (:func:`infer_tick_size`). The stream form
+    needs it explicitly.
+    """
+
+    windows_s: tuple[float, ...] = (1.0, 5.0)
+    obi_levels: int = 10
+    obi_decay: float = 0.5
+    impact_window_s: float = 60.0
+    microprice_imbalance_buckets: int = 10
+    microprice_spread_buckets: int = 2
+    microprice_horizon_s: float = 1.0
+    tick_size: float | None = None
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        windows = tuple(float(w) for w in self.windows_s)
+        if not windows or any(not (math.isfinite(w) and w > 0) for w in windows):
+            raise ValueError(f"windows_s must be positive seconds, got {self.windows_s!r}")
+        labels = [window_label(w) for w in windows]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"windows_s has duplicate windows: {self.windows_s!r}")
+        if self.obi_levels < 1:
+            raise ValueError(f"obi_levels must be >= 1, got {self.obi_levels}")
+        if not self.obi_decay >= 0:
+            raise ValueError(f"obi_decay must be >= 0, got {self.obi_decay}")
+        if not self.impact_window_s > 0:
+            raise ValueError(f"impact_window_s must be > 0, got {self.impact_window_s}")
+        if self.tick_size is not None and not (math.isfinite(self.tick_size) and self.tick_size > 0):
+            raise ValueError(f"tick_size must be a positive price, got {self.tick_size}")
+        object.__setattr__(self, "windows_s", windows)
+        names = ["mid", "spread_bps", "obi_l1", "obi_w"]
+        names += [f"ofi_{lab}" for lab in labels] + [f"tfi_{lab}" for lab in labels]
+        names += ["microprice_w", "microprice"] + [f"absorption_{lab}" for lab in labels]
+        object.__setattr__(self, "names", tuple(names))
+
+    @classmethod
+    def from_settings(cls, features: Any, tick_size: float | None = None) -> FeatureParams:
+        """Build from ``settings.features`` (any object with the same attribute names)."""
+        return cls(
+            windows_s=tuple(features.windows_s),
+            obi_levels=int(features.obi_levels),
+            obi_decay=float(features.obi_decay),
+            impact_window_s=float(features.impact_window_s),
+            microprice_imbalance_buckets=int(features.microprice_imbalance_buckets),
+            microprice_spread_buckets=int(features.microprice_spread_buckets),
+            microprice_horizon_s=float(features.microprice_horizon_s),
+            tick_size=tick_size,
+        )
+
+    def with_tick(self, tick_size: float) -> FeatureParams:
+        """A copy with ``tick_size`` set."""
+        return FeatureParams(
+            windows_s=self.windows_s, obi_levels=self.obi_levels, obi_decay=self.obi_decay,
+            impact_window_s=self.impact_window_s,
+            microprice_imbalance_buckets=self.microprice_imbalance_buckets,
+            microprice_spread_buckets=self.microprice_spread_buckets,
+            microprice_horizon_s=self.microprice_horizon_s, tick_size=tick_size,
+        )
+
+    @property
+    def context_s(self) -> float:
+        """Seconds of trailing history every feature needs (longest window or impact window)."""
+        return max(*self.windows_s, self.impact_window_s)
+
+    def obi_weights(self) -> np.ndarray:
+        """w_i = exp(−obi_decay·(i − 1)), i = 1..obi_levels."""
+        return np.exp(-self.obi_decay * np.arange(self.obi_levels, dtype=np.float64))
+
+
+def infer_tick_size(*prices: np.ndarray) -> float:
+    """Smallest positive gap between distinct quoted prices, rounded to 10 significant digits.
+
+    A day of quotes almost always visits adjacent ticks, so this recovers the tick; pass the
+    exchange's ``tickSize`` in :class:`FeatureParams` when it is known.
+    """
+    values = np.unique(np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in prices]))
+    values = values[np.isfinite(values)]
+    gaps = np.diff(values)
+    gaps = gaps[gaps > 0]
+    if gaps.size == 0:
+        raise ValueError("cannot infer the tick size: fewer than two distinct prices")
+    gap = float(gaps.min())
+    return float(f"{gap:.10g}")
+
+
+def ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
+              ask_qty: np.ndarray) -> np.ndarray:
+    """CKS (2014) order-flow terms e_n for consecutive quotes; e_0 = 0 (no previous quote)."""
+    e = np.zeros(bid_px.shape[0], dtype=np.float64)
+    if e.size > 1:
+        pb, qb, pa, qa = bid_px[1:], bid_qty[1:], ask_px[1:], ask_qty[1:]
+        pb0, qb0, pa0, qa0 = bid_px[:-1], bid_qty[:-1], ask_px[:-1], ask_qty[:-1]
+        e[1:] = ((pb >= pb0) * qb - (pb <= pb0) * qb0 - (pa <= pa0) * qa + (pa >= pa0) * qa0)
+    return e
+
+
+@nb.njit(cache=True)
+def _dd_prefix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums in double-double: P[k] = hi[k] + lo[k] = Σ x[:k] to ~1e-32 relative."""
+    n = x.shape[0]
+    hi = np.zeros(n + 1)
+    lo = np.zeros(n + 1)
+    s = 0.0
+    c = 0.0
+    for i in range(n):
+        # TwoSum(s, x[i]) then renormalise (s, c): Knuth/Dekker error-free transforms.
+        t = s + x[i]
+        bp = t - s
+        err = (s - (t - bp)) + (x[i] - bp)
+        c += err
+        s2 = t + c
+        c = c - (s2 - t)
+        s = s2
+        hi[i + 1] = s
+        lo[i + 1] = c
+    return hi, lo
+
+
+def window_sums(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Σ values[start[i]:end[i]] for every i (empty when start ≥ end), precise to the window."""
+    hi, lo = _dd_prefix(np.ascontiguousarray(values, dtype=np.float64))
+    e = np.maximum(end, start)
+    return (hi[e] - hi[start]) + (lo[e] - lo[start])
+
+
+def _check_monotone(ts: np.ndarray, seq: np.ndarray, table: str) -> None:
+    if ts.size > 1:
+        if np.any(np.diff(seq) <= 0):
+            raise ValueError(f"{table}: seq must be strictly increasing (rows in arrival order)")
+        bad = np.flatnonzero(np.diff(ts) < 0)
+        if bad.size:
+            raise ValueError(f"{table}: ts_ns decreases at row {int(bad[0]) + 1} "
+                             "(receive times must be non-decreasing in arrival order)")
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{table} frame lacks columns {missing}")
+
+
+def book_imbalance(bid_qty: np.ndarray, ask_qty: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted depth imbalance of level matrices (rows = book states, columns = levels 1..N).
+
+    Missing levels are 0 (or NaN, treated as 0). NaN where the weighted depth is 0.
+    """
+    bq = np.nan_to_num(np.asarray(bid_qty, dtype=np.float64))
+    aq = np.nan_to_num(np.asarray(ask_qty, dtype=np.float64))
+    w = weights[: bq.shape[1]]
+    num = (bq - aq) @ w
+    den = (bq + aq) @ w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+@dataclass(frozen=True)
+class BookTops:
+    """Top-of-book level quantities after each depth message, for ``obi_w``.
+
+    ``seq`` (int64, increasing) is the arrival counter of the depth message; ``bid_qty`` and
+    ``ask_qty`` are (messages × levels) matrices, level 1 first, 0 for a missing level;
+    ``in_sync`` is False where the book is not (yet) valid.
+    """
+
+    seq: np.ndarray
+    bid_qty: np.ndarray
+    ask_qty: np.ndarray
+    in_sync: np.ndarray
+
+
+def obi_w_asof(bbo_seq: np.ndarray, tops: BookTops | None, weights: np.ndarray) -> np.ndarray:
+    """``obi_w`` at each bbo event: the last book state with seq < the event's seq."""
+    out = np.full(bbo_seq.shape[0], np.nan)
+    if tops is None or tops.seq.size == 0:
+        return out
+    values = book_imbalance(tops.bid_qty, tops.ask_qty, weights)
+    values = np.where(np.asarray(tops.in_sync, dtype=bool), values, np.nan)
+    pos = np.searchsorted(tops.seq, bbo_seq, side="left") - 1
+    has = pos >= 0
+    out[has] = values[pos[has]]
+    return out
+
+
+def compute_features(  # noqa: PLR0917 (the documented positional API)
+    bbo: pd.DataFrame,
+    trades: pd.DataFrame,
+    depth: BookTops | None,
+    params: FeatureParams,
+    microprice: MicropriceModel | None = None,
+    context_start_ns: int | None = None,
+) -> pd.DataFrame:
+    """The feature table: one row per bbo event, columns ``ts_ns, update_id`` + ``params.names``.
+
+    ``bbo`` and ``trades`` hold the tick-store columns (``ts_ns, seq, …``) in arrival order;
+    ``depth`` is the rebuilt book's top levels (:class:`BookTops`) or ``None`` (``obi_w`` NaN).
+    Rows with ``ts_ns < context_start_ns`` are used as trailing context only and dropped.
+    """
+    _require(bbo, BBO_COLUMNS, "bbo")
+    _require(trades, TRADE_COLUMNS, "trades")
+    b_ts = bbo["ts_ns"].to_numpy(np.int64)
+    b_seq = bbo["seq"].to_numpy(np.int64)
+    bp = bbo["bid_px"].to_numpy(np.float64)
+    bq = bbo["bid_qty"].to_numpy(np.float64)
+    ap = bbo["ask_px"].to_numpy(np.float64)
+    aq = bbo["ask_qty"].to_numpy(np.float64)
+    t_ts = trades["ts_ns"].to_numpy(np.int64)
+    t_seq = trades["seq"].to_numpy(np.int64)
+    t_qty = trades["qty"].to_numpy(np.float64)
+    t_sv = trades["side"].to_numpy(np.float64) * t_qty
+    _check_monotone(b_ts, b_seq, "bbo")
+    _check_monotone(t_ts, t_seq, "trades")
+    if params.tick_size is None and bp.size:
+        params = params.with_tick(infer_tick_size(bp, ap))
+    tick = params.tick_size or 1.0
+
+    mid = (bp + ap) * 0.5
+    depth_l1 = bq + aq
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cols: dict[str, np.ndarray] = {
+            "mid": mid,
+            "spread_bps": (ap - bp) / mid * 1e4,
+            "obi_l1": (bq - aq) / depth_l1,
+            "obi_w": obi_w_asof(b_seq, depth, params.obi_weights()),
+        }
+        micro_w = (bp * aq + ap * bq) / depth_l1
+    e = ofi_terms(bp, bq, ap, aq)
+    # trades seen by bbo event n: seq < seq_n
+    t_end = np.searchsorted(t_seq, b_seq, side="left")
+    # price-impact regression inputs per bbo event k (trades between bbo k-1 and bbo k)
+    group = np.searchsorted(b_seq, t_seq, side="left")
+    inside = group < b_seq.size
+    x = np.abs(np.bincount(group[inside], weights=t_sv[inside], minlength=b_seq.size))
+    y = np.zeros_like(mid)
+    y[1:] = np.abs(np.diff(mid)) / tick
+    imp_start = np.searchsorted(b_ts, b_ts - round(params.impact_window_s * NS), side="right")
+    stop = np.arange(1, b_ts.size + 1)
+    sxy = window_sums(x * y, imp_start, stop)
+    sxx = window_sums(x * x, imp_start, stop)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
+
+    ofi: dict[str, np.ndarray] = {}
+    tfi: dict[str, np.ndarray] = {}
+    absorption: dict[str, np.ndarray] = {}
+    for w in params.windows_s:
+        lab = window_label(w)
+        lower = b_ts - round(w * NS)
+        b_start = np.searchsorted(b_ts, lower, side="right")
+        ofi[f"ofi_{lab}"] = window_sums(e, b_start, stop)
+        t_start = np.searchsorted(t_ts, lower, side="right")
+        num = window_sums(t_sv, t_start, t_end)
+        den = window_sums(t_qty, t_start, t_end)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tfi[f"tfi_{lab}"] = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        base = mid[np.maximum(b_start - 1, 0)]
+        moved = np.abs(mid - base) / tick
+        absorption[f"absorption_{lab}"] = -num * slope / (moved + 1.0) + 0.0
+    cols.update(ofi)
+    cols.update(tfi)
+    cols["microprice_w"] = micro_w
+    if microprice is not None:
+        cols["microprice"] = mid + microprice.adjustment(bq / depth_l1, (ap - bp))
+    else:
+        cols["microprice"] = np.full(mid.shape, np.nan)
+    cols.update(absorption)
+    out = pd.DataFrame({"ts_ns": b_ts, "update_id": bbo["update_id"].to_numpy(np.int64)})
+    for name in params.names:
+        out[name] = cols[name]
+    if context_start_ns is not None:
+        out = out.loc[b_ts >= context_start_ns].reset_index(drop=True)
+    return out
