@@ -1,0 +1,157 @@
+"""Request and response bodies of the Aurora API (contract: DESIGN.md §6).
+
+Numbers are strict: a JSON string or boolean is not a number, NaN and ±inf are refused, and
+every magnitude is bounded so that no accepted input can overflow the risk arithmetic. Unknown
+fields are refused. Symbols and regimes are checked against the configuration by the routes
+(a 422 naming the field, like any other validation error).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Side = Literal["buy", "sell"]
+Status = Literal["filled", "closed", "canceled", "rejected"]
+Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,30}$", description="exchange symbol, e.g. BTCUSDT")]
+OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+def num(*, description: str, ge: float | None = None, gt: float | None = None,
+        le: float | None = None, lim: float = 1e12, default: object = ...) -> Any:
+    """A strict finite float field bounded to [-lim, lim] unless tighter bounds are given."""
+    return Field(default, strict=True, allow_inf_nan=False, description=description,
+                 ge=-lim if ge is None and gt is None else ge, gt=gt, le=lim if le is None else le)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PretradeRequest(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "symbol": "BTCUSDT", "side": "buy", "qty": 0.01, "price": 65000.0, "latency_ms": 12.5,
+        "slippage_est_bps": 0.8, "spread_bps": 1.2, "p_tp": 0.62, "e_pi_bps": 0.4,
+        "regime": "normal", "sprt_llr": 0.3, "client_order_id": "ws-20260101-000001"}]})
+
+    symbol: Symbol
+    side: Side
+    qty: float = num(gt=0, le=1e9, description="requested quantity, base asset")
+    price: float = num(gt=0, le=1e9, description="intended price, quote per base")
+    latency_ms: float = num(ge=0, le=1e7, description="runner's measured decision latency, ms")
+    slippage_est_bps: float = num(ge=0, le=1e6, description="expected slippage, bps")
+    spread_bps: float = num(ge=0, le=1e6, description="current bid-ask spread, bps of mid")
+    p_tp: float = num(ge=0, le=1, description="calibrated probability the take-profit is hit first")
+    e_pi_bps: float = num(lim=1e6, description="runner's expected return after costs, bps")
+    regime: str = Field(min_length=1, max_length=64, description="market regime, one of risk.regimes")
+    sprt_llr: float = num(lim=1e6, description="runner's SPRT log-likelihood ratio")
+    client_order_id: OrderId | None = None
+    ts: AwareDatetime | None = Field(default=None, description="runner's time of the request (ISO-8601)")
+
+
+class PretradeResponse(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "allow": True, "max_qty": 0.0076, "reasons": [], "cooloff_s": 0.0,
+        "decision_id": "20260101T000000Z-1a2b3c4d-42", "model_version": "2026-01-01.1"}]})
+
+    allow: bool
+    max_qty: float = Field(description="largest quantity allowed, rounded down to the lot step; 0 on deny")
+    reasons: list[str] = Field(description="every failing gate (empty on allow)")
+    cooloff_s: float = Field(description="seconds of cool-off remaining")
+    decision_id: str
+    model_version: str | None
+
+
+class PosttradeRequest(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "client_order_id": "ws-20260101-000001", "symbol": "BTCUSDT", "side": "sell", "qty": 0.0076,
+        "price": 65070.0, "fee": 0.49, "realized_pnl": 0.53, "pnl_bps": 10.7, "status": "closed",
+        "ts": "2026-01-01T00:00:31.5Z", "decision_id": "20260101T000000Z-1a2b3c4d-42",
+        "slippage_bps": 0.6, "latency_ms": 14.0}]})
+
+    client_order_id: OrderId
+    symbol: Symbol
+    side: Side
+    qty: float = num(ge=0, le=1e9, description="filled quantity, base asset")
+    price: float = num(gt=0, le=1e9, description="average fill price")
+    fee: float = num(description="fee paid, quote currency (negative for a rebate)")
+    realized_pnl: float = num(description="realised P&L before fees, quote currency; 0 for an entry fill")
+    pnl_bps: float = num(lim=1e6, description="return of the closed trade, bps of entry; 0 otherwise")
+    status: Status
+    ts: AwareDatetime
+    decision_id: str | None = Field(default=None, max_length=128)
+    slippage_bps: float | None = num(lim=1e6, default=None, description="realised slippage, bps")
+    latency_ms: float | None = num(ge=0, le=1e7, default=None, description="realised order latency, ms")
+
+
+class PosttradeResponse(_Body):
+    applied: bool = Field(description="false when this client_order_id + status was already logged")
+    equity: float
+    daily_pnl: float
+    drawdown_pct: float
+    sprt_llr: float
+    cooloff_s: float
+    kill_switch: bool
+
+
+class KillSwitchRequest(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True,
+                              json_schema_extra={"examples": [{"engaged": True, "reason": "manual stop"}]})
+
+    engaged: bool = Field(strict=True)
+    reason: str = Field(default="", max_length=500)
+
+
+class KillSwitchResponse(_Body):
+    kill_switch: bool
+    reason: str
+
+
+class ReloadResponse(_Body):
+    reloaded: bool
+    model_version: str | None
+    sha256: str | None
+    error: str | None
+
+
+class ModelHealth(_Body):
+    loaded: bool
+    fresh: bool
+    version: str | None
+    sha256: str | None
+    created_at: str | None
+    age_s: float | None
+    error: str | None
+
+
+class Health(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "status": "ok", "ready": True, "mode": "replay", "model": {
+            "loaded": True, "fresh": True, "version": "2026-01-01.1", "sha256": "ab12…",
+            "created_at": "2026-01-01T00:00:00Z", "age_s": 3600.0, "error": None},
+        "state_store_writable": True, "kill_switch": False, "cooloff_s": 0.0, "drawdown_pct": 0.0}]})
+
+    status: Literal["ok", "not_ready"]
+    ready: bool
+    mode: str
+    model: ModelHealth
+    state_store_writable: bool
+    kill_switch: bool
+    cooloff_s: float
+    drawdown_pct: float
+
+
+class ErrorItem(_Body):
+    loc: list[str | int]
+    field: str
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(_Body):
+    detail: list[ErrorItem]
+
+
+class ErrorBody(_Body):
+    detail: str
