@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +69,12 @@ class StorageSettings(_Section):
     parquet_codec: Literal["snappy", "zstd", "gzip", "lz4", "none"]
     fallback_format: Literal["jsonl"]
     on_bad_input: Literal["skip", "error"]
+    max_skip_events: int = Field(ge=0)
+
+
+class SynthSettings(_Section):
+    start: datetime
+    params: dict[str, float]
 
 
 class FeatureSettings(_Section):
@@ -189,6 +196,7 @@ class Settings(_Section):
     http: HttpSettings
     logging: LoggingSettings
     storage: StorageSettings
+    synth: SynthSettings
     features: FeatureSettings
     labels: LabelSettings
     costs: CostSettings

@@ -1,0 +1,441 @@
+"""Binance websocket recordings → ``trades`` / ``bbo`` / ``depth`` tables (DESIGN.md §3).
+
+Input: one message per line, ``<recv_ts_ns> <json>``, gzip or plain text. Payloads are
+combined-stream envelopes ``{"stream": "btcusdt@trade", "data": {...}}`` (``@trade``,
+``@aggTrade``, ``@bookTicker``, ``@depth`` / ``@depth@100ms`` diffs), raw single-stream payloads
+(``{"e": "trade", ...}``), or a REST depth snapshot ``{"lastUpdateId": ..., "bids": ..., "asks": ...}``
+(in real recordings it arrives a few lines *after* the first diffs; its rows get
+``is_snapshot=True`` and ``first_update_id = last_update_id = lastUpdateId``).
+
+Spot and USD-M / COIN-M futures variants are handled: futures ``bookTicker`` carries ``E``/``T``
+(``exch_ns`` = ``T``), futures depth carries ``pu`` (continuity is ``pu == previous u`` instead of
+``U == previous u + 1``). Spot ``bookTicker`` has no time: ``exch_ns`` is null and the receive time
+is the clock. Trades: ``exch_ns`` = trade time ``T``; ``m = true`` (buyer is maker) ⇒ ``side = -1``.
+``@aggTrade`` rows go to ``trades`` with ``trade_id`` = aggregate id ``a``; when a recording holds
+both ``@trade`` and ``@aggTrade`` only ``@trade`` is kept (the same fills would count twice).
+
+``seq`` counts accepted messages from ``seq_start``; all rows of one message share its ``seq``.
+
+Bad input — an unparsable line, an unknown stream, another symbol, an out-of-order message
+(update or trade id not above the previous one), a depth sequence gap, a truncated gzip:
+
+* ``on_bad_input="skip"``: the line is dropped and counted with its reason (:class:`Skip`), and
+  parsing continues. A depth *gap* (the next diff does not continue the chain) is not dropped —
+  the diff is real data and the order book re-synchronises on it — but it is reported
+  (:class:`DepthGap`) and counted. A truncated gzip keeps every line read before the break.
+* ``on_bad_input="error"``: :class:`RecordingError` naming ``file:line`` and the reason.
+
+:func:`import_recordings` parses a whole file before writing anything, so an error leaves the store
+exactly as it was; writes are idempotent (see :mod:`aurora.ticks.store`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from aurora.events import EventLog
+from aurora.ticks.schema import BBO, DEPTH, EXCHANGES, TRADES
+from aurora.ticks.store import TickStore, WriteReport
+
+OnBadInput = Literal["skip", "error"]
+_DEPTH_STREAM = re.compile(r"^depth(@\d+ms)?$")
+_PARTIAL_DEPTH = re.compile(r"^depth\d+(@\d+ms)?$")
+MS = 1_000_000
+
+
+class RecordingError(ValueError):
+    """A recording could not be imported under ``on_bad_input="error"``; names file:line and why."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """One dropped line: 1-based ``line`` number in ``source`` and the ``reason``."""
+
+    source: str
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class DepthGap:
+    """A depth diff that does not continue the chain: ``prev_u`` then ``[first_u, last_u]``."""
+
+    source: str
+    line: int
+    prev_u: int
+    first_u: int
+    last_u: int
+    prev_field: int | None = None  # futures ``pu`` when present
+
+
+@dataclass
+class ParseStats:
+    lines: int = 0
+    messages: int = 0
+    per_stream: Counter[str] = field(default_factory=Counter)
+    skipped: int = 0
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    truncated: bool = False
+    aggtrades_dropped: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lines": self.lines, "messages": self.messages, "per_stream": dict(self.per_stream),
+                "skipped": self.skipped, "skip_reasons": dict(self.skip_reasons),
+                "truncated": self.truncated, "aggtrades_dropped": self.aggtrades_dropped}
+
+
+@dataclass
+class ParsedRecording:
+    source: str
+    symbol: str
+    exchange: str
+    tables: dict[str, pa.Table]
+    stats: ParseStats
+    skips: list[Skip]
+    gaps: list[DepthGap]
+    seq_end: int  # next free seq value
+
+
+@dataclass
+class FileImport:
+    source: str
+    messages: int
+    rows: dict[str, int]
+    written: dict[str, int]
+    skipped: int
+    gaps: int
+    truncated: bool
+
+
+@dataclass
+class ImportReport:
+    """What an import did: one :class:`FileImport` per file and the store writes."""
+
+    files: list[FileImport] = field(default_factory=list)
+    writes: list[WriteReport] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        return sum(f.messages for f in self.files)
+
+    def rows(self, table: str) -> int:
+        return sum(f.rows.get(table, 0) for f in self.files)
+
+    def written(self, table: str) -> int:
+        return sum(f.written.get(table, 0) for f in self.files)
+
+
+class _BadLineError(Exception):
+    """Internal: the current line is bad for ``reason``."""
+
+
+def _ms(v: Any) -> int:
+    return int(v) * MS
+
+
+class _Columns:
+    """Row buffers for the three tables (plain lists: appends are the cheap part of parsing)."""
+
+    def __init__(self) -> None:
+        self.trades: dict[str, list[Any]] = {n: [] for n in TRADES.names}
+        self.aggtrades: dict[str, list[Any]] = {n: [] for n in TRADES.names}
+        self.bbo: dict[str, list[Any]] = {n: [] for n in BBO.names}
+        self.depth: dict[str, list[Any]] = {n: [] for n in DEPTH.names}
+
+
+def _depth_rows(cols: dict[str, list[Any]], *, ts: int, exch: int | None, seq: int, first: int, last: int,
+                bids: list[Any], asks: list[Any], snapshot: bool) -> None:
+    n = len(bids) + len(asks)
+    px = [float(p) for p, _ in bids] + [float(p) for p, _ in asks]
+    qty = [float(q) for _, q in bids] + [float(q) for _, q in asks]
+    cols["ts_ns"] += [ts] * n
+    cols["exch_ns"] += [exch] * n
+    cols["seq"] += [seq] * n
+    cols["first_update_id"] += [first] * n
+    cols["last_update_id"] += [last] * n
+    cols["side"] += [1] * len(bids) + [-1] * len(asks)
+    cols["price"] += px
+    cols["qty"] += qty
+    cols["is_snapshot"] += [snapshot] * n
+
+
+class _Parser:
+    def __init__(self, source: str, symbol: str, exchange: str, on_bad_input: OnBadInput, seq: int) -> None:
+        if exchange not in EXCHANGES:
+            raise ValueError(f"unknown exchange {exchange!r}; exchanges are {', '.join(EXCHANGES)}")
+        if on_bad_input not in ("skip", "error"):
+            raise ValueError(f"on_bad_input must be 'skip' or 'error', not {on_bad_input!r}")
+        self.source = source
+        self.symbol = symbol.upper()
+        self.stream_prefix = symbol.lower() + "@"
+        self.futures = exchange != "binance"
+        self.mode = on_bad_input
+        self.seq = seq
+        self.cols = _Columns()
+        self.stats = ParseStats()
+        self.skips: list[Skip] = []
+        self.gaps: list[DepthGap] = []
+        self.last_trade: int | None = None
+        self.last_agg: int | None = None
+        self.last_bbo: int | None = None
+        self.last_depth: int | None = None
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+    def bad(self, lineno: int, reason: str) -> None:
+        if self.mode == "error":
+            raise RecordingError(f"{self.source}:{lineno}: {reason}")
+        self.stats.skipped += 1
+        self.stats.skip_reasons[reason.split(":", maxsplit=1)[0]] += 1
+        self.skips.append(Skip(self.source, lineno, reason))
+
+    def line(self, lineno: int, raw: bytes) -> None:
+        raw = raw.strip()
+        if not raw:
+            return
+        self.stats.lines += 1
+        ts_txt, _, payload = raw.partition(b" ")
+        try:
+            ts = int(ts_txt)
+        except ValueError:
+            self.bad(lineno, "malformed line: no integer receive timestamp before the JSON")
+            return
+        try:
+            msg = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            self.bad(lineno, f"malformed JSON: {exc}")
+            return
+        try:
+            self.message(ts, msg)
+        except _BadLineError as exc:
+            self.bad(lineno, str(exc))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            self.bad(lineno, f"malformed message: {type(exc).__name__} {exc}")
+
+    # -- dispatch -------------------------------------------------------------------------------
+    def message(self, ts: int, msg: Any) -> None:
+        if not isinstance(msg, dict):
+            raise _BadLineError("malformed message: not a JSON object")
+        if "stream" in msg:
+            stream = str(msg["stream"])
+            name, _, kind = stream.partition("@")
+            data = msg["data"]
+            if name.upper() != self.symbol:
+                raise _BadLineError(f"wrong symbol: stream {stream} is not {self.symbol}")
+        elif "lastUpdateId" in msg:
+            kind, data = "snapshot", msg
+        elif "e" in msg:
+            data = msg
+            kind = {"trade": "trade", "aggTrade": "aggTrade", "depthUpdate": "depth",
+                    "bookTicker": "bookTicker"}.get(str(msg["e"]), f"event {msg['e']}")
+        elif {"u", "b", "B", "a", "A"} <= msg.keys():
+            kind, data = "bookTicker", msg
+        else:
+            raise _BadLineError("unknown message: neither a stream envelope, an event nor a depth snapshot")
+        if not isinstance(data, dict):
+            raise _BadLineError("malformed message: data is not a JSON object")
+        sym = data.get("s")
+        if sym is not None and str(sym).upper() != self.symbol:
+            raise _BadLineError(f"wrong symbol: {sym} is not {self.symbol}")
+        if kind == "trade":
+            self.trade(ts, data)
+        elif kind == "aggTrade":
+            self.aggtrade(ts, data)
+        elif kind == "bookTicker":
+            self.book_ticker(ts, data)
+        elif _DEPTH_STREAM.match(kind):
+            self.depth(ts, data)
+            kind = "depth"
+        elif kind == "snapshot":
+            self.snapshot(ts, data)
+        elif _PARTIAL_DEPTH.match(kind):
+            raise _BadLineError(f"unknown stream: partial-depth @{kind} is not supported (use @depth diffs)")
+        else:
+            raise _BadLineError(f"unknown stream: @{kind}")
+        self.stats.messages += 1
+        self.stats.per_stream[kind] += 1
+        self.seq += 1
+
+    # -- streams ----------------------------------------------------------------------------------
+    def trade(self, ts: int, d: dict[str, Any]) -> None:
+        tid = int(d["t"])
+        if self.last_trade is not None and tid <= self.last_trade:
+            raise _BadLineError(f"out-of-order: trade id {tid} after {self.last_trade}")
+        row = (ts, _ms(d["T"]), self.seq, tid, float(d["p"]), float(d["q"]), -1 if d["m"] else 1)
+        self.last_trade = tid
+        for name, v in zip(TRADES.names, row, strict=True):
+            self.cols.trades[name].append(v)
+
+    def aggtrade(self, ts: int, d: dict[str, Any]) -> None:
+        aid = int(d["a"])
+        if self.last_agg is not None and aid <= self.last_agg:
+            raise _BadLineError(f"out-of-order: aggTrade id {aid} after {self.last_agg}")
+        row = (ts, _ms(d["T"]), self.seq, aid, float(d["p"]), float(d["q"]), -1 if d["m"] else 1)
+        self.last_agg = aid
+        for name, v in zip(TRADES.names, row, strict=True):
+            self.cols.aggtrades[name].append(v)
+
+    def book_ticker(self, ts: int, d: dict[str, Any]) -> None:
+        uid = int(d["u"])
+        if self.last_bbo is not None and uid < self.last_bbo:
+            raise _BadLineError(f"out-of-order: bookTicker update id {uid} after {self.last_bbo}")
+        exch = _ms(d["T"]) if "T" in d else (_ms(d["E"]) if "E" in d else None)
+        row = (ts, exch, self.seq, uid, float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]))
+        self.last_bbo = uid
+        for name, v in zip(BBO.names, row, strict=True):
+            self.cols.bbo[name].append(v)
+
+    def depth(self, ts: int, d: dict[str, Any]) -> None:
+        first, last = int(d["U"]), int(d["u"])
+        pu = int(d["pu"]) if "pu" in d else None
+        if last < first:
+            raise _BadLineError(f"malformed message: depth u {last} < U {first}")
+        prev = self.last_depth
+        if prev is not None and last <= prev:
+            raise _BadLineError(f"out-of-order: depth u {last} not above previous u {prev}")
+        _depth_rows(self.cols.depth, ts=ts, exch=_ms(d["E"]) if "E" in d else None, seq=self.seq,
+                    first=first, last=last, bids=d["b"], asks=d["a"], snapshot=False)
+        if prev is not None:
+            continuous = (pu == prev) if pu is not None else (first == prev + 1)
+            if not continuous:
+                gap = DepthGap(self.source, self._lineno, prev, first, last, pu)
+                if self.mode == "error":
+                    raise RecordingError(
+                        f"{self.source}:{self._lineno}: depth sequence gap: previous u {prev}, "
+                        f"then U {first}" + (f" pu {pu}" if pu is not None else ""))
+                self.gaps.append(gap)
+        self.last_depth = last
+
+    def snapshot(self, ts: int, d: dict[str, Any]) -> None:
+        lid = int(d["lastUpdateId"])
+        exch = _ms(d["E"]) if "E" in d else None
+        _depth_rows(self.cols.depth, ts=ts, exch=exch, seq=self.seq, first=lid, last=lid,
+                    bids=d["bids"], asks=d["asks"], snapshot=True)
+
+    # -- driver -----------------------------------------------------------------------------------
+    _lineno = 0
+
+    def run(self, lines: Iterable[tuple[int, bytes]]) -> None:
+        for lineno, raw in lines:
+            self._lineno = lineno
+            self.line(lineno, raw)
+
+    def tables(self) -> dict[str, pa.Table]:
+        c = self.cols
+        trades = c.trades
+        if c.aggtrades["seq"] and trades["seq"]:
+            self.stats.aggtrades_dropped = len(c.aggtrades["seq"])
+        elif c.aggtrades["seq"]:
+            trades = c.aggtrades
+        return {
+            "trades": _table(trades, TRADES),
+            "bbo": _table(c.bbo, BBO),
+            "depth": _table(c.depth, DEPTH),
+        }
+
+
+def _table(cols: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
+    arrays = []
+    for f in schema:
+        values = cols[f.name]
+        if f.name == "exch_ns" and any(v is None for v in values):
+            arrays.append(pa.array(values, type=f.type))
+        elif pa.types.is_boolean(f.type):
+            arrays.append(pa.array(np.asarray(values, dtype=bool)))
+        else:
+            arrays.append(pa.array(np.asarray(values, dtype=f.type.to_pandas_dtype())))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _read_lines(path: Path, parser: _Parser) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines of a gzip or plain file; a truncated/corrupt gzip ends the iteration."""
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gz else open
+    lineno = 0
+    try:
+        with opener(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                yield lineno, raw
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        parser.stats.truncated = True
+        parser.bad(lineno + 1, f"truncated input: {type(exc).__name__}: {exc}")
+
+
+def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: str,
+                    exchange: str = "binance", on_bad_input: OnBadInput = "skip",
+                    seq_start: int = 0) -> ParsedRecording:
+    """Parse one recording (a file path, or an iterable of lines) into the three tick tables."""
+    if isinstance(path_or_lines, str | Path):
+        path = Path(path_or_lines)
+        source = str(path)
+        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start)
+        if not path.is_file():
+            raise RecordingError(f"{source}: no such file")
+        parser.run(_read_lines(path, parser))
+    else:
+        source = "<lines>"
+        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start)
+        parser.run((i, ln.encode() if isinstance(ln, str) else ln)
+                   for i, ln in enumerate(path_or_lines, start=1))
+    tables = parser.tables()
+    return ParsedRecording(source=source, symbol=symbol.upper(), exchange=exchange, tables=tables,
+                           stats=parser.stats, skips=parser.skips, gaps=parser.gaps, seq_end=parser.seq)
+
+
+def emit_parse_events(events: EventLog, parsed: ParsedRecording, max_skip_events: int) -> None:
+    """One ``data.import.skip`` per skipped line (up to ``max_skip_events``) and one per gap."""
+    for skip in parsed.skips[:max_skip_events]:
+        events.emit("data.import.skip", source=skip.source, line=skip.line, reason=skip.reason,
+                    symbol=parsed.symbol, exchange=parsed.exchange)
+    if len(parsed.skips) > max_skip_events:
+        events.emit("data.import.skip_suppressed", source=parsed.source,
+                    suppressed=len(parsed.skips) - max_skip_events)
+    for gap in parsed.gaps:
+        events.emit("data.import.gap", source=gap.source, line=gap.line, prev_u=gap.prev_u,
+                    first_u=gap.first_u, last_u=gap.last_u, pu=gap.prev_field, symbol=parsed.symbol)
+
+
+def import_recordings(  # noqa: PLR0917 (the documented positional API)
+        paths: Iterable[str | Path], store: TickStore, exchange: str, symbol: str,
+                      on_bad_input: OnBadInput = "skip", events: EventLog | None = None,
+                      seq_start: int = 0, max_skip_events: int = 1000) -> ImportReport:
+    """Parse each file fully, then write its tables to ``store`` (idempotent).
+
+    ``seq`` continues from one file to the next in the order given. A file that fails under
+    ``on_bad_input="error"`` raises before anything of *that* file is written; files before it
+    in the same call are already stored.
+    """
+    report = ImportReport()
+    seq = seq_start
+    for path in paths:
+        parsed = parse_recording(path, symbol, exchange, on_bad_input, seq)
+        seq = parsed.seq_end
+        written: dict[str, int] = {}
+        for table, data in parsed.tables.items():
+            if len(data):
+                wr = store.write(table, data, exchange, symbol.upper())
+                report.writes.append(wr)
+                written[table] = wr.rows_written
+        fi = FileImport(source=parsed.source, messages=parsed.stats.messages,
+                        rows={t: len(v) for t, v in parsed.tables.items()}, written=written,
+                        skipped=parsed.stats.skipped, gaps=len(parsed.gaps),
+                        truncated=parsed.stats.truncated)
+        report.files.append(fi)
+        if events is not None:
+            emit_parse_events(events, parsed, max_skip_events)
+            events.emit("data.import.file", source=fi.source, format="ws", exchange=exchange,
+                        symbol=symbol.upper(), messages=fi.messages, rows=fi.rows, written=written,
+                        skipped=fi.skipped, gaps=fi.gaps, truncated=fi.truncated,
+                        per_stream=dict(parsed.stats.per_stream))
+    return report

@@ -1,0 +1,235 @@
+"""Hive-partitioned Parquet tick store (DESIGN.md §3).
+
+Layout: ``{root}/{table}/exchange={ex}/symbol={SYM}/date={YYYY-MM-DD}/part-0.parquet``. The date is
+the UTC date of ``ts_ns`` (the receive clock). Each partition holds exactly one data file, kept
+sorted by ``(ts_ns, seq)`` (stable, so rows of one message keep their order).
+
+Writes are idempotent and atomic:
+
+* Idempotent: new rows are merged with what the partition already holds and de-duplicated on a
+  natural key (:data:`NATURAL_KEYS`), keeping the row already stored. Re-writing the same rows is a
+  no-op; rows are never dropped except as duplicates of a stored row.
+* Atomic: the merged partition is written to a hidden temporary file in the same directory
+  (``.tmp-*``; ``pyarrow.dataset`` ignores names starting with ``.``), fsynced and renamed over
+  ``part-0.parquet``. A crash leaves either the old file or the new one, never a torn file.
+
+Natural keys (what makes two rows "the same event"):
+
+* ``trades``: ``trade_id`` (Binance trade id, or aggregate-trade id for aggTrade sources).
+* ``bbo``: ``(update_id, ts_ns)`` — the arrival counter ``seq`` is deliberately not part of the
+  key, because it depends on which files were imported together.
+* ``depth``: ``(last_update_id, side, price, is_snapshot)`` — one price level of one diff or snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from aurora.ticks.schema import EXCHANGES, SCHEMAS
+
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "trades": ("trade_id",),
+    "bbo": ("update_id", "ts_ns"),
+    "depth": ("last_update_id", "side", "price", "is_snapshot"),
+}
+SORT_KEYS = [("ts_ns", "ascending"), ("seq", "ascending")]
+PART_FILE = "part-0.parquet"
+NS_PER_DAY = 86_400 * 1_000_000_000
+_SYMBOL_RE = re.compile(r"^[A-Z0-9_\-]{2,40}$")
+
+
+class StoreError(ValueError):
+    """Bad input to the store (unknown table, schema mismatch, bad symbol); names the problem."""
+
+
+@dataclass
+class WriteReport:
+    """What one :meth:`TickStore.write` did, per table and overall."""
+
+    table: str
+    rows_in: int = 0
+    rows_written: int = 0
+    duplicates: int = 0
+    partitions: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"table": self.table, "rows_in": self.rows_in, "rows_written": self.rows_written,
+                "duplicates": self.duplicates, "partitions": list(self.partitions)}
+
+
+def _utc_day(ns: int) -> date:
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).date()
+
+
+def _conform(table: str, data: pa.Table) -> pa.Table:
+    """Select and cast the schema's columns; refuse missing columns, nulls in required ones."""
+    schema = SCHEMAS[table]
+    missing = [f.name for f in schema if f.name not in data.column_names]
+    if missing:
+        raise StoreError(f"{table}: missing column(s) {missing}; expected {schema.names}")
+    cols = []
+    for f in schema:
+        col = data.column(f.name)
+        if not f.nullable and col.null_count:
+            raise StoreError(f"{table}.{f.name}: {col.null_count} null value(s) in a required column")
+        try:
+            cols.append(col.cast(f.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise StoreError(f"{table}.{f.name}: cannot convert {col.type} to {f.type}: {exc}") from exc
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _sort(data: pa.Table) -> pa.Table:
+    idx = pc.sort_indices(data, sort_keys=SORT_KEYS)
+    return data.take(idx)
+
+
+def _first_of_each_key(data: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """Keep the first row of every natural key (earlier rows win: stored before new)."""
+    if len(keys) == 1 and pa.types.is_integer(data.schema.field(keys[0]).type):
+        arr = data.column(keys[0]).to_numpy()
+        _, first = np.unique(arr, return_index=True)
+        if len(first) == len(arr):
+            return data
+        return data.take(pa.array(np.sort(first)))
+    with_idx = data.append_column("__row", pa.array(np.arange(len(data), dtype=np.int64)))
+    grouped = with_idx.group_by(list(keys), use_threads=False).aggregate([("__row", "min")])
+    first = grouped.column("__row_min").to_numpy()
+    if len(first) == len(data):
+        return data
+    return data.take(pa.array(np.sort(first)))
+
+
+class TickStore:
+    """Read and write the tick tables under ``root`` (usually ``settings.storage.ticks_dir``)."""
+
+    def __init__(self, root: Path | str, codec: str = "snappy") -> None:
+        self.root = Path(root)
+        self.codec = codec
+
+    # ---- paths -------------------------------------------------------------------------------
+    @staticmethod
+    def _check(table: str, exchange: str, symbol: str) -> None:
+        if table not in SCHEMAS:
+            raise StoreError(f"unknown table {table!r}; tables are {', '.join(SCHEMAS)}")
+        if exchange not in EXCHANGES:
+            raise StoreError(f"unknown exchange {exchange!r}; exchanges are {', '.join(EXCHANGES)}")
+        if not _SYMBOL_RE.match(symbol):
+            raise StoreError(f"bad symbol {symbol!r}: use upper-case letters/digits like BTCUSDT")
+
+    def symbol_dir(self, table: str, exchange: str, symbol: str) -> Path:
+        self._check(table, exchange, symbol)
+        return self.root / table / f"exchange={exchange}" / f"symbol={symbol}"
+
+    def partition_dir(self, table: str, exchange: str, symbol: str, day: date) -> Path:
+        return self.symbol_dir(table, exchange, symbol) / f"date={day.isoformat()}"
+
+    # ---- write -------------------------------------------------------------------------------
+    def write(self, table: str, data: pa.Table, exchange: str, symbol: str) -> WriteReport:
+        """Merge ``data`` into the partitions of its UTC dates; see the module doc for guarantees."""
+        self._check(table, exchange, symbol)
+        data = _conform(table, data)
+        report = WriteReport(table=table, rows_in=len(data))
+        if not len(data):
+            return report
+        ts = data.column("ts_ns").to_numpy()
+        days = ts // NS_PER_DAY
+        for day_num in np.unique(days):
+            day = _utc_day(int(day_num) * NS_PER_DAY)
+            mask = days == day_num
+            part = data if mask.all() else data.filter(pa.array(mask))
+            written, dups = self._merge_partition(table, exchange, symbol, day, part)
+            report.rows_written += written
+            report.duplicates += dups
+            report.partitions.append(day.isoformat())
+        return report
+
+    def _merge_partition(self, table: str, exchange: str, symbol: str, day: date,
+                         new: pa.Table) -> tuple[int, int]:
+        pdir = self.partition_dir(table, exchange, symbol, day)
+        target = pdir / PART_FILE
+        existing = pq.read_table(target, schema=SCHEMAS[table]) if target.exists() else None
+        before = len(existing) if existing is not None else 0
+        merged = pa.concat_tables([existing, new]) if existing is not None else new
+        merged = _first_of_each_key(merged, NATURAL_KEYS[table])
+        written = len(merged) - before
+        dups = len(new) - written
+        if existing is not None and written == 0:
+            return 0, dups
+        merged = _sort(merged)
+        pdir.mkdir(parents=True, exist_ok=True)
+        tmp = pdir / f".tmp-{uuid.uuid4().hex}.parquet"
+        try:
+            pq.write_table(merged, tmp, compression=None if self.codec == "none" else self.codec,
+                           row_group_size=1_000_000)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        dir_fd = os.open(pdir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return written, dups
+
+    # ---- read --------------------------------------------------------------------------------
+    def dates(self, table: str, exchange: str, symbol: str) -> list[date]:
+        """UTC dates that hold data for this table/exchange/symbol, ascending."""
+        sdir = self.symbol_dir(table, exchange, symbol)
+        if not sdir.is_dir():
+            return []
+        out = []
+        for child in sdir.iterdir():
+            if child.name.startswith("date=") and (child / PART_FILE).is_file():
+                out.append(date.fromisoformat(child.name[5:]))
+        return sorted(out)
+
+    def read(  # noqa: PLR0917 (the documented positional API)
+            self, table: str, exchange: str, symbol: str, start: date, end: date,
+             columns: list[str] | None = None) -> pa.Table:
+        """Rows of ``[start, end]`` (UTC dates, inclusive), sorted by ``(ts_ns, seq)``.
+
+        ``columns`` selects a subset of the schema's columns (``ts_ns`` and ``seq`` are always read
+        for sorting and dropped again if not asked for).
+        """
+        self._check(table, exchange, symbol)
+        schema = SCHEMAS[table]
+        if columns is not None:
+            unknown = [c for c in columns if c not in schema.names]
+            if unknown:
+                raise StoreError(f"{table}: unknown column(s) {unknown}; columns are {schema.names}")
+        if start > end:
+            raise StoreError(f"start {start} is after end {end}")
+        days = [d for d in self.dates(table, exchange, symbol) if start <= d <= end]
+        if not days:
+            empty = schema if columns is None else pa.schema([schema.field(c) for c in columns])
+            return empty.empty_table()
+        want = list(schema.names) if columns is None else list(columns)
+        read_cols = want + [c for c in ("ts_ns", "seq") if c not in want]
+        # Partition pruning by path: only the files of the wanted hive partitions are opened.
+        files = [str(self.partition_dir(table, exchange, symbol, d) / PART_FILE) for d in days]
+        data = ds.dataset(files, schema=schema, format="parquet").to_table(columns=read_cols)
+        data = _sort(data)
+        return data.select(want)
+
+    def iter_days(  # noqa: PLR0917 (the documented positional API)
+            self, table: str, exchange: str, symbol: str, start: date, end: date,
+                  columns: list[str] | None = None) -> Iterator[tuple[date, pa.Table]]:
+        """One ``(date, table)`` per stored partition in ``[start, end]``, in date order."""
+        for d in self.dates(table, exchange, symbol):
+            if start <= d <= end:
+                yield d, self.read(table, exchange, symbol, d, d, columns)
