@@ -1,0 +1,121 @@
+"""``auroractl calibrate``: run the notebooks with papermill, gate, promote; roll back; check schedule.
+
+Exit codes: 0 the candidate was promoted (or ``--rollback`` / ``--schedule-check`` succeeded, or
+``--no-promote`` finished); 1 the run finished but the candidate failed a quality gate (the
+current artifact is unchanged); 2 an error (bad parameter, missing data, crashed notebook: the
+message names the notebook, cell and error); 75 another calibration run holds the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aurora.artifact import rollback
+from aurora.cli.context import CliError, Context
+from aurora.events import new_run_id
+from aurora.pipeline.lock import PipelineLockedError
+from aurora.pipeline.params import ParameterError
+from aurora.pipeline.plan import plan_run, resolve_shipped
+from aurora.pipeline.runner import PipelineError, check_kernel, run_pipeline
+from aurora.pipeline.schedule import CrontabError, read_crontab
+
+EX_TEMPFAIL = 75
+CRONTAB = Path("pipelines/crontab")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="run the calibration notebooks and promote predict_p",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--params", type=Path, metavar="FILE", action="append", default=[],
+                   help="params overlay (same layout as pipelines/calibrate.yaml; repeatable)")
+    p.add_argument("--symbol")
+    p.add_argument("--exchange")
+    p.add_argument("--start", help="first UTC date, YYYY-MM-DD (default: latest days in the store)")
+    p.add_argument("--end", help="last UTC date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--store", help="tick store root (default: storage.ticks_dir)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                   help="override one common notebook parameter (value parsed as YAML; repeatable)")
+    p.add_argument("--no-promote", action="store_true", help="run and evaluate, but never promote")
+    p.add_argument("--scheduled", action="store_true",
+                   help="unattended run (cron / compose scheduler): trigger=schedule in the events")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--rollback", action="store_true",
+                       help="swap current.json and previous.json in the artifacts directory")
+    group.add_argument("--schedule-check", action="store_true",
+                       help="validate the crontab, params and kernel without running")
+    p.set_defaults(handler=_handle)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {k: getattr(args, k) for k in ("symbol", "exchange", "start", "end", "store")
+                           if getattr(args, k)}
+    for item in args.sets:
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            raise CliError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise CliError(f"--set {item!r}: value is not valid YAML: {exc}") from None
+    return out
+
+
+def _plan(ctx: Context) -> Any:
+    params = ctx.args.params
+    try:
+        return plan_run(ctx.settings, new_run_id(), params_file=params[0] if params else None,
+                        extra_files=tuple(params[1:]), overrides=_overrides(ctx.args))
+    except ParameterError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _handle(ctx: Context) -> int:
+    events = ctx.events("calibrate")
+    cal = ctx.settings.calibration
+    if ctx.args.rollback:
+        restored = rollback(ctx.settings.path(cal.artifacts_dir))
+        events.emit("calibrate.rollback", model_version=restored.model_version, sha256=restored.sha256)
+        print(f"rolled back: current is now {restored.model_version} ({restored.sha256[:12]})")
+        return 0
+    if ctx.args.schedule_check:
+        return _schedule_check(ctx)
+    plan = _plan(ctx)
+    try:
+        result = run_pipeline(ctx.settings, plan, events, lambda line: print(line, flush=True),
+                              do_promote=not ctx.args.no_promote,
+                              trigger="schedule" if ctx.args.scheduled else "manual")
+    except PipelineLockedError as exc:
+        print(f"auroractl calibrate: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    except PipelineError as exc:
+        raise CliError(str(exc)) from None
+    test = result.metrics.get("test", {})
+    print(f"run {result.run_id}: ECE {test.get('ece', float('nan')):.4f}, Brier "
+          f"{test.get('brier', float('nan')):.5f} (base {test.get('brier_base', float('nan')):.5f}), "
+          f"AUC {test.get('auc', float('nan')):.3f}, n_test {test.get('n', 0)}; candidate {result.candidate}")
+    if result.promotion is None:
+        return 0
+    return 0 if result.promotion.promoted else 1
+
+
+def _schedule_check(ctx: Context) -> int:
+    cal = ctx.settings.calibration
+    crontab = resolve_shipped(ctx.settings, CRONTAB)
+    try:
+        entries = read_crontab(crontab)
+        kernel_dir = check_kernel(cal.kernel)
+    except (CrontabError, PipelineError) as exc:
+        raise CliError(str(exc)) from None
+    for e in entries:
+        print(f"crontab {crontab}:{e.line}: {' '.join(e.fields)}  {e.command}")
+    print(f"kernel {cal.kernel!r}: {kernel_dir}")
+    plan = _plan(ctx)
+    p = plan.calibrate
+    print(f"next run would calibrate {p.symbol} on {p.exchange}, {p.start} → {p.end} "
+          f"(store {p.store}); lock {ctx.settings.path(cal.runs_dir) / '.calibrate.lock'}")
+    return 0
