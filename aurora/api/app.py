@@ -72,11 +72,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     detail = []
     for err in exc.errors():
         loc = tuple(p if isinstance(p, int) else str(p) for p in err.get("loc", ()))
-        msg = str(err.get("msg", "invalid"))
-        ctx_error = (err.get("ctx") or {}).get("error")
-        if err.get("type") == "json_invalid" and ctx_error is not None:
-            msg = f"{msg}: {ctx_error}"
-        detail.append({"loc": list(loc), "field": _field(loc), "msg": msg, "type": str(err.get("type"))})
+        msg, field = str(err.get("msg", "invalid")), _field(loc)
+        if err.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+            msg = f"malformed JSON at character {loc[-1]}: {(err.get('ctx') or {}).get('error', msg)}"
+            field = "body"
+        detail.append({"loc": list(loc), "field": field, "msg": msg, "type": str(err.get("type"))})
     return JSONResponse({"detail": detail}, status_code=422)
 
 

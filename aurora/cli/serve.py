@@ -8,11 +8,13 @@ without ``AURORA_API_TOKEN``.
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 
 import uvicorn
 
 from aurora.api import create_app
-from aurora.cli.context import Context
+from aurora.cli.context import CliError, Context
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +29,18 @@ def _serve(ctx: Context) -> int:
     app = create_app(settings, ctx.events("aurora-api"))
     host = ctx.args.host or settings.api.host
     port = settings.api.port if ctx.args.port is None else ctx.args.port
-    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", workers=1,
-                            access_log=False, log_level="warning", lifespan="on",
-                            server_header=False, date_header=False)
-    uvicorn.Server(config).run()
+    # Bind here rather than in uvicorn so that port 0 works: the chosen port is announced in the
+    # ``api.listening`` event, which is how tests and benchmarks find a server on an ephemeral port.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    config = uvicorn.Config(app, loop="uvloop", http="httptools", workers=1, access_log=False,
+                            log_level="warning", lifespan="on", server_header=False, date_header=False)
+    ctx.events("aurora-api").emit("api.listening", host=host, port=sock.getsockname()[1], pid=os.getpid())
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
