@@ -33,9 +33,10 @@ Features (units):
   the tick move the window's net flow would typically cause, over the move seen (+1). It is 0 when
   Σ x_k² = 0 (no trade in the impact window: no impact estimate) and when b = 0.
 
-Windowed sums use exact prefix sums in double-double arithmetic (error ≈ 1e-32 of a day's
-Σ|terms|), so a day-long cumulative sum does not cost the window's precision; window bounds come
-from ``np.searchsorted`` on receive times, which therefore must not decrease within a table.
+A windowed sum is the difference of two running totals kept in double-double arithmetic
+(error ≈ 1e-32 of a day's Σ|terms|), so a day-long cumulative sum does not cost the window's
+precision, and a window of zero terms sums to exactly 0. Window bounds come from
+``np.searchsorted`` on receive times, which therefore must not decrease within a table.
 The stream form (:mod:`aurora.core.stream`) computes the same numbers incrementally.
 """
 
@@ -164,25 +165,33 @@ def ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
     return e
 
 
+@nb.njit(cache=True, inline="always")
+def dd_add(acc: np.ndarray, k: int, x: float) -> None:
+    """Double-double ``acc[k] + acc[k+1] += x`` (Knuth TwoSum, then renormalise).
+
+    The running total of a day of terms stays exact to ~1e-32 relative, so a window sum taken as
+    the difference of two running totals keeps the window's own precision (DESIGN.md §4).
+    """
+    s = acc[k]
+    t = s + x
+    bp = t - s
+    c = acc[k + 1] + ((s - (t - bp)) + (x - bp))
+    s2 = t + c
+    acc[k + 1] = c - (s2 - t)
+    acc[k] = s2
+
+
 @nb.njit(cache=True)
 def _dd_prefix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Prefix sums in double-double: P[k] = hi[k] + lo[k] = Σ x[:k] to ~1e-32 relative."""
+    """Prefix sums in double-double: hi[k] + lo[k] = Σ x[:k]."""
     n = x.shape[0]
     hi = np.zeros(n + 1)
     lo = np.zeros(n + 1)
-    s = 0.0
-    c = 0.0
+    acc = np.zeros(2)
     for i in range(n):
-        # TwoSum(s, x[i]) then renormalise (s, c): Knuth/Dekker error-free transforms.
-        t = s + x[i]
-        bp = t - s
-        err = (s - (t - bp)) + (x[i] - bp)
-        c += err
-        s2 = t + c
-        c = c - (s2 - t)
-        s = s2
-        hi[i + 1] = s
-        lo[i + 1] = c
+        dd_add(acc, 0, x[i])
+        hi[i + 1] = acc[0]
+        lo[i + 1] = acc[1]
     return hi, lo
 
 
@@ -216,7 +225,8 @@ def book_imbalance(bid_qty: np.ndarray, ask_qty: np.ndarray, weights: np.ndarray
     """
     bq = np.nan_to_num(np.asarray(bid_qty, dtype=np.float64))
     aq = np.nan_to_num(np.asarray(ask_qty, dtype=np.float64))
-    w = weights[: bq.shape[1]]
+    k = min(bq.shape[1], aq.shape[1], weights.shape[0])
+    bq, aq, w = bq[:, :k], aq[:, :k], weights[:k]
     num = (bq - aq) @ w
     den = (bq + aq) @ w
     with np.errstate(invalid="ignore", divide="ignore"):

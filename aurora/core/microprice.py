@@ -34,9 +34,9 @@ KINDS = ("stoikov", "horizon")
 def imbalance_bucket(imbalance: np.ndarray, n: int) -> np.ndarray:
     """Bucket 0..n−1 of I in [0, 1] (I = 1 goes to the top bucket); −1 for NaN."""
     imb = np.asarray(imbalance, dtype=np.float64)
-    b = np.floor(np.clip(imb, 0.0, 1.0) * n).astype(np.int64)
-    b = np.minimum(b, n - 1)
-    return np.where(np.isfinite(imb), b, -1)
+    ok = np.isfinite(imb)
+    b = np.floor(np.clip(np.where(ok, imb, 0.0), 0.0, 1.0) * n).astype(np.int64)
+    return np.where(ok, np.minimum(b, n - 1), -1)
 
 
 def spread_bucket(spread: np.ndarray, tick: float, n: int) -> np.ndarray:

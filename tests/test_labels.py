@@ -1,0 +1,124 @@
+"""Triple-barrier labels: hand-worked cases and a brute-force reference on random paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aurora.core.labels import LabelParams, _barriers, _next_greater, triple_barrier
+
+S = 1_000_000_000
+
+
+def _path(bids, asks, step_s=1.0):
+    ts = (np.arange(len(bids)) * step_s * S).astype(np.int64)
+    return ts, np.asarray(bids, float), np.asarray(asks, float)
+
+
+def test_long_take_profit_stop_loss_timeout_and_both():
+    # entry at ask 100 -> tp at bid >= 101 (100 bps), sl at bid <= 99
+    ts, bid, ask = _path([99.9, 100.5, 101.0, 98.0], [100.0, 100.6, 101.1, 98.1])
+    r = triple_barrier(ts, bid, ask, tp_bps=100, sl_bps=100, horizon_s=10)
+    assert r.outcome[0] == 1 and r.exit_idx[0] == 2 and r.exit_ts_ns[0] == 2 * S
+    assert r.ret_bps[0] == pytest.approx((101.0 - 100.0) / 100.0 * 1e4)
+    # entry at event 1 (ask 100.6): tp 101.606 never; sl 99.594 hit at event 3
+    assert r.outcome[1] == -1 and r.exit_idx[1] == 3
+    # the last event has no later event: timeout, censored
+    assert r.outcome[3] == 0 and not r.complete[3] and r.exit_idx[3] == 3
+    assert r.end_ns[3] == 3 * S + 10 * S
+
+
+def test_both_barriers_on_one_event_is_a_loss():
+    # With positive tp/sl one price cannot cross both barriers, so drive the kernel with crossed
+    # levels (up barrier at 0.99·entry, down barrier at 1.01·entry): the next event is both.
+    ts = np.array([0, S], dtype=np.int64)
+    bid = np.array([100.0, 100.0])
+    nge, nse = _next_greater(bid), _next_greater(-bid)
+    last = np.array([1, 1], dtype=np.int64)
+    for up_wins in (True, False):
+        outcome = np.zeros(2, np.int8)
+        exit_idx = np.zeros(2, np.int64)
+        complete = np.zeros(2, np.bool_)
+        _barriers(ts, bid, bid, -bid, nge, nse, last, 0.99, 1.01, up_wins, 5 * S, outcome,
+                  exit_idx, complete)
+        assert outcome[0] == -1 and exit_idx[0] == 1 and complete[0]
+
+
+def test_short_side_mirror():
+    ts, bid, ask = _path([100.0, 99.5, 98.9, 101.0], [100.1, 99.6, 99.0, 101.1])
+    r = triple_barrier(ts, bid, ask, tp_bps=100, sl_bps=100, horizon_s=10, side=-1)
+    # short at bid 100: tp when ask <= 99 (event 2), sl when ask >= 101
+    assert r.outcome[0] == 1 and r.exit_idx[0] == 2
+    assert r.ret_bps[0] == pytest.approx((100.0 - 99.0) / 100.0 * 1e4)
+    # short at bid 98.9 (event 2): sl at ask >= 99.889 -> event 3
+    assert r.outcome[2] == -1 and r.exit_idx[2] == 3
+
+
+def test_horizon_is_inclusive_and_strictly_later():
+    ts, bid, ask = _path([100.0, 100.0, 102.0], [100.0, 100.0, 102.0])
+    r = triple_barrier(ts, bid, ask, tp_bps=100, sl_bps=100, horizon_s=2)
+    assert r.outcome[0] == 1  # hit exactly at ts0 + horizon
+    r = triple_barrier(ts, bid, ask, tp_bps=100, sl_bps=100, horizon_s=1.5)
+    assert r.outcome[0] == 0 and r.exit_idx[0] == 1 and r.complete[0]
+    # the entry event itself never counts: a crossed entry quote is not an instant win
+    r = triple_barrier(ts[:1], np.array([200.0]), np.array([100.0]), 100, 100, 5)
+    assert r.outcome[0] == 0
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="side"):
+        triple_barrier(np.zeros(1, np.int64), np.ones(1), np.ones(1), 1, 1, 1, side=0)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        triple_barrier(np.array([2, 1]), np.ones(2), np.ones(2), 1, 1, 1)
+    with pytest.raises(ValueError, match="tp_bps"):
+        triple_barrier(np.array([1, 2]), np.ones(2), np.ones(2), -1, 1, 1)
+    with pytest.raises(ValueError, match="horizon_s"):
+        LabelParams(horizon_s=0)
+
+
+def _reference(ts, bid, ask, tp, sl, h_ns, side):
+    n = len(ts)
+    out = np.zeros(n, np.int8)
+    exits = np.zeros(n, np.int64)
+    for i in range(n):
+        entry = ask[i] if side == 1 else bid[i]
+        exits[i] = i
+        for j in range(i + 1, n):
+            if ts[j] > ts[i] + h_ns:
+                break
+            exits[i] = j
+            if side == 1:
+                win = bid[j] >= entry * (1 + tp / 1e4)
+                loss = bid[j] <= entry * (1 - sl / 1e4)
+            else:
+                win = ask[j] <= entry * (1 - tp / 1e4)
+                loss = ask[j] >= entry * (1 + sl / 1e4)
+            if loss:
+                out[i] = -1
+                break
+            if win:
+                out[i] = 1
+                break
+    return out, exits
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(st.integers(-3, 3), min_size=1, max_size=80),
+    gaps=st.lists(st.integers(0, 3), min_size=80, max_size=80),
+    spread=st.integers(1, 2),
+    tp=st.integers(1, 4),
+    sl=st.integers(1, 4),
+    side=st.sampled_from([1, -1]),
+)
+def test_matches_brute_force(steps, gaps, spread, tp, sl, side):
+    n = len(steps)
+    bid = 1000.0 + np.cumsum(steps).astype(float)
+    ask = bid + spread
+    ts = np.cumsum(np.asarray(gaps[:n], np.int64)) * S
+    r = triple_barrier(ts, bid, ask, tp_bps=tp * 10, sl_bps=sl * 10, horizon_s=4, side=side)
+    ref, exits = _reference(ts, bid, ask, tp * 10, sl * 10, 4 * S, side)
+    np.testing.assert_array_equal(r.outcome, ref)
+    np.testing.assert_array_equal(r.exit_idx, exits)
