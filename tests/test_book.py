@@ -1,0 +1,128 @@
+"""Order book: Binance bootstrap rule, gap detection and resync, top levels, real-data agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aurora.core.book import DiffResult, OrderBook, replay_depth
+from aurora.ticks.binance_ws import parse_recording
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "binance_ws"
+E = np.array([])
+
+
+def arr(*v: float) -> np.ndarray:
+    return np.array(v, dtype=float)
+
+
+def test_bootstrap_buffers_drops_stale_and_requires_a_straddling_first_diff() -> None:
+    book = OrderBook()
+    assert book.apply_diff(90, 95, arr(99.0), arr(1.0), E, E) == DiffResult.BUFFERED
+    assert book.apply_diff(96, 103, arr(100.0), arr(2.0), arr(101.0), arr(0.0)) == DiffResult.BUFFERED
+    assert not book.in_sync and np.isnan(book.best_bid()[0])
+    res = book.apply_snapshot(100, arr(100.0, 99.0), arr(1.0, 5.0), arr(101.0, 102.0), arr(3.0, 4.0))
+    assert res == DiffResult.APPLIED and book.in_sync
+    # diff 90..95 dropped (u ≤ 100); 96..103 straddles 101 and is applied
+    assert book.best_bid() == (100.0, 2.0) and book.best_ask() == (102.0, 4.0)
+    assert book.last_update_id == 103
+    assert book.apply_diff(104, 104, arr(100.5), arr(1.0), E, E) == DiffResult.APPLIED
+    assert book.apply_diff(100, 104, arr(1.0), arr(1.0), E, E) == DiffResult.STALE
+    bp, _, _, aq = book.top_levels(4)
+    np.testing.assert_array_equal(bp, [100.5, 100.0, 99.0, np.nan])
+    np.testing.assert_array_equal(aq, [4.0, np.nan, np.nan, np.nan])
+
+
+def test_gap_is_reported_clears_the_book_and_resyncs_on_next_snapshot() -> None:
+    book = OrderBook()
+    book.apply_snapshot(10, arr(100.0), arr(1.0), arr(101.0), arr(1.0))
+    assert book.apply_diff(11, 12, arr(100.0), arr(2.0), E, E) == DiffResult.APPLIED
+    assert book.apply_diff(14, 15, arr(100.0), arr(3.0), E, E) == DiffResult.GAP    # 13 missing
+    assert book.gaps == 1 and not book.in_sync
+    assert all(np.isnan(x).all() for x in book.top_levels(3))                        # never patched
+    assert book.apply_diff(16, 17, arr(99.0), arr(1.0), E, E) == DiffResult.BUFFERED
+    assert book.apply_snapshot(15, arr(100.0), arr(3.0), arr(101.0), arr(1.0)) == DiffResult.APPLIED
+    assert book.in_sync and book.last_update_id == 17
+    assert book.top_levels(2)[0].tolist() == [100.0, 99.0]
+
+
+def test_snapshot_older_than_buffered_diffs_is_a_gap() -> None:
+    book = OrderBook()
+    book.apply_diff(20, 25, arr(1.0), arr(1.0), E, E)
+    assert book.apply_snapshot(10, arr(1.0), arr(1.0), arr(2.0), arr(1.0)) == DiffResult.GAP
+    assert not book.in_sync and book.gaps == 1
+
+
+def test_futures_rule_uses_pu() -> None:
+    book = OrderBook(futures=True)
+    book.apply_snapshot(100, arr(10.0), arr(1.0), arr(11.0), arr(1.0))
+    assert book.apply_diff(95, 100, arr(10.0), arr(2.0), E, E, prev_id=90) == DiffResult.STALE
+    assert book.apply_diff(98, 105, arr(10.0), arr(2.0), E, E, prev_id=97) == DiffResult.APPLIED  # U ≤ L ≤ u
+    assert book.apply_diff(110, 120, arr(10.0), arr(3.0), E, E, prev_id=105) == DiffResult.APPLIED
+    assert book.apply_diff(130, 140, arr(10.0), arr(4.0), E, E, prev_id=125) == DiffResult.GAP
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, -1]), st.integers(1, 40),
+                          st.sampled_from([0.0, 0.5, 1.0, 2.0])), max_size=120))
+def test_levels_match_a_dict_model(updates) -> None:
+    book = OrderBook()
+    book.apply_snapshot(0, arr(20.0), arr(1.0), arr(21.0), arr(1.0))
+    model = {1: {20.0: 1.0}, -1: {21.0: 1.0}}
+    for i, (side, px, qty) in enumerate(updates, start=1):
+        price = float(px) if side == 1 else 20.0 + px
+        if side == 1:
+            book.apply_diff(i, i, arr(price), arr(qty), E, E)
+        else:
+            book.apply_diff(i, i, E, E, arr(price), arr(qty))
+        if qty == 0.0:
+            model[side].pop(price, None)
+        else:
+            model[side][price] = qty
+    bp, bq, ap, aq = book.top_levels(50)
+    bids = sorted(model[1].items(), reverse=True)
+    asks = sorted(model[-1].items())
+    assert bp[: len(bids)].tolist() == [p for p, _ in bids] and np.isnan(bp[len(bids):]).all()
+    assert bq[: len(bids)].tolist() == [q for _, q in bids]
+    assert ap[: len(asks)].tolist() == [p for p, _ in asks]
+    assert aq[: len(asks)].tolist() == [q for _, q in asks]
+    assert book.levels() == (len(bids), len(asks))
+
+
+def test_replay_of_real_depth_agrees_with_book_ticker() -> None:
+    rec = parse_recording(FIX / "btcusdt_20240808_head.gz", "BTCUSDT")
+    depth = rec.tables["depth"].to_pandas()
+    out = replay_depth(depth, 5)
+    m = len(out["seq"])
+    assert m == rec.stats.per_stream["depth"] + 1
+    assert out["bid_px"].shape == (m, 5)
+    # three diffs arrive before the snapshot (buffered); from the snapshot on the book is in sync
+    assert not out["in_sync"][:3].any() and out["in_sync"][3:].all()
+    assert not (out["result"] == DiffResult.GAP).any()
+    # for every depth message whose last update id equals a bookTicker update id, the top of the
+    # rebuilt book is exactly that bookTicker
+    last_u = depth.groupby("seq", sort=False).last_update_id.first().to_numpy()
+    bbo = rec.tables["bbo"].to_pandas()
+    j = np.searchsorted(bbo.update_id.to_numpy(), last_u, side="right") - 1
+    same = out["in_sync"] & (j >= 0) & (bbo.update_id.to_numpy()[np.maximum(j, 0)] == last_u)
+    assert same.sum() > 20
+    for col in ("bid_px", "bid_qty", "ask_px", "ask_qty"):
+        assert (out[col][same, 0] == bbo[col].to_numpy()[j[same]]).mean() > 0.95
+    # and the latest bookTicker before each message agrees on prices nearly always
+    near = out["in_sync"] & (j >= 0)
+    assert (out["bid_px"][near, 0] == bbo.bid_px.to_numpy()[j[near]]).mean() > 0.9
+
+
+def test_replay_continues_across_calls_with_the_same_book() -> None:
+    rec = parse_recording(FIX / "btcusdt_20240808_head.gz", "BTCUSDT")
+    depth = rec.tables["depth"].to_pandas()
+    whole = replay_depth(depth, 3)
+    cut = int(np.flatnonzero(np.diff(depth.seq.to_numpy()))[len(whole["seq"]) // 2]) + 1
+    book = OrderBook()
+    a = replay_depth(depth.iloc[:cut], 3, book=book)
+    b = replay_depth(depth.iloc[cut:], 3, book=book)
+    np.testing.assert_array_equal(np.vstack([a["bid_px"], b["bid_px"]]), whole["bid_px"])
+    np.testing.assert_array_equal(np.concatenate([a["in_sync"], b["in_sync"]]), whole["in_sync"])

@@ -1,0 +1,130 @@
+"""Parquet tick store: partitioning, ordering, idempotent merges, atomic writes, validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aurora.ticks.schema import BBO, TRADES
+from aurora.ticks.store import PART_FILE, StoreError, TickStore
+
+MIDNIGHT = int(datetime(2024, 8, 9, tzinfo=UTC).timestamp()) * 1_000_000_000
+
+
+def trades(ids, ts=None, seq=None) -> pa.Table:
+    ids = np.asarray(ids, dtype=np.int64)
+    ts = np.asarray(ts if ts is not None else MIDNIGHT - 10_000 + ids, dtype=np.int64)
+    return pa.table({
+        "ts_ns": ts, "exch_ns": ts - 5, "seq": np.asarray(seq if seq is not None else ids, dtype=np.int64),
+        "trade_id": ids, "price": 60_000.0 + ids * 0.01, "qty": np.full(len(ids), 0.5),
+        "side": np.where(ids % 2 == 0, 1, -1).astype(np.int8),
+    }, schema=TRADES)
+
+
+def files_state(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_write_splits_by_utc_date_and_reads_back_sorted(tmp_path: Path) -> None:
+    store = TickStore(tmp_path)
+    ts = np.array([MIDNIGHT + 5, MIDNIGHT - 5, MIDNIGHT - 7, MIDNIGHT + 1])
+    rep = store.write("trades", trades([4, 2, 1, 3], ts=ts, seq=[9, 8, 7, 6]), "binance", "BTCUSDT")
+    assert rep.rows_written == 4 and sorted(rep.partitions) == ["2024-08-08", "2024-08-09"]
+    assert (tmp_path / "trades/exchange=binance/symbol=BTCUSDT/date=2024-08-08" / PART_FILE).is_file()
+    assert store.dates("trades", "binance", "BTCUSDT") == [date(2024, 8, 8), date(2024, 8, 9)]
+    got = store.read("trades", "binance", "BTCUSDT", date(2024, 8, 8), date(2024, 8, 9))
+    assert got.column("ts_ns").to_pylist() == sorted(ts.tolist())
+    assert got.column("trade_id").to_pylist() == [1, 2, 3, 4]
+    one = store.read("trades", "binance", "BTCUSDT", date(2024, 8, 9), date(2024, 8, 9), columns=["qty"])
+    assert one.column_names == ["qty"] and one.num_rows == 2
+    days = [(d, t.num_rows) for d, t in store.iter_days("trades", "binance", "BTCUSDT",
+                                                        date(2024, 1, 1), date(2024, 12, 31))]
+    assert days == [(date(2024, 8, 8), 2), (date(2024, 8, 9), 2)]
+
+
+def test_ties_in_receive_time_keep_seq_order(tmp_path: Path) -> None:
+    store = TickStore(tmp_path)
+    ts = np.full(3, MIDNIGHT + 100)
+    store.write("trades", trades([10, 11, 12], ts=ts, seq=[3, 1, 2]), "binance", "BTCUSDT")
+    got = store.read("trades", "binance", "BTCUSDT", date(2024, 8, 9), date(2024, 8, 9))
+    assert got.column("seq").to_pylist() == [1, 2, 3]
+    assert got.column("trade_id").to_pylist() == [11, 12, 10]
+
+
+def test_rewrite_is_idempotent_and_merge_keeps_existing_rows(tmp_path: Path) -> None:
+    store = TickStore(tmp_path)
+    store.write("trades", trades(range(0, 100)), "binance", "BTCUSDT")
+    before = files_state(tmp_path)
+    again = store.write("trades", trades(range(0, 100)), "binance", "BTCUSDT")
+    assert again.rows_written == 0 and again.duplicates == 100
+    assert files_state(tmp_path) == before  # nothing rewritten
+    overlap = store.write("trades", trades(range(50, 150)), "binance", "BTCUSDT")
+    assert overlap.rows_written == 50 and overlap.duplicates == 50
+    got = store.read("trades", "binance", "BTCUSDT", date(2024, 8, 8), date(2024, 8, 8))
+    assert got.column("trade_id").to_pylist() == list(range(150))
+
+
+def test_bbo_key_ignores_seq_but_not_receive_time(tmp_path: Path) -> None:
+    store = TickStore(tmp_path)
+    base = {"exch_ns": [None, None], "update_id": [7, 7], "bid_px": [1.0, 1.0], "bid_qty": [2.0, 2.0],
+            "ask_px": [1.01, 1.01], "ask_qty": [3.0, 3.0]}
+    t1 = pa.table({"ts_ns": [MIDNIGHT, MIDNIGHT + 1], "seq": [0, 1], **base}).select(BBO.names)
+    t2 = pa.table({"ts_ns": [MIDNIGHT, MIDNIGHT + 1], "seq": [5, 6], **base}).select(BBO.names)
+    assert store.write("bbo", t1, "binance", "BTCUSDT").rows_written == 2
+    assert store.write("bbo", t2, "binance", "BTCUSDT").rows_written == 0
+
+
+def test_failed_write_leaves_the_partition_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = TickStore(tmp_path)
+    store.write("trades", trades(range(10)), "binance", "BTCUSDT")
+    before = files_state(tmp_path)
+
+    def crash(table, where, **kwargs):  # a crash half-way through writing the temp file
+        Path(where).write_bytes(b"PAR1 torn")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.write("trades", trades(range(10, 20)), "binance", "BTCUSDT")
+    assert files_state(tmp_path) == before  # no torn file, no temp file left behind
+
+
+def test_validation_names_the_problem(tmp_path: Path) -> None:
+    store = TickStore(tmp_path)
+    with pytest.raises(StoreError, match="unknown table 'quotes'"):
+        store.write("quotes", trades([1]), "binance", "BTCUSDT")
+    with pytest.raises(StoreError, match=r"missing column\(s\) \['side'\]"):
+        store.write("trades", trades([1]).drop(["side"]), "binance", "BTCUSDT")
+    bad = trades([1]).set_column(3, "trade_id", pa.array([None], pa.int64()))
+    with pytest.raises(StoreError, match=r"trades\.trade_id: 1 null"):
+        store.write("trades", bad, "binance", "BTCUSDT")
+    with pytest.raises(StoreError, match="unknown exchange"):
+        store.write("trades", trades([1]), "kraken", "BTCUSDT")
+    with pytest.raises(StoreError, match="bad symbol"):
+        store.write("trades", trades([1]), "binance", "../etc")
+    with pytest.raises(StoreError, match="unknown column"):
+        store.read("trades", "binance", "BTCUSDT", date(2024, 1, 1), date(2024, 1, 2), columns=["nope"])
+    assert not any(tmp_path.rglob("*.parquet"))
+
+
+def test_read_of_an_empty_range_gives_an_empty_typed_table(tmp_path: Path) -> None:
+    got = TickStore(tmp_path).read("bbo", "binance", "BTCUSDT", date(2024, 1, 1), date(2024, 1, 2))
+    assert got.num_rows == 0 and got.schema == BBO
+
+
+@settings(max_examples=25, deadline=None)
+@given(batches=st.lists(st.lists(st.integers(0, 60), min_size=1, max_size=30), min_size=1, max_size=5))
+def test_any_sequence_of_overlapping_writes_stores_each_trade_once(tmp_path_factory, batches) -> None:
+    root = tmp_path_factory.mktemp("store")
+    store = TickStore(root)
+    for ids in batches:
+        store.write("trades", trades(ids), "binance", "BTCUSDT")
+    got = store.read("trades", "binance", "BTCUSDT", date(2024, 8, 8), date(2024, 8, 9))
+    assert got.column("trade_id").to_pylist() == sorted({i for ids in batches for i in ids})
