@@ -19,9 +19,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -80,6 +81,16 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI answers 400 when a body cannot be decoded at all (e.g. not UTF-8); that is malformed
+    JSON to the contract, so it becomes the same 422 as any other. This app raises no 400 itself."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:
+        return JSONResponse({"detail": [{"loc": ["body"], "field": "body", "type": "json_invalid",
+                                         "msg": f"malformed JSON body: {exc.detail}"}]}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
 def _check_auth_config(settings: Settings) -> bytes | None:
     token = settings.api_token.get_secret_value().encode() if settings.api_token else None
     if settings.api.mode == "live" and token is None:
@@ -127,6 +138,7 @@ def create_app(settings: Settings, events: EventLog | None = None) -> FastAPI:
     app.state.token = token
     app.state.allow_unauthenticated = settings.api.allow_unauthenticated
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     for module in (health, gate, admin):
         app.include_router(module.router)

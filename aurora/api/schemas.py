@@ -10,11 +10,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 Side = Literal["buy", "sell"]
 Status = Literal["filled", "closed", "canceled", "rejected"]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,30}$", description="exchange symbol, e.g. BTCUSDT")]
+
+
+def _iso_string(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 date-time string with a timezone, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
 OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
@@ -47,7 +56,7 @@ class PretradeRequest(_Body):
     regime: str = Field(min_length=1, max_length=64, description="market regime, one of risk.regimes")
     sprt_llr: float = num(lim=1e6, description="runner's SPRT log-likelihood ratio")
     client_order_id: OrderId | None = None
-    ts: AwareDatetime | None = Field(default=None, description="runner's time of the request (ISO-8601)")
+    ts: IsoTime | None = Field(default=None, description="runner's time of the request (ISO-8601)")
 
 
 class PretradeResponse(_Body):
@@ -79,7 +88,7 @@ class PosttradeRequest(_Body):
     realized_pnl: float = num(description="realised P&L before fees, quote currency; 0 for an entry fill")
     pnl_bps: float = num(lim=1e6, description="return of the closed trade, bps of entry; 0 otherwise")
     status: Status
-    ts: AwareDatetime
+    ts: IsoTime
     decision_id: str | None = Field(default=None, max_length=128)
     slippage_bps: float | None = num(lim=1e6, default=None, description="realised slippage, bps")
     latency_ms: float | None = num(ge=0, le=1e7, default=None, description="realised order latency, ms")

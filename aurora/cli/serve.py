@@ -41,6 +41,7 @@ def _serve(ctx: Context) -> int:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     config = uvicorn.Config(app, loop="uvloop", http="httptools", workers=1, access_log=False,
                             log_level="warning", lifespan="on", server_header=False, date_header=False)
+    sock.listen(config.backlog)  # connections queue from here on, so the announcement below is safe
     ctx.events("aurora-api").emit("api.listening", host=host, port=sock.getsockname()[1], pid=os.getpid())
     uvicorn.Server(config).run(sockets=[sock])
     return 0
