@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from aurora.core.microprice import MicropriceModel
 
 BBO_COLUMNS = ("ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty")
-TRADE_COLUMNS = ("ts_ns", "seq", "price", "qty", "side")
+TRADE_COLUMNS = ("ts_ns", "seq", "qty", "side")
 NS = 1_000_000_000
 
 

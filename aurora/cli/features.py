@@ -1,0 +1,121 @@
+"""``auroractl features``: write the feature table (one row per bbo event) of a symbol and dates.
+
+Days are computed and written one at a time (memory stays bounded for long ranges). The output
+is Parquet, or CSV when FILE ends in ``.csv``; it is written to a temporary file beside FILE and
+renamed into place only when complete, so a failed run never leaves a half-written table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from aurora.cli.context import CliError, Context
+from aurora.core.features import FeatureParams
+from aurora.core.labels import LabelParams
+from aurora.core.microprice import MicropriceModel
+from aurora.ticks.feature_table import FeatureTableError, iter_feature_days
+from aurora.ticks.schema import EXCHANGES
+from aurora.ticks.store import StoreError, TickStore
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("features", help="compute the feature table from the tick store",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--store", help="tick store root (default: storage.ticks_dir)")
+    p.add_argument("--exchange", default="binance", help=f"one of {', '.join(EXCHANGES)}")
+    p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
+    p.add_argument("--start", required=True, help="first UTC date, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last UTC date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--out", required=True, type=Path, help="output file (.parquet or .csv)")
+    p.add_argument("--labels", action="store_true",
+                   help="add triple-barrier label columns (settings.labels)")
+    p.add_argument("--microprice", type=Path, metavar="ARTIFACT",
+                   help="calibration artifact (JSON) whose 'microprice' G fills the microprice column")
+    p.add_argument("--no-depth", action="store_true", help="skip the book replay (obi_w is NaN)")
+    p.set_defaults(handler=_handle)
+
+
+def _date(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{flag} {text!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _microprice(path: Path | None) -> MicropriceModel | None:
+    if path is None:
+        return None
+    import json
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--microprice {path}: cannot read JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("microprice"), dict) or not doc["microprice"]:
+        raise CliError(f"--microprice {path}: no 'microprice' object in the artifact")
+    try:
+        return MicropriceModel.from_dict(doc["microprice"])
+    except ValueError as exc:
+        raise CliError(f"--microprice {path}: {exc}") from None
+
+
+def _handle(ctx: Context) -> int:
+    args, settings = ctx.args, ctx.settings
+    symbol = args.symbol.upper()
+    if not _SYMBOL.match(symbol):
+        raise CliError(f"bad symbol {args.symbol!r}: use letters/digits like BTCUSDT")
+    if args.exchange not in EXCHANGES:
+        raise CliError(f"unknown exchange {args.exchange!r}; exchanges are {', '.join(EXCHANGES)}")
+    start, end = _date(args.start, "--start"), _date(args.end, "--end")
+    if start > end:
+        raise CliError(f"--start {start} is after --end {end}")
+    out: Path = args.out
+    fmt = "csv" if out.suffix.lower() == ".csv" else "parquet"
+    if not out.parent.is_dir():
+        raise CliError(f"--out {out}: directory {out.parent} does not exist")
+    store = TickStore(settings.path(args.store or settings.storage.ticks_dir))
+    filt = settings.symbols.get(symbol)
+    params = FeatureParams.from_settings(settings.features, tick_size=filt.tick_size if filt else None)
+    labels = LabelParams.from_settings(settings.labels) if args.labels else None
+    model = _microprice(args.microprice)
+    events = ctx.events("features")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    rows = 0
+    days: list[str] = []
+    writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+    try:
+        for day, frame in iter_feature_days(store, args.exchange, symbol, start, end, params, labels,
+                                            model, not args.no_depth):
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema, compression=settings.storage.parquet_codec) \
+                    if fmt == "parquet" else pacsv.CSVWriter(tmp, table.schema)
+            writer.write_table(table)
+            rows += len(frame)
+            days.append(day.isoformat())
+            events.emit("features.day", symbol=symbol, exchange=args.exchange, date=day.isoformat(),
+                        rows=len(frame))
+        if writer is not None:
+            writer.close()
+            writer = None
+        os.replace(tmp, out)
+    except (FeatureTableError, StoreError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    events.emit("features.written", symbol=symbol, exchange=args.exchange, out=str(out), rows=rows,
+                days=days, labels=bool(labels), format=fmt)
+    print(f"wrote {rows} rows ({len(days)} day(s)) of {symbol} features to {out}")
+    return 0

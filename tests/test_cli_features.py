@@ -1,0 +1,89 @@
+"""``auroractl features`` on a small synthetic store spanning midnight, and its errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from aurora.cli import main
+from aurora.core.book import replay_depth
+from aurora.core.features import BookTops, FeatureParams, compute_features
+from aurora.core.labels import LabelParams, triple_barrier
+from aurora.ticks.feature_table import LABEL_COLUMNS, feature_table
+from aurora.ticks.store import TickStore
+from aurora.ticks.synth import synthesize_to_store
+
+START = datetime(2024, 1, 1, 23, 57, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ticks")
+    synthesize_to_store(TickStore(root), "binance", "BTCUSDT", hours=0.1, seed=5, start=START)
+    return root
+
+
+def _run(home: Path, *argv: str) -> int:
+    return main(["--home", str(home), "features", *argv])
+
+
+def test_writes_parquet_with_labels_matching_a_continuous_run(home, store_root, tmp_path):
+    out = tmp_path / "f.parquet"
+    rc = _run(home, "--store", str(store_root), "--symbol", "btcusdt", "--start", "2024-01-01",
+              "--end", "2024-01-02", "--out", str(out), "--labels")
+    assert rc == 0
+    got = pq.read_table(out).to_pandas()
+    store = TickStore(store_root)
+    d0, d1 = date(2024, 1, 1), date(2024, 1, 2)
+    bbo = store.read("bbo", "binance", "BTCUSDT", d0, d1).to_pandas()
+    trades = store.read("trades", "binance", "BTCUSDT", d0, d1).to_pandas()
+    depth = store.read("depth", "binance", "BTCUSDT", d0, d1).to_pandas()
+    assert len(got) == len(bbo)
+    assert np.unique(got["ts_ns"].to_numpy() // 86_400_000_000_000).size == 2  # spans midnight
+    rep = replay_depth(depth, 10)
+    tops = BookTops(rep["seq"], rep["bid_qty"], rep["ask_qty"], rep["in_sync"])
+    params = FeatureParams(tick_size=0.01)  # BTCUSDT's tick in configs/default.yaml
+    whole = compute_features(bbo, trades, tops, params)
+    for name in params.names:
+        np.testing.assert_allclose(got[name], whole[name], rtol=1e-9, atol=1e-9, err_msg=name)
+    lp = LabelParams()
+    r = triple_barrier(bbo.ts_ns.to_numpy(), bbo.bid_px.to_numpy(), bbo.ask_px.to_numpy(),
+                       lp.tp_bps, lp.sl_bps, lp.horizon_s)
+    np.testing.assert_array_equal(got["label_long"], r.outcome)
+    assert set(LABEL_COLUMNS) <= set(got.columns)
+    assert got["obi_w"].notna().mean() > 0.9
+
+
+def test_csv_output_and_feature_table(home, store_root, tmp_path):
+    out = tmp_path / "f.csv"
+    assert _run(home, "--store", str(store_root), "--symbol", "BTCUSDT", "--start", "2024-01-02",
+                "--end", "2024-01-02", "--out", str(out), "--no-depth") == 0
+    csv = pd.read_csv(out)
+    direct = feature_table(TickStore(store_root), "binance", "BTCUSDT", date(2024, 1, 2),
+                           date(2024, 1, 2), FeatureParams(tick_size=0.01), with_depth=False)
+    assert len(csv) == len(direct) and csv["obi_w"].isna().all()
+    np.testing.assert_allclose(csv["tfi_5s"], direct["tfi_5s"], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--symbol", "BTCUSDT", "--start", "2024-13-01", "--end", "2024-01-02"], "--start"),
+        (["--symbol", "BTC/USDT", "--start", "2024-01-01", "--end", "2024-01-02"], "bad symbol"),
+        (["--symbol", "ETHUSDT", "--start", "2024-01-01", "--end", "2024-01-02"], "no bbo data"),
+        (["--symbol", "BTCUSDT", "--start", "2024-02-01", "--end", "2024-02-02"], "no bbo data"),
+        (["--symbol", "BTCUSDT", "--start", "2024-01-02", "--end", "2024-01-01"], "after"),
+        (["--symbol", "BTCUSDT", "--exchange", "kraken", "--start", "2024-01-01", "--end", "2024-01-01"],
+         "unknown exchange"),
+    ],
+)
+def test_bad_requests_are_clear_errors(home, store_root, tmp_path, capsys, argv, message):
+    out = tmp_path / "f.parquet"
+    assert _run(home, "--store", str(store_root), "--out", str(out), *argv) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".f.parquet*"))
