@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", help="tick store root (default: storage.ticks_dir)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
                    help="override one common notebook parameter (value parsed as YAML; repeatable)")
+    p.add_argument("--notebooks", metavar="NAME[,NAME]",
+                   help="run only these notebooks (default: all, in order); promotion needs "
+                        "02_calibrate_predict_p")
     p.add_argument("--no-promote", action="store_true", help="run and evaluate, but never promote")
     p.add_argument("--scheduled", action="store_true",
                    help="unattended run (cron / compose scheduler): trigger=schedule in the events")
@@ -69,7 +72,9 @@ def _plan(ctx: Context) -> Any:
     params = ctx.args.params
     try:
         return plan_run(ctx.settings, new_run_id(), params_file=params[0] if params else None,
-                        extra_files=tuple(params[1:]), overrides=_overrides(ctx.args))
+                        extra_files=tuple(params[1:]), overrides=_overrides(ctx.args),
+                        notebooks=[n.strip() for n in ctx.args.notebooks.split(",")]
+                        if ctx.args.notebooks else None)
     except ParameterError as exc:
         raise CliError(str(exc)) from None
 
@@ -115,7 +120,7 @@ def _schedule_check(ctx: Context) -> int:
         print(f"crontab {crontab}:{e.line}: {' '.join(e.fields)}  {e.command}")
     print(f"kernel {cal.kernel!r}: {kernel_dir}")
     plan = _plan(ctx)
-    p = plan.calibrate
+    p = plan.first
     print(f"next run would calibrate {p.symbol} on {p.exchange}, {p.start} → {p.end} "
           f"(store {p.store}); lock {ctx.settings.path(cal.runs_dir) / '.calibrate.lock'}")
     return 0

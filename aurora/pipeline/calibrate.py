@@ -76,7 +76,7 @@ def targets(samples: pd.DataFrame, timeouts: str) -> pd.DataFrame:
 def split_blocks(samples: pd.DataFrame, fractions: list[float], embargo_s: float) -> dict[str, pd.DataFrame]:
     """Fit / calibrate / test blocks in time order, purged and embargoed."""
     fit, cal, test = three_blocks(samples["ts_ns"].to_numpy(np.int64), samples["end_ns"].to_numpy(np.int64),
-                                  fractions, round(embargo_s * NS))
+                                  fractions, embargo_ns=round(embargo_s * NS))
     blocks = {"fit": samples.iloc[fit], "calibrate": samples.iloc[cal], "test": samples.iloc[test]}
     for name, block in blocks.items():
         if len(block) < 10 or block["y"].nunique() < 2:

@@ -36,6 +36,8 @@ class NotebookParams(BaseModel):
     output_dir: str = Field(min_length=1, description="run directory: figures and results go here")
     windows_s: list[float] = Field(min_length=1, description="feature windows, seconds")
     stride: int = Field(ge=1, description="keep every n-th bbo event (labels overlap heavily)")
+    sample_s: float = Field(ge=0, description="keep at most one sample per this many seconds "
+                            "(the first kept event of each interval); 0 = no time thinning")
 
     @field_validator("start", "end", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ run covers the latest ``calibration.schedule_lookback_days`` dates the store hol
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,6 +23,7 @@ from aurora.pipeline.params import NOTEBOOKS, NotebookParams, ParameterError
 from aurora.ticks.store import TickStore
 
 REPO_ROOT = PACKAGED_DEFAULTS.parent.parent
+CALIBRATE_NOTEBOOK = "02_calibrate_predict_p"
 
 
 def resolve_shipped(settings: Settings, relative: Path) -> Path:
@@ -83,8 +84,12 @@ class RunPlan:
     params: dict[str, NotebookParams]
 
     @property
-    def calibrate(self) -> NotebookParams:
-        return self.params["02_calibrate_predict_p"]
+    def first(self) -> NotebookParams:
+        return next(iter(self.params.values()))
+
+    @property
+    def exports_candidate(self) -> bool:
+        return CALIBRATE_NOTEBOOK in self.params
 
 
 def default_window(store: TickStore, exchange: str, symbol: str, days: int) -> tuple[date, date]:
@@ -98,8 +103,14 @@ def default_window(store: TickStore, exchange: str, symbol: str, days: int) -> t
 
 
 def plan_run(settings: Settings, run_id: str, *, params_file: Path | None = None,
-             extra_files: tuple[Path, ...] = (), overrides: Mapping[str, Any] | None = None) -> RunPlan:
-    """Merge the layers, fill the date window and validate every notebook's parameters."""
+             extra_files: tuple[Path, ...] = (), overrides: Mapping[str, Any] | None = None,
+             notebooks: Sequence[str] | None = None) -> RunPlan:
+    """Merge the layers, fill the date window and validate the parameters of ``notebooks`` (all
+    of them, in order, by default)."""
+    chosen = list(NOTEBOOKS) if not notebooks else list(notebooks)
+    unknown_nb = [n for n in chosen if n not in NOTEBOOKS]
+    if unknown_nb:
+        raise ParameterError(f"unknown notebook(s) {unknown_nb}; notebooks are {list(NOTEBOOKS)}")
     files = [params_file or resolve_shipped(settings, settings.calibration.params_file), *extra_files]
     common: dict[str, Any] = settings_defaults(settings)
     per_nb: dict[str, dict[str, Any]] = {name: {} for name in NOTEBOOKS}
@@ -127,8 +138,11 @@ def plan_run(settings: Settings, run_id: str, *, params_file: Path | None = None
     if unknown:
         raise ParameterError(f"unknown common parameter(s) {unknown}; no notebook takes them")
     params: dict[str, NotebookParams] = {}
-    for name, model in NOTEBOOKS.items():
+    for name in sorted(chosen, key=list(NOTEBOOKS).index):
+        model = NOTEBOOKS[name]
         values = {k: v for k, v in common.items() if k in model.model_fields}
         values.update(per_nb[name])
+        if values.get("sample_s") is None and "horizon_s" in values:
+            values["sample_s"] = values["horizon_s"]
         params[name] = model.parse(values)
     return RunPlan(run_id, run_dir, params)

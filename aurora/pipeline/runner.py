@@ -121,7 +121,7 @@ def _run_locked(settings: Settings, plan: RunPlan, events: EventLog, progress: P
     check_kernel(cal.kernel)
     nb_dir = resolve_shipped(settings, cal.notebooks_dir)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
-    p = plan.calibrate
+    p = plan.first
     events.emit("calibrate.start", run_dir=str(plan.run_dir), symbol=p.symbol, exchange=p.exchange,
                 start=str(p.start), end=str(p.end), **base)
     progress(f"calibrate {plan.run_id}: {p.symbol} on {p.exchange}, {p.start} → {p.end}; "
@@ -141,6 +141,9 @@ def _run_locked(settings: Settings, plan: RunPlan, events: EventLog, progress: P
         progress(f"[{i}/{total}] {name} done in {timings[name]:.1f} s")
     candidate = plan.run_dir / CANDIDATE
     metrics_path = plan.run_dir / METRICS
+    if not plan.exports_candidate:
+        events.emit("calibrate.finish", run_dir=str(plan.run_dir), timings_s=timings, promoted=None, **base)
+        return RunResult(plan.run_id, plan.run_dir, candidate, {}, None, timings)
     for needed in (candidate, metrics_path, plan.run_dir / HOLDOUT):
         if not needed.is_file():
             raise PipelineError(f"the calibration notebook did not write {needed}")

@@ -1,0 +1,163 @@
+"""``auroractl bench calibrate``: the whole papermill pipeline on synthetic days, and predict_p latency.
+
+Pipeline: for each day count in ``--days`` a synthetic market (``--hours`` per day, ≥ 10 M
+bbo+trade events per 24 h day) is written to a fresh temporary AURORA_HOME, then
+``auroractl calibrate`` runs there as a child process (both notebooks, gates, promotion). Wall
+time is measured around the child; peak memory is the largest summed RSS of the child's process
+tree (the kernels included), sampled every 50 ms with psutil. Linear time and flat memory mean
+``time_growth_ratio ≈ days_max/days_min`` and ``memory_growth_ratio ≈ 1``.
+
+Latency: one ``predict_p`` call on an exported isotonic map (pure-Python bisect), the same
+thresholds through ``np.interp`` on a scalar, scikit-learn's ``IsotonicRegression.predict`` on a
+one-element array, and a Platt map, side by side on the same fitted data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import timeit
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from aurora.config import Settings
+from aurora.core.calibration import IsotonicCalibrator, PlattCalibrator
+from aurora.core.predict import IsotonicMap, PlattMap
+from aurora.ticks.store import TickStore
+from aurora.ticks.synth import DEFAULT_START, synthesize_to_store
+
+DESCRIPTION = "calibration pipeline wall time / peak memory over synthetic days; predict_p latency"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--days", default="1,7", help="comma-separated day counts to run (default 1,7)")
+    p.add_argument("--hours", type=float, default=24.0, help="synthetic hours per day (default 24)")
+    p.add_argument("--stride", type=int, default=20, help="sample every n-th bbo event (default 20)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--symbol", default="BTCUSDT")
+    p.add_argument("--skip-pipeline", action="store_true", help="only measure predict_p latency")
+    p.add_argument("--calls", type=int, default=200_000, help="predict_p calls per timing")
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for pr in [proc, *proc.children(recursive=True)]:
+        try:
+            total += pr.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def _run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int, str]:
+    """Wall seconds, peak tree RSS (bytes), exit code and tail of output of one child command."""
+    t0 = time.perf_counter()
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ps = psutil.Process(child.pid)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            with contextlib.suppress(psutil.Error):
+                peak[0] = max(peak[0], _tree_rss(ps))
+            done.wait(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, _ = child.communicate()
+    wall = time.perf_counter() - t0
+    done.set()
+    th.join()
+    return wall, peak[0], child.returncode, out[-2000:]
+
+
+def _pipeline(days: int, args: argparse.Namespace, report: Callable[[str], None]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="aurora-bench-cal-") as tmp:
+        home = Path(tmp)
+        store = TickStore(home / "data" / "ticks")
+        t0 = time.perf_counter()
+        rep = synthesize_to_store(store, "binance", args.symbol, days * args.hours, args.seed)
+        events = int(rep.rows.get("bbo", 0) + rep.rows.get("trades", 0))
+        report(f"  {days} day(s): synthesized {events:,} bbo+trade events in "
+               f"{time.perf_counter() - t0:.1f} s")
+        first = DEFAULT_START.date()
+        last = (DEFAULT_START + timedelta(hours=days * args.hours) - timedelta(microseconds=1)).date()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
+        cmd = [sys.executable, "-m", "aurora", "--home", str(home), "calibrate", "--symbol", args.symbol,
+               "--exchange", "binance", "--start", first.isoformat(), "--end", last.isoformat(),
+               "--set", f"stride={args.stride}"]
+        wall, peak, code, tail = _run_measured(cmd, env)
+        if code not in (0, 1):
+            raise RuntimeError(f"calibrate on {days} day(s) exited {code}:\n{tail}")
+        report(f"  {days} day(s): pipeline {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB, exit {code}")
+        return {"events": events, "wall_s": round(wall, 2), "peak_rss_mb": round(peak / 2**20, 1),
+                "exit_code": code}
+
+
+def _latency(calls: int, report: Callable[[str], None]) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=50_000)
+    y = (rng.random(50_000) < 1 / (1 + np.exp(-1.3 * s))).astype(int)
+    iso = IsotonicCalibrator().fit(s, y)
+    d = iso.to_dict()
+    imap = IsotonicMap(tuple(d["x"]), tuple(d["y"]))
+    xs, ys = np.asarray(d["x"]), np.asarray(d["y"])
+    pl = PlattCalibrator().fit(s, y).to_dict()
+    pmap = PlattMap(pl["a"], pl["b"])
+    probe = 0.37
+    one = np.array([probe])
+
+    def per_call(fn: Callable[[], object], n: int) -> float:
+        best = min(timeit.repeat(fn, number=n, repeat=3))
+        return best / n * 1e6
+
+    iso_us = per_call(lambda: imap(probe), calls)
+    interp_us = per_call(lambda: float(np.interp(probe, xs, ys)), calls // 4)
+    sk_us = per_call(lambda: iso.model_.predict(one), max(calls // 100, 200))
+    platt_us = per_call(lambda: pmap(probe), calls)
+    report(f"  predict_p: isotonic map {iso_us:.3f} µs, np.interp {interp_us:.3f} µs, "
+           f"sklearn {sk_us:.1f} µs, Platt {platt_us:.3f} µs ({len(xs)} thresholds)")
+    return {"predict_isotonic_us": round(iso_us, 4), "predict_interp_us": round(interp_us, 4),
+            "predict_sklearn_us": round(sk_us, 3), "predict_platt_us": round(platt_us, 4),
+            "isotonic_thresholds": len(xs),
+            "sklearn_vs_isotonic_ratio": round(sk_us / iso_us, 1),
+            "interp_vs_isotonic_ratio": round(interp_us / iso_us, 2)}
+
+
+def run(args: argparse.Namespace, settings: Settings, report: Callable[[str], None]) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    report("predict_p latency")
+    figures.update(_latency(args.calls, report))
+    if args.skip_pipeline:
+        return figures
+    try:
+        counts = sorted({int(d) for d in args.days.split(",") if d.strip()})
+    except ValueError:
+        raise ValueError(f"--days must be comma-separated integers, got {args.days!r}") from None
+    if not counts or counts[0] < 1:
+        raise ValueError("--days needs positive day counts")
+    report(f"pipeline on synthetic days of {args.hours:g} h (stride {args.stride})")
+    runs = {d: _pipeline(d, args, report) for d in counts}
+    for d, r in runs.items():
+        figures[f"pipeline_{d}d_wall_s"] = r["wall_s"]
+        figures[f"pipeline_{d}d_peak_rss_mb"] = r["peak_rss_mb"]
+        figures[f"pipeline_{d}d_events"] = r["events"]
+        figures[f"pipeline_{d}d_exit_code"] = r["exit_code"]
+    lo, hi = counts[0], counts[-1]
+    if hi > lo:
+        figures["days_ratio"] = hi / lo
+        figures["time_growth_ratio"] = round(runs[hi]["wall_s"] / runs[lo]["wall_s"], 3)
+        figures["memory_growth_ratio"] = round(runs[hi]["peak_rss_mb"] / runs[lo]["peak_rss_mb"], 3)
+    return figures
