@@ -1,0 +1,182 @@
+"""``auroractl data``: import market data into the tick store, or synthesise a market.
+
+``data import [--store DIR] [--exchange EX] --symbol S [--format ws|vision] FILE…`` — websocket
+recordings (``<recv_ts_ns> <json>`` lines, gzip or plain) or data.binance.vision dumps (CSV/zip,
+local or http(s) URL, CHECKSUM verified). The format is detected per file from its name and
+content unless ``--format`` is given. Prints one summary line per file.
+
+``data synth [--store DIR] --symbol S --hours H --seed N [--start DATE]`` — the deterministic
+synthetic market (see :mod:`aurora.ticks.synth`), written one UTC day at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from aurora.cli.context import CliError, Context
+from aurora.ticks.binance_ws import FileImport, RecordingError, import_recordings
+from aurora.ticks.schema import EXCHANGES
+from aurora.ticks.store import StoreError, TickStore
+from aurora.ticks.synth import SynthParams, synthesize_to_store
+from aurora.ticks.vision import KINDS, VisionError, detect_kind, import_vision
+
+_SYMBOL = re.compile(r"^[A-Z0-9_]{2,40}$")
+_WS_LINE = re.compile(rb"^\s*\d{10,20} [\[{]")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="import market data into the tick store, or synthesise a market",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    imp = dsub.add_parser("import", help="import websocket recordings or data.binance.vision dumps")
+    _common(imp)
+    imp.add_argument("--format", choices=("ws", "vision"), help="input format (default: detect per file)")
+    imp.add_argument("--kind", choices=KINDS, help="vision dump kind (default: from the file name)")
+    imp.add_argument("--on-bad-input", choices=("skip", "error"),
+                     help="skip (count + log) or stop at a bad line (default: storage.on_bad_input)")
+    imp.add_argument("--no-verify", action="store_true", help="do not verify vision CHECKSUM files")
+    imp.add_argument("files", nargs="+", metavar="FILE", help="input files or http(s) URLs (vision)")
+    imp.set_defaults(handler=_import)
+
+    syn = dsub.add_parser("synth", help="write a deterministic synthetic market to the store")
+    _common(syn)
+    syn.add_argument("--hours", type=float, required=True, help="length of the market, hours (> 0)")
+    syn.add_argument("--seed", type=int, required=True, help="random seed (same seed ⇒ same data)")
+    syn.add_argument("--start", help="UTC start, YYYY-MM-DD or ISO datetime (default: synth.start)")
+    syn.set_defaults(handler=_synth)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="tick store root (default: storage.ticks_dir under AURORA_HOME)")
+    p.add_argument("--exchange", default="binance", help=f"one of {', '.join(EXCHANGES)} (default: binance)")
+    p.add_argument("--symbol", required=True, help="instrument, e.g. BTCUSDT")
+
+
+def _store(ctx: Context) -> TickStore:
+    root = Path(ctx.args.store) if ctx.args.store else ctx.settings.path(ctx.settings.storage.ticks_dir)
+    return TickStore(root, codec=ctx.settings.storage.parquet_codec)
+
+
+def _symbol_exchange(ctx: Context) -> tuple[str, str]:
+    symbol = ctx.args.symbol.upper()
+    if not _SYMBOL.match(symbol):
+        raise CliError(f"--symbol {ctx.args.symbol!r} is not a symbol like BTCUSDT")
+    if ctx.args.exchange not in EXCHANGES:
+        raise CliError(f"--exchange {ctx.args.exchange!r} is unknown; use one of {', '.join(EXCHANGES)}")
+    return symbol, ctx.args.exchange
+
+
+def _detect_format(src: str) -> str:
+    """``vision`` for URLs and vision-named/CSV/zip files, ``ws`` for ``<ts> <json>`` lines."""
+    name = Path(src).name
+    if src.startswith(("http://", "https://")) or detect_kind(name) \
+            or name.lower().endswith((".zip", ".csv")):
+        return "vision"
+    path = Path(src)
+    if not path.is_file():
+        raise CliError(f"{src}: no such file")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    try:
+        opener = gzip.open if head == b"\x1f\x8b" else open
+        with opener(path, "rb") as fh:
+            first = fh.readline(4096)
+    except (OSError, EOFError) as exc:
+        raise CliError(f"{src}: cannot read: {exc}") from None
+    if _WS_LINE.match(first):
+        return "ws"
+    raise CliError(f"{src}: not a websocket recording (<recv_ts_ns> <json> lines) nor a vision dump; "
+                   "pass --format")
+
+
+def _summary(fi: FileImport, fmt: str) -> str:
+    rows = " ".join(f"{t}={n}" for t, n in fi.rows.items())
+    written = " ".join(f"{t}={n}" for t, n in fi.written.items())
+    extra = ", truncated" if fi.truncated else ""
+    return (f"{fi.source}: {fmt}, {fi.messages} messages, rows {rows}, written {written or 'none'}, "
+            f"{fi.skipped} skipped, {fi.gaps} gaps{extra}")
+
+
+def _import(ctx: Context) -> int:
+    symbol, exchange = _symbol_exchange(ctx)
+    store = _store(ctx)
+    events = ctx.events("data")
+    mode = ctx.args.on_bad_input or ctx.settings.storage.on_bad_input
+    formats = [ctx.args.format or _detect_format(f) for f in ctx.args.files]
+    events.emit("data.import.start", files=ctx.args.files, symbol=symbol, exchange=exchange,
+                store=str(store.root), on_bad_input=mode)
+    seq = 0
+    totals: dict[str, int] = {}
+    for src, fmt in zip(ctx.args.files, formats, strict=True):
+        try:
+            if fmt == "ws":
+                rep = import_recordings([src], store, exchange, symbol, mode, events, seq_start=seq,
+                                        max_skip_events=ctx.settings.storage.max_skip_events)
+            else:
+                rep = import_vision([src], store, exchange, symbol, kind=ctx.args.kind,
+                                    verify_checksum=not ctx.args.no_verify, events=events, seq_start=seq,
+                                    timeout_s=ctx.settings.http.timeout_s * 10)
+        except (RecordingError, VisionError, StoreError, ValueError) as exc:
+            events.emit("data.import.failed", source=src, error=str(exc))
+            raise CliError(str(exc)) from None
+        fi = rep.files[0]
+        seq += sum(fi.rows.values()) if fmt == "vision" else fi.messages
+        for table, n in fi.written.items():
+            totals[table] = totals.get(table, 0) + n
+        print(_summary(fi, fmt), flush=True)
+    events.emit("data.import.done", files=len(ctx.args.files), written=totals, symbol=symbol,
+                exchange=exchange)
+    return 0
+
+
+def _parse_start(text: str | None, default: datetime) -> datetime:
+    if text is None:
+        return default
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--start {text!r} is not a date (YYYY-MM-DD) or an ISO datetime") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _params(symbol: str, overrides: dict[str, float]) -> SynthParams:
+    fields = {f.name: f for f in dataclasses.fields(SynthParams)}
+    typed: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise CliError(f"synth.params.{key} is not a SynthParams field; fields are {', '.join(fields)}")
+        typed[key] = int(value) if fields[key].type in ("int", int) else float(value)
+    return SynthParams.for_symbol(symbol, **typed)
+
+
+def _synth(ctx: Context) -> int:
+    symbol, exchange = _symbol_exchange(ctx)
+    hours = ctx.args.hours
+    if not 0 < hours <= 24 * 366:
+        raise CliError(f"--hours must be > 0 and at most a year, got {hours}")
+    start = _parse_start(ctx.args.start, ctx.settings.synth.start)
+    params = _params(symbol, dict(ctx.settings.synth.params))
+    store = _store(ctx)
+    events = ctx.events("data")
+    events.emit("data.synth.start", symbol=symbol, exchange=exchange, hours=hours, seed=ctx.args.seed,
+                start=start.isoformat(), store=str(store.root), params=dataclasses.asdict(params))
+
+    def on_day(day: date, rows: dict[str, int]) -> None:
+        events.emit("data.synth.day", date=day.isoformat(), rows=rows, symbol=symbol)
+        print(f"{symbol} {day}: " + " ".join(f"{t}={n}" for t, n in rows.items()), flush=True)
+
+    rep = synthesize_to_store(store, exchange, symbol, hours, ctx.args.seed, start=start, params=params,
+                              on_day=on_day)
+    events.emit("data.synth.done", symbol=symbol, exchange=exchange, days=rep.days, rows=rep.rows,
+                written=rep.written, seed=ctx.args.seed)
+    return 0

@@ -1,0 +1,105 @@
+"""``auroractl data import|synth`` end to end through ``aurora.cli.main``."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from aurora.cli import main
+from aurora.events import read_events
+from aurora.ticks.store import TickStore
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "binance_ws"
+
+
+def events_of(home: Path, prefix: str) -> list[dict]:
+    return [e for e in read_events(home / "logs" / "aurora_events.jsonl") if e["event"].startswith(prefix)]
+
+
+def test_import_two_ws_files_into_the_default_store(home: Path, capsys) -> None:
+    files = [str(FIX / "btcusdt_20240808_head.gz"), str(FIX / "btcusdt_20240809_head.gz")]
+    assert main(["--home", str(home), "data", "import", "--symbol", "btcusdt", *files]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 2 and "ws, 3000 messages" in out[0] and "0 skipped, 0 gaps" in out[0]
+    store = TickStore(home / "data" / "ticks")
+    assert store.dates("bbo", "binance", "BTCUSDT") == [date(2024, 8, 8), date(2024, 8, 9)]
+    kinds = [e["event"] for e in events_of(home, "data.import")]
+    assert kinds[0] == "data.import.start" and kinds[-1] == "data.import.done"
+    assert kinds.count("data.import.file") == 2
+    # seq continues across the files of one call
+    t8 = store.read("trades", "binance", "BTCUSDT", date(2024, 8, 8), date(2024, 8, 8))
+    t9 = store.read("trades", "binance", "BTCUSDT", date(2024, 8, 9), date(2024, 8, 9))
+    assert t9.column("seq").to_numpy().min() >= 3000 > t8.column("seq").to_numpy().max()
+    # re-import: same store, nothing written
+    assert main(["--home", str(home), "data", "import", "--symbol", "BTCUSDT", *files]) == 0
+    assert "written trades=0 bbo=0 depth=0" in capsys.readouterr().out
+
+
+def test_bad_line_skip_vs_error(home: Path, tmp_path: Path, capsys) -> None:
+    with gzip.open(FIX / "btcusdt_20240808_head.gz", "rt") as fh:
+        lines = fh.read().splitlines()[:200]
+    lines[20] = lines[20][:30]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("\n".join(lines) + "\n")
+    store_dir = tmp_path / "store"
+    rc = main(["--home", str(home), "data", "import", "--store", str(store_dir), "--symbol", "BTCUSDT",
+               "--on-bad-input", "error", str(bad)])
+    assert rc == 2 and "bad.txt:21: malformed JSON" in capsys.readouterr().err
+    assert not store_dir.exists()
+    assert events_of(home, "data.import.failed")
+    rc = main(["--home", str(home), "data", "import", "--store", str(store_dir), "--symbol", "BTCUSDT",
+               str(bad)])
+    assert rc == 0 and "1 skipped" in capsys.readouterr().out
+    assert [e["line"] for e in events_of(home, "data.import.skip")] == [21]
+
+
+def test_vision_dump_is_detected_by_name(home: Path, tmp_path: Path, capsys) -> None:
+    csv = tmp_path / "BTCUSDT-aggTrades-2024-08-08.csv"
+    body = b"1,60000.0,0.1,1,1,1723075200000,True,True\n2,60000.1,0.2,2,2,1723075201000,False,True\n"
+    csv.write_bytes(body)
+    (tmp_path / (csv.name + ".CHECKSUM")).write_text(f"{hashlib.sha256(body).hexdigest()}  {csv.name}\n")
+    assert main(["--home", str(home), "data", "import", "--symbol", "BTCUSDT", str(csv)]) == 0
+    assert "vision, 2 messages" in capsys.readouterr().out
+    (tmp_path / (csv.name + ".CHECKSUM")).write_text(f"{'0' * 64}  {csv.name}\n")
+    assert main(["--home", str(home), "data", "import", "--symbol", "BTCUSDT", str(csv)]) == 2
+    assert "checksum mismatch" in capsys.readouterr().err
+
+
+def test_synth_writes_days_and_is_deterministic(home: Path, tmp_path: Path, capsys) -> None:
+    args = ["data", "synth", "--symbol", "BTCUSDT", "--hours", "0.1", "--seed", "9", "--start", "2024-05-01"]
+    assert main(["--home", str(home), *args]) == 0
+    assert main(["--home", str(home), *args, "--store", str(tmp_path / "other")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("BTCUSDT 2024-05-01:") == 2
+    day = date(2024, 5, 1)
+    a = TickStore(home / "data" / "ticks").read("bbo", "binance", "BTCUSDT", day, day)
+    b = TickStore(tmp_path / "other").read("bbo", "binance", "BTCUSDT", day, day)
+    assert a.num_rows > 10_000 and a.equals(b)
+    assert [e["event"] for e in events_of(home, "data.synth")][:3] == [
+        "data.synth.start", "data.synth.day", "data.synth.done"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["data", "synth", "--symbol", "BTCUSDT", "--hours", "0", "--seed", "1"], "--hours must be > 0"),
+    (["data", "synth", "--symbol", "BTC/USDT", "--hours", "1", "--seed", "1"], "is not a symbol"),
+    (["data", "synth", "--symbol", "BTCUSDT", "--hours", "1", "--seed", "1", "--start", "May 1"],
+     "is not a date"),
+    (["data", "synth", "--symbol", "BTCUSDT", "--exchange", "kraken", "--hours", "1", "--seed", "1"],
+     "--exchange 'kraken' is unknown"),
+    (["data", "import", "--symbol", "BTCUSDT", "/no/such/file.gz"], "no such file"),
+])
+def test_bad_arguments_exit_2_with_a_clear_message(home: Path, capsys, argv, message) -> None:
+    assert main(["--home", str(home), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_synth_param_in_config_is_named(home: Path, capsys) -> None:
+    (home / "configs").mkdir()
+    (home / "configs" / "local.yaml").write_text("synth: {params: {alpha_obii: 2.0}}\n")
+    argv = ["--home", str(home), "data", "synth", "--symbol", "BTCUSDT", "--hours", "0.01", "--seed", "1"]
+    assert main(argv) == 2
+    assert "synth.params.alpha_obii is not a SynthParams field" in capsys.readouterr().err
