@@ -102,11 +102,17 @@ class _Side:
         """Best ``depth`` levels, best first, NaN-padded."""
         px = np.full(depth, np.nan)
         qty = np.full(depth, np.nan)
-        m = min(depth, self.n)
-        if m:
-            px[:m] = self.sign * self.keys[self.n - 1 :: -1][:m]
-            qty[:m] = self.qtys[self.n - 1 :: -1][:m]
+        self.top_into(px, qty)
         return px, qty
+
+    def top_into(self, px: np.ndarray, qty: np.ndarray) -> None:
+        """Write the best ``len(px)`` levels into ``px``/``qty`` (rows already NaN past the book)."""
+        m = min(len(px), self.n)
+        if m:
+            lo = self.n - m
+            px[:m] = self.keys[lo : self.n][::-1]
+            px[:m] *= self.sign
+            qty[:m] = self.qtys[lo : self.n][::-1]
 
 
 @dataclass(frozen=True)
@@ -264,7 +270,6 @@ def replay_depth(depth: Any, n_levels: int, book: OrderBook | None = None,
         out["result"][i] = res
         if bk.in_sync:
             out["in_sync"][i] = True
-            levels = bk.top_levels(n_levels)
-            for name, values in zip(("bid_px", "bid_qty", "ask_px", "ask_qty"), levels, strict=True):
-                out[name][i] = values
+            bk._bids.top_into(out["bid_px"][i], out["bid_qty"][i])
+            bk._asks.top_into(out["ask_px"][i], out["ask_qty"][i])
     return out
