@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from aurora.core.book import replay_depth
+from aurora.core.labels import triple_barrier
 from aurora.ticks.schema import SCHEMAS
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import SynthParams, generate, synthesize_to_store
@@ -83,6 +84,24 @@ def test_injected_obi_and_flow_signal_is_present(market) -> None:
     quiet = generate("BTCUSDT", 0.5, seed=11, params=replace(SynthParams(), alpha_obi=0.0, alpha_tfi=0.0))
     lo, _, hi = next_move_by_tercile(quiet["bbo"], obi(quiet["bbo"]))
     assert abs(hi[0] - lo[0]) / np.hypot(hi[1], lo[1]) < 4                    # the control has none
+
+
+def long_win_rates(bbo) -> tuple[float, float]:
+    """Share of longs hitting +1 bps before −1 bps within 30 s, for the top and bottom obi tercile."""
+    res = triple_barrier(bbo.column("ts_ns").to_numpy(), bbo.column("bid_px").to_numpy(),
+                         bbo.column("ask_px").to_numpy(), 1.0, 1.0, 30.0, 1)
+    x = obi(bbo)
+    lo_edge, hi_edge = np.quantile(x, [1 / 3, 2 / 3])
+    win = res.outcome == 1
+    return win[x > hi_edge].mean(), win[x < lo_edge].mean()
+
+
+def test_long_entered_at_high_imbalance_wins_more_often(market) -> None:
+    hi, lo = long_win_rates(market["bbo"])
+    assert hi > lo + 0.1
+    quiet = generate("BTCUSDT", 0.5, seed=11, params=replace(SynthParams(), alpha_obi=0.0))
+    hi, lo = long_win_rates(quiet["bbo"])
+    assert abs(hi - lo) < 0.05
 
 
 def test_depth_bootstraps_and_matches_bbo(market) -> None:
