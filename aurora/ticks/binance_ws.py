@@ -145,12 +145,13 @@ def _ms(v: Any) -> int:
 
 
 class _Columns:
-    """Row buffers for the three tables (plain lists: appends are the cheap part of parsing)."""
+    """Row buffers: one tuple per trade/bbo row (a single append is the cheapest per-message step),
+    column lists for depth (whole price levels are appended per message)."""
 
     def __init__(self) -> None:
-        self.trades: dict[str, list[Any]] = {n: [] for n in TRADES.names}
-        self.aggtrades: dict[str, list[Any]] = {n: [] for n in TRADES.names}
-        self.bbo: dict[str, list[Any]] = {n: [] for n in BBO.names}
+        self.trades: list[tuple[Any, ...]] = []
+        self.aggtrades: list[tuple[Any, ...]] = []
+        self.bbo: list[tuple[Any, ...]] = []
         self.depth: dict[str, list[Any]] = {n: [] for n in DEPTH.names}
 
 
@@ -271,29 +272,26 @@ class _Parser:
         tid = int(d["t"])
         if self.last_trade is not None and tid <= self.last_trade:
             raise _BadLineError(f"out-of-order: trade id {tid} after {self.last_trade}")
-        row = (ts, _ms(d["T"]), self.seq, tid, float(d["p"]), float(d["q"]), -1 if d["m"] else 1)
+        self.cols.trades.append((ts, _ms(d["T"]), self.seq, tid, float(d["p"]), float(d["q"]),
+                                 -1 if d["m"] else 1))
         self.last_trade = tid
-        for name, v in zip(TRADES.names, row, strict=True):
-            self.cols.trades[name].append(v)
 
     def aggtrade(self, ts: int, d: dict[str, Any]) -> None:
         aid = int(d["a"])
         if self.last_agg is not None and aid <= self.last_agg:
             raise _BadLineError(f"out-of-order: aggTrade id {aid} after {self.last_agg}")
-        row = (ts, _ms(d["T"]), self.seq, aid, float(d["p"]), float(d["q"]), -1 if d["m"] else 1)
+        self.cols.aggtrades.append((ts, _ms(d["T"]), self.seq, aid, float(d["p"]), float(d["q"]),
+                                    -1 if d["m"] else 1))
         self.last_agg = aid
-        for name, v in zip(TRADES.names, row, strict=True):
-            self.cols.aggtrades[name].append(v)
 
     def book_ticker(self, ts: int, d: dict[str, Any]) -> None:
         uid = int(d["u"])
         if self.last_bbo is not None and uid < self.last_bbo:
             raise _BadLineError(f"out-of-order: bookTicker update id {uid} after {self.last_bbo}")
         exch = _ms(d["T"]) if "T" in d else (_ms(d["E"]) if "E" in d else None)
-        row = (ts, exch, self.seq, uid, float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]))
+        self.cols.bbo.append((ts, exch, self.seq, uid, float(d["b"]), float(d["B"]), float(d["a"]),
+                              float(d["A"])))
         self.last_bbo = uid
-        for name, v in zip(BBO.names, row, strict=True):
-            self.cols.bbo[name].append(v)
 
     def depth(self, ts: int, d: dict[str, Any]) -> None:
         first, last = int(d["U"]), int(d["u"])
@@ -333,18 +331,24 @@ class _Parser:
     def tables(self) -> dict[str, pa.Table]:
         c = self.cols
         trades = c.trades
-        if c.aggtrades["seq"] and trades["seq"]:
-            self.stats.aggtrades_dropped = len(c.aggtrades["seq"])
-        elif c.aggtrades["seq"]:
+        if c.aggtrades and trades:
+            self.stats.aggtrades_dropped = len(c.aggtrades)
+        elif c.aggtrades:
             trades = c.aggtrades
         return {
-            "trades": _table(trades, TRADES),
-            "bbo": _table(c.bbo, BBO),
+            "trades": _table(_transpose(trades, TRADES), TRADES),
+            "bbo": _table(_transpose(c.bbo, BBO), BBO),
             "depth": _table(c.depth, DEPTH),
         }
 
 
-def _table(cols: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
+def _transpose(rows: list[tuple[Any, ...]], schema: pa.Schema) -> dict[str, Any]:
+    if not rows:
+        return {n: [] for n in schema.names}
+    return dict(zip(schema.names, zip(*rows, strict=True), strict=True))
+
+
+def _table(cols: dict[str, Any], schema: pa.Schema) -> pa.Table:
     arrays = []
     for f in schema:
         values = cols[f.name]
