@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="run the calibration notebooks and promote predict_p",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", type=Path, metavar="FILE", action="append", default=[],
-                   help="params overlay (same layout as pipelines/calibrate.yaml; repeatable)")
+                   help="params overlay on top of calibration.params_file (same layout as "
+                        "pipelines/calibrate.yaml; repeatable, later wins)")
     p.add_argument("--symbol")
     p.add_argument("--exchange")
     p.add_argument("--start", help="first UTC date, YYYY-MM-DD (default: latest days in the store)")
@@ -70,9 +71,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _plan(ctx: Context) -> Any:
     params = ctx.args.params
+    missing = [str(f) for f in params if not f.is_file()]
+    if missing:
+        raise CliError(f"params file(s) not found: {', '.join(missing)}")
     try:
-        return plan_run(ctx.settings, new_run_id(), params_file=params[0] if params else None,
-                        extra_files=tuple(params[1:]), overrides=_overrides(ctx.args),
+        return plan_run(ctx.settings, new_run_id(), extra_files=tuple(params), overrides=_overrides(ctx.args),
                         notebooks=[n.strip() for n in ctx.args.notebooks.split(",")]
                         if ctx.args.notebooks else None)
     except ParameterError as exc:
