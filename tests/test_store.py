@@ -128,3 +128,21 @@ def test_any_sequence_of_overlapping_writes_stores_each_trade_once(tmp_path_fact
         store.write("trades", trades(ids), "binance", "BTCUSDT")
     got = store.read("trades", "binance", "BTCUSDT", date(2024, 8, 8), date(2024, 8, 9))
     assert got.column("trade_id").to_pylist() == sorted({i for ids in batches for i in ids})
+
+
+def test_concurrent_writers_of_one_partition_lose_nothing(tmp_path: Path) -> None:
+    import threading
+
+    def writer(k: int) -> None:
+        store = TickStore(tmp_path)
+        for b in range(8):
+            start = (k * 8 + b) * 50
+            store.write("trades", trades(range(start, start + 50)), "binance", "BTCUSDT")
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = TickStore(tmp_path).read("trades", "binance", "BTCUSDT", date(2024, 8, 8), date(2024, 8, 8))
+    assert got.column("trade_id").to_pylist() == list(range(4 * 8 * 50))

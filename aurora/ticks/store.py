@@ -9,6 +9,8 @@ Writes are idempotent and atomic:
 * Idempotent: new rows are merged with what the partition already holds and de-duplicated on a
   natural key (:data:`NATURAL_KEYS`), keeping the row already stored. Re-writing the same rows is a
   no-op; rows are never dropped except as duplicates of a stored row.
+* Serialised: concurrent writers (threads or processes) of one partition take turns under a
+  file lock (``.lock`` in the partition directory), so neither can drop the other's rows.
 * Atomic: the merged partition is written to a hidden temporary file in the same directory
   (``.tmp-*``; ``pyarrow.dataset`` ignores names starting with ``.``), fsynced and renamed over
   ``part-0.parquet``. A crash leaves either the old file or the new one, never a torn file.
@@ -36,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from filelock import FileLock
 
 from aurora.ticks.schema import EXCHANGES, SCHEMAS
 
@@ -165,6 +168,11 @@ class TickStore:
     def _merge_partition(self, table: str, exchange: str, symbol: str, day: date,
                          new: pa.Table) -> tuple[int, int]:
         pdir = self.partition_dir(table, exchange, symbol, day)
+        pdir.mkdir(parents=True, exist_ok=True)
+        with FileLock(pdir / ".lock"):
+            return self._merge_locked(table, pdir, new)
+
+    def _merge_locked(self, table: str, pdir: Path, new: pa.Table) -> tuple[int, int]:
         target = pdir / PART_FILE
         existing = pq.read_table(target, schema=SCHEMAS[table]) if target.exists() else None
         before = len(existing) if existing is not None else 0
@@ -175,7 +183,6 @@ class TickStore:
         if existing is not None and written == 0:
             return 0, dups
         merged = _sort(merged)
-        pdir.mkdir(parents=True, exist_ok=True)
         tmp = pdir / f".tmp-{uuid.uuid4().hex}.parquet"
         try:
             pq.write_table(merged, tmp, compression=None if self.codec == "none" else self.codec,
