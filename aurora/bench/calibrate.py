@@ -43,7 +43,9 @@ DESCRIPTION = "calibration pipeline wall time / peak memory over synthetic days;
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", default="1,7", help="comma-separated day counts to run (default 1,7)")
     p.add_argument("--hours", type=float, default=24.0, help="synthetic hours per day (default 24)")
-    p.add_argument("--stride", type=int, default=20, help="sample every n-th bbo event (default 20)")
+    p.add_argument("--stride", type=int, default=1, help="sample every n-th bbo event (default 1)")
+    p.add_argument("--sample-s", type=float, default=None,
+                   help="at most one sample per this many seconds (default: horizon_s)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--skip-pipeline", action="store_true", help="only measure predict_p latency")
@@ -98,6 +100,8 @@ def _pipeline(days: int, args: argparse.Namespace, report: Callable[[str], None]
         cmd = [sys.executable, "-m", "aurora", "--home", str(home), "calibrate", "--symbol", args.symbol,
                "--exchange", "binance", "--start", first.isoformat(), "--end", last.isoformat(),
                "--set", f"stride={args.stride}"]
+        if args.sample_s is not None:
+            cmd += ["--set", f"sample_s={args.sample_s}"]
         wall, peak, code, tail = _run_measured(cmd, env)
         if code not in (0, 1):
             raise RuntimeError(f"calibrate on {days} day(s) exited {code}:\n{tail}")

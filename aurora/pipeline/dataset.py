@@ -114,9 +114,10 @@ def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, 
         for f in want:
             cols[f] = feats[f].to_numpy(np.float64)
         keep = np.zeros(ts.size, dtype=bool)
-        keep[:: p.stride] = True
+        strided = np.arange(0, ts.size, p.stride)
         if p.sample_s > 0:
-            keep &= first_per_interval(ts, p.sample_s)
+            strided = strided[first_per_interval(ts[strided], p.sample_s)]
+        keep[strided] = True
         finite = np.all(np.isfinite(np.column_stack([cols[f] for f in want])), axis=1) if want else keep
         dropped["censored"] += int((keep & ~complete).sum())
         dropped["nan_features"] += int((keep & complete & ~finite).sum())
