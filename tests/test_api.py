@@ -206,7 +206,9 @@ def test_openapi_is_complete_with_examples(client: httpx.Client) -> None:
     assert set(schemas["PretradeRequest"]["required"]) == {
         "symbol", "side", "qty", "price", "latency_ms", "slippage_est_bps", "spread_bps", "p_tp", "e_pi_bps",
         "regime", "sprt_llr"}
-    assert "HTTPBearer" in doc["components"]["securitySchemes"]
+    assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert paths["/pretrade/check"]["post"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in paths["/health"]["get"]
     assert "422" in paths["/pretrade/check"]["post"]["responses"]
 
 

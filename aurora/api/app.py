@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aurora import __version__
+from aurora.api.dependencies import SECURITY_SCHEME
 from aurora.api.routers import admin, gate, health
 from aurora.api.service import GateService
 from aurora.config import ConfigError, Settings
@@ -74,9 +75,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     for err in exc.errors():
         loc = tuple(p if isinstance(p, int) else str(p) for p in err.get("loc", ()))
         msg, field = str(err.get("msg", "invalid")), _field(loc)
-        if err.get("type") == "json_invalid":  # loc is ("body", <character offset>)
-            msg = f"malformed JSON at character {loc[-1]}: {(err.get('ctx') or {}).get('error', msg)}"
-            field = "body"
+        if err.get("type") == "json_invalid":  # FastAPI's loc is ("body", <character offset>)
+            ctx_error = (err.get("ctx") or {}).get("error")
+            msg, field = f"{msg}: {ctx_error}" if ctx_error else msg, "body"
         detail.append({"loc": list(loc), "field": field, "msg": msg, "type": str(err.get("type"))})
     return JSONResponse({"detail": detail}, status_code=422)
 
@@ -140,7 +141,7 @@ def create_app(settings: Settings, events: EventLog | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
-    for module in (health, gate, admin):
+    for module in (gate, health, admin):  # the hot routes first: fewer routes to match
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
@@ -149,9 +150,16 @@ def create_app(settings: Settings, events: EventLog | None = None) -> FastAPI:
             doc = get_openapi(title=app.title, version=app.version, description=app.description,
                               routes=app.routes)
             schemas = doc["components"]["schemas"]
+            for model in gate.BODY_MODELS:
+                schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name in ("PretradeRequest", "PosttradeRequest"):
                 schemas[name]["properties"]["symbol"]["enum"] = sorted(settings.symbols)
             schemas["PretradeRequest"]["properties"]["regime"]["enum"] = sorted(settings.risk.regimes)
+            doc["components"]["securitySchemes"] = SECURITY_SCHEME
+            for operations in doc["paths"].values():
+                for op in operations.values():
+                    if {"gate", "admin"} & set(op.get("tags", ())):
+                        op["security"] = [{"bearerAuth": []}]
             app.openapi_schema = doc
         return app.openapi_schema
 

@@ -16,22 +16,26 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aurora.api.service import GateService
 
-bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <AURORA_API_TOKEN>")
+#: OpenAPI security scheme of the mutating routes (added to the schema by ``create_app``).
+#: The header is read directly rather than through ``fastapi.security.HTTPBearer``: as a
+#: sub-dependency that class costs ~40 µs per request, a third of a whole pre-trade check.
+SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                  "description": "Authorization: Bearer <AURORA_API_TOKEN>"}}
 
 
-def get_service(request: Request) -> GateService:
+async def get_service(request: Request) -> GateService:
+    # async (like require_token): FastAPI runs plain-def dependencies in a worker thread, which
+    # costs more than the whole gate decision on the hot path
     return request.app.state.service
 
 
 Service = Annotated[GateService, Depends(get_service)]
 
 
-def require_token(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+async def require_token(request: Request) -> None:
     """Admit the request or raise 401 (wrong or missing token) / 503 (no token configured)."""
     token: bytes | None = request.app.state.token
     if token is None:
@@ -39,8 +43,8 @@ def require_token(request: Request,
             return
         raise HTTPException(503, "no API token is configured: set AURORA_API_TOKEN "
                                  "(or api.allow_unauthenticated: true for local replay)")
-    given = credentials.credentials.encode() if credentials is not None else b""
-    if not hmac.compare_digest(given, token):
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
         raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 

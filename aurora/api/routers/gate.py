@@ -1,10 +1,23 @@
-"""The gate: ``POST /pretrade/check`` and ``POST /posttrade/log`` (contract: DESIGN.md §6)."""
+"""The gate: ``POST /pretrade/check`` and ``POST /posttrade/log`` (contract: DESIGN.md §6).
+
+These two routes are the hot path, so they skip FastAPI's dependency and body machinery: the
+token is checked first (so an unauthenticated request gets 401 before its body is looked at),
+then the raw body is validated by pydantic's JSON parser in one step. Measured in
+``auroractl bench gate``, FastAPI's dependency solving cost more per request than the whole
+gate decision. The request schemas still appear in the OpenAPI document through
+``openapi_extra`` (the FastAPI docs' pattern for custom request-body handling), and errors
+are the same 422 as everywhere else.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from typing import Any, TypeVar
 
-from aurora.api.dependencies import Service, check_configured, require_token
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from aurora.api.dependencies import check_configured, require_token
 from aurora.api.schemas import (
     ErrorBody,
     PosttradeRequest,
@@ -13,26 +26,49 @@ from aurora.api.schemas import (
     PretradeResponse,
     ValidationErrorBody,
 )
+from aurora.api.service import GateService
 from aurora.events import encode
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or invalid bearer token"},
     413: {"model": ErrorBody, "description": "body larger than api.max_body_bytes"},
     422: {"model": ValidationErrorBody, "description": "invalid input; each error names its field"},
     503: {"model": ErrorBody, "description": "no API token configured"},
 }
-router = APIRouter(tags=["gate"], dependencies=[Depends(require_token)], responses=ERRORS)
+#: Request models documented through ``openapi_extra``; ``create_app`` adds them to the components.
+BODY_MODELS: tuple[type[BaseModel], ...] = (PretradeRequest, PosttradeRequest)
+router = APIRouter(tags=["gate"], responses=ERRORS)
+M = TypeVar("M", bound=BaseModel)
 
 
-@router.post("/pretrade/check", response_model=PretradeResponse,
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+async def _parse(request: Request, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+@router.post("/pretrade/check", response_model=PretradeResponse, openapi_extra=_body_doc(PretradeRequest),
              summary="Decide whether an order may be sent, and its largest allowed quantity")
-async def pretrade_check(body: PretradeRequest, service: Service) -> Response:
+async def pretrade_check(request: Request) -> Response:
+    await require_token(request)
+    body = await _parse(request, PretradeRequest)
+    service: GateService = request.app.state.service
     check_configured(service, body.symbol, body.regime)
     return Response(encode(service.check(body)), media_type="application/json")
 
 
-@router.post("/posttrade/log", response_model=PosttradeResponse,
+@router.post("/posttrade/log", response_model=PosttradeResponse, openapi_extra=_body_doc(PosttradeRequest),
              summary="Report a fill, close, cancel or reject (idempotent by client_order_id + status)")
-async def posttrade_log(body: PosttradeRequest, service: Service) -> Response:
+async def posttrade_log(request: Request) -> Response:
+    await require_token(request)
+    body = await _parse(request, PosttradeRequest)
+    service: GateService = request.app.state.service
     check_configured(service, body.symbol)
     return Response(encode(service.posttrade(body)), media_type="application/json")
