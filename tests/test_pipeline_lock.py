@@ -136,6 +136,10 @@ def test_from_namespace_takes_only_names_defined_after_the_snapshot() -> None:
     ns.update(_calibrate_values())
     ns["_private"] = 1
     assert CalibrateParams.from_namespace(ns, before).symbol == "BTCUSDT"
+    # re-running the validation cell later (more names defined by then) checks only the parameters
+    ns["P"] = object()
+    assert CalibrateParams.from_namespace(ns, before).symbol == "BTCUSDT"
+    ns["_param_names"] = None
     ns["typo_param"] = 2
     with pytest.raises(ParameterError, match="typo_param"):
-        CalibrateParams.from_namespace(ns, before)
+        CalibrateParams.from_namespace(ns, before | {"P"})

@@ -10,7 +10,7 @@ Units: barriers in bps of the entry price, horizons and embargo in seconds, cost
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
@@ -71,12 +71,20 @@ class NotebookParams(BaseModel):
             raise ParameterError(describe(exc, cls)) from None
 
     @classmethod
-    def from_namespace(cls, namespace: Mapping[str, Any], before: Iterable[str]) -> Self:
+    def from_namespace(cls, namespace: MutableMapping[str, Any], before: Iterable[str]) -> Self:
         """Validate the names a notebook defined since ``before`` (its parameters and the
-        papermill-injected values); names starting with ``_`` are ignored."""
-        seen = set(before)
-        values = {k: v for k, v in namespace.items() if k not in seen and not k.startswith("_")}
-        return cls.parse(values)
+        papermill-injected values); names starting with ``_`` are ignored.
+
+        The parameter names found are remembered in ``namespace["_param_names"]`` (the snapshot
+        cell resets it to ``None``), so re-running the validation cell in JupyterLab after later
+        cells defined more names still validates only the parameters.
+        """
+        names = namespace.get("_param_names")
+        if names is None:
+            seen = set(before)
+            names = {k for k in namespace if k not in seen and not k.startswith("_")}
+            namespace["_param_names"] = names
+        return cls.parse({k: namespace[k] for k in names if k in namespace})
 
     def output_path(self) -> Path:
         out = Path(self.output_dir)
