@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=int, default=1, help="sample every n-th bbo event (default 1)")
     p.add_argument("--sample-s", type=float, default=None,
                    help="at most one sample per this many seconds (default: horizon_s)")
+    p.add_argument("--tp-bps", type=float, default=0.5,
+                   help="barriers for the synthetic market (its moves are small; default 0.5 bps)")
+    p.add_argument("--horizon-s", type=float, default=30.0, help="label horizon, seconds (default 30)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--skip-pipeline", action="store_true", help="only measure predict_p latency")
@@ -99,7 +102,9 @@ def _pipeline(days: int, args: argparse.Namespace, report: Callable[[str], None]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
         cmd = [sys.executable, "-m", "aurora", "--home", str(home), "calibrate", "--symbol", args.symbol,
                "--exchange", "binance", "--start", first.isoformat(), "--end", last.isoformat(),
-               "--set", f"stride={args.stride}"]
+               "--set", f"stride={args.stride}", "--set", f"tp_bps={args.tp_bps}",
+               "--set", f"sl_bps={args.tp_bps}", "--set", f"horizon_s={args.horizon_s}",
+               "--set", f"embargo_s={args.horizon_s}"]
         if args.sample_s is not None:
             cmd += ["--set", f"sample_s={args.sample_s}"]
         wall, peak, code, tail = _run_measured(cmd, env)

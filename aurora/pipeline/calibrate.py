@@ -89,6 +89,12 @@ def split_blocks(samples: pd.DataFrame, fractions: list[float], embargo_s: float
 def run_calibration(samples: pd.DataFrame, params: CalibrateParams) -> CalibrationRun:
     """Fit the score model and the calibrator on their blocks and evaluate on the test block."""
     labelled = targets(samples, params.timeouts)
+    if len(labelled) < 30:
+        timeouts = int((samples["outcome"] == 0).sum())
+        raise ValueError(f"only {len(labelled)} labelled samples ({len(samples)} kept, {timeouts} "
+                         f"timeouts, timeouts={params.timeouts!r}): too few to fit and evaluate; the "
+                         f"barriers (tp {params.tp_bps:g} / sl {params.sl_bps:g} bps in "
+                         f"{params.horizon_s:g} s) may be too wide for this market, or the range too short")
     blocks = split_blocks(labelled, params.fractions, params.embargo_s)
     model = LinearScoreModel(params.features, C=params.C).fit(blocks["fit"], blocks["fit"]["y"])
     s_cal = model.decision_function(blocks["calibrate"])
