@@ -375,8 +375,13 @@ def promote(candidate_path: str | Path, artifacts_dir: str | Path, gates: Gates,
     """
     root = Path(artifacts_dir)
     src = Path(candidate_path)
-    candidate = load_artifact(src)
+    load_artifact(src)
     raw = src.read_bytes()
+    # verify the very bytes that will be installed (the file could change after the first check)
+    try:
+        candidate = parse_artifact(json.loads(raw), src)
+    except ValueError as exc:
+        raise ArtifactError(f"candidate {src} changed while being promoted: {exc}") from None
     with _promotion_lock(root):
         current_path = root / CURRENT
         current: Calibration | None = None
