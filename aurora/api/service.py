@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from aurora.api.eventwriter import EventWriter
 from aurora.api.metrics import Metrics
 from aurora.api.schemas import PosttradeRequest, PretradeRequest
 from aurora.api.store import StateStore
@@ -60,6 +61,7 @@ class GateService:
     def __init__(self, settings: Settings, events: EventLog) -> None:
         self.settings = settings
         self.events = events
+        self.decision_events = EventWriter(events)
         self.limits = limits_from(settings)
         self.metrics = Metrics()
         self.store = StateStore(settings.path(settings.api.state_db))
@@ -176,9 +178,9 @@ class GateService:
         out = {"allow": d.allow, "max_qty": d.max_qty, "reasons": list(d.reasons), "cooloff_s": d.cooloff_s,
                "decision_id": decision_id, "model_version": version}
         m.latency.observe(time.perf_counter() - t0)
-        self.events.emit("api.decision", decision_id=decision_id, allow=d.allow, max_qty=d.max_qty,
-                         reasons=d.reasons, cooloff_s=d.cooloff_s, model_version=version,
-                         epi_bps_aurora=d.epi_bps, inputs=body.__dict__)
+        self.decision_events.emit("api.decision", decision_id=decision_id, decided_at_s=now, allow=d.allow,
+                                  max_qty=d.max_qty, reasons=d.reasons, cooloff_s=d.cooloff_s,
+                                  model_version=version, epi_bps_aurora=d.epi_bps, inputs=body.__dict__)
         return out
 
     def _remember(self, decision_id: str, item: _Remembered) -> None:
@@ -246,6 +248,7 @@ class GateService:
         }
 
     def close(self) -> None:
+        self.decision_events.close()
         self.store.close()
         self.events.emit("api.stopped")
 

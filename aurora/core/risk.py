@@ -99,16 +99,14 @@ class Limits:
     day_roll_utc_hour: int
     regimes: Mapping[str, RegimeRule]
     symbols: Mapping[str, SymbolFilter]
+    #: B = ln(β/(1−α)) and A = ln((1−β)/α), derived once here rather than on every decision.
+    sprt_lower: float = field(init=False)
+    sprt_upper: float = field(init=False)
 
-    @property
-    def sprt_upper(self) -> float:
-        """A = ln((1−β)/α): the log-likelihood ratio at which the edge is confirmed."""
-        return sprt_bounds(self.sprt_alpha, self.sprt_beta)[1]
-
-    @property
-    def sprt_lower(self) -> float:
-        """B = ln(β/(1−α)): the log-likelihood ratio at which the edge is declared gone."""
-        return sprt_bounds(self.sprt_alpha, self.sprt_beta)[0]
+    def __post_init__(self) -> None:
+        lower, upper = sprt_bounds(self.sprt_alpha, self.sprt_beta)
+        object.__setattr__(self, "sprt_lower", lower)
+        object.__setattr__(self, "sprt_upper", upper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,10 +369,9 @@ def _close_trade(s: RiskState, report: PostTrade, limits: Limits, model: Model |
     if not 0.0 < p0 < p1 < 1.0:
         return s
     llr = s.sprt_llr + sprt_increment(win, p1, p0)
-    lower, upper = sprt_bounds(limits.sprt_alpha, limits.sprt_beta)
-    if llr <= lower:
+    if llr <= limits.sprt_lower:
         return replace(start_cooloff(s, now_s, limits.sprt_cooloff_s, SPRT), sprt_llr=0.0,
                        sprt_confirmed=False)
-    if llr >= upper:
+    if llr >= limits.sprt_upper:
         return replace(s, sprt_llr=0.0, sprt_confirmed=True)
     return replace(s, sprt_llr=llr)
