@@ -105,23 +105,23 @@ def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, 
         ts = feats["ts_ns"].to_numpy(np.int64)
         if ts.size == 0:
             continue
-        complete = feats["label_complete"].to_numpy(bool)
-        cols = {"ts_ns": ts, "end_ns": feats["label_end_ns"].to_numpy(np.int64),
-                "outcome": feats[label].to_numpy(np.int8), "ret_bps": feats[ret].to_numpy(np.float64),
-                "mid": feats["mid"].to_numpy(np.float64),
-                "spread_bps": feats["spread_bps"].to_numpy(np.float64)}
-        cols.update(forward_returns(ts, cols["mid"], horizons_s))
-        for f in want:
-            cols[f] = feats[f].to_numpy(np.float64)
-        keep = np.zeros(ts.size, dtype=bool)
-        strided = np.arange(0, ts.size, p.stride)
+        rows = np.arange(0, ts.size, p.stride)
         if p.sample_s > 0:
-            strided = strided[first_per_interval(ts[strided], p.sample_s)]
-        keep[strided] = True
-        finite = np.all(np.isfinite(np.column_stack([cols[f] for f in want])), axis=1) if want else keep
-        dropped["censored"] += int((keep & ~complete).sum())
-        dropped["nan_features"] += int((keep & complete & ~finite).sum())
-        keep &= complete & finite
+            rows = rows[first_per_interval(ts[rows], p.sample_s)]
+        complete = feats["label_complete"].to_numpy(bool)[rows]
+        cols = {"ts_ns": ts[rows], "end_ns": feats["label_end_ns"].to_numpy(np.int64)[rows],
+                "outcome": feats[label].to_numpy(np.int8)[rows],
+                "ret_bps": feats[ret].to_numpy(np.float64)[rows],
+                "mid": feats["mid"].to_numpy(np.float64)[rows],
+                "spread_bps": feats["spread_bps"].to_numpy(np.float64)[rows]}
+        cols.update(forward_returns(ts, feats["mid"].to_numpy(np.float64), horizons_s, at=rows))
+        for f in want:
+            cols[f] = feats[f].to_numpy(np.float64)[rows]
+        finite = (np.all(np.isfinite(np.column_stack([cols[f] for f in want])), axis=1) if want
+                  else np.ones(rows.size, dtype=bool))
+        dropped["censored"] += int((~complete).sum())
+        dropped["nan_features"] += int((complete & ~finite).sum())
+        keep = complete & finite
         parts.append(pd.DataFrame({k: np.asarray(v)[keep] for k, v in cols.items()}))
         if mp_args:
             quotes = store.read("bbo", p.exchange, p.symbol, day, day, columns=QUOTES)

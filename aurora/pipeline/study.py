@@ -20,15 +20,18 @@ def fwd_name(horizon_s: float) -> str:
     return f"fwd_{horizon_s:g}s"
 
 
-def forward_returns(ts_ns: np.ndarray, mid: np.ndarray, horizons_s: Sequence[float]) -> dict[str, np.ndarray]:
-    """Forward mid returns (bps) at each horizon, NaN where the horizon runs past the data."""
+def forward_returns(ts_ns: np.ndarray, mid: np.ndarray, horizons_s: Sequence[float],
+                    at: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Forward mid returns (bps) at each horizon for the rows ``at`` (default: every row), NaN
+    where the horizon runs past the data."""
     ts = np.asarray(ts_ns, dtype=np.int64)
     m = np.asarray(mid, dtype=np.float64)
+    rows = np.arange(ts.size) if at is None else np.asarray(at, dtype=np.int64)
     out: dict[str, np.ndarray] = {}
     for h in horizons_s:
-        target = ts + round(h * NS)
+        target = ts[rows] + round(h * NS)
         j = np.searchsorted(ts, target, side="right") - 1
-        r = (m[j] - m) / m * 1e4
+        r = (m[j] - m[rows]) / m[rows] * 1e4
         if ts.size:
             r[target > ts[-1]] = np.nan
         out[fwd_name(h)] = r
