@@ -14,6 +14,8 @@ Writes are idempotent and atomic:
 * Atomic: the merged partition is written to a hidden temporary file in the same directory
   (``.tmp-*``; ``pyarrow.dataset`` ignores names starting with ``.``), fsynced and renamed over
   ``part-0.parquet``. A crash leaves either the old file or the new one, never a torn file.
+  A write spanning several dates commits them one partition at a time; after a failure the
+  dates already committed are complete, and repeating the write finishes the rest (idempotent).
 
 Natural keys (what makes two rows "the same event"):
 
