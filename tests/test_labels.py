@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aurora.core.labels import LabelParams, _barriers, _next_greater, triple_barrier
+from aurora.core.labels import LabelParams, _label_kernel, triple_barrier
 
 S = 1_000_000_000
 
@@ -34,15 +34,9 @@ def test_both_barriers_on_one_event_is_a_loss():
     # With positive tp/sl one price cannot cross both barriers, so drive the kernel with crossed
     # levels (up barrier at 0.99·entry, down barrier at 1.01·entry): the next event is both.
     ts = np.array([0, S], dtype=np.int64)
-    bid = np.array([100.0, 100.0])
-    nge, nse = _next_greater(bid), _next_greater(-bid)
-    last = np.array([1, 1], dtype=np.int64)
+    px = np.array([100.0, 100.0])
     for up_wins in (True, False):
-        outcome = np.zeros(2, np.int8)
-        exit_idx = np.zeros(2, np.int64)
-        complete = np.zeros(2, np.bool_)
-        _barriers(ts, bid, bid, -bid, nge, nse, last, 0.99, 1.01, up_wins, 5 * S, outcome,
-                  exit_idx, complete)
+        outcome, exit_idx, complete = _label_kernel(ts, px, px, 0.99, 1.01, up_wins, 5 * S)
         assert outcome[0] == -1 and exit_idx[0] == 1 and complete[0]
 
 

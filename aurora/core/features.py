@@ -154,15 +154,67 @@ def infer_tick_size(*prices: np.ndarray) -> float:
     return float(f"{gap:.10g}")
 
 
+@nb.njit(cache=True)
+def _ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
+               ask_qty: np.ndarray) -> np.ndarray:
+    n = bid_px.shape[0]
+    e = np.zeros(n)
+    for i in range(1, n):
+        v = 0.0
+        if bid_px[i] >= bid_px[i - 1]:
+            v += bid_qty[i]
+        if bid_px[i] <= bid_px[i - 1]:
+            v -= bid_qty[i - 1]
+        if ask_px[i] <= ask_px[i - 1]:
+            v -= ask_qty[i]
+        if ask_px[i] >= ask_px[i - 1]:
+            v += ask_qty[i - 1]
+        e[i] = v
+    return e
+
+
 def ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
               ask_qty: np.ndarray) -> np.ndarray:
     """CKS (2014) order-flow terms e_n for consecutive quotes; e_0 = 0 (no previous quote)."""
-    e = np.zeros(bid_px.shape[0], dtype=np.float64)
-    if e.size > 1:
-        pb, qb, pa, qa = bid_px[1:], bid_qty[1:], ask_px[1:], ask_qty[1:]
-        pb0, qb0, pa0, qa0 = bid_px[:-1], bid_qty[:-1], ask_px[:-1], ask_qty[:-1]
-        e[1:] = ((pb >= pb0) * qb - (pb <= pb0) * qb0 - (pa <= pa0) * qa + (pa >= pa0) * qa0)
-    return e
+    return _ofi_terms(*(np.ascontiguousarray(a, dtype=np.float64)
+                        for a in (bid_px, bid_qty, ask_px, ask_qty)))
+
+
+@nb.njit(cache=True)
+def _sorted_search(a: np.ndarray, v: np.ndarray, right: bool) -> np.ndarray:
+    """``np.searchsorted(a, v, side)`` for an ascending ``v`` too: one merge pass, O(len a + len v)
+    (binary searches over a day of events cost ~50× more)."""
+    out = np.empty(v.shape[0], dtype=np.int64)
+    j = 0
+    n = a.shape[0]
+    for i in range(v.shape[0]):
+        x = v[i]
+        if right:
+            while j < n and a[j] <= x:
+                j += 1
+        else:
+            while j < n and a[j] < x:
+                j += 1
+        out[i] = j
+    return out
+
+
+def sorted_search(a: np.ndarray, v: np.ndarray, side: str = "left") -> np.ndarray:
+    """Like ``np.searchsorted`` when ``v`` is ascending as well as ``a`` (falls back otherwise)."""
+    a = np.ascontiguousarray(a)
+    v = np.ascontiguousarray(v, dtype=a.dtype)
+    if first_out_of_order(v, False) >= 0:
+        return np.searchsorted(a, v, side=side).astype(np.int64)
+    return _sorted_search(a, v, side == "right")
+
+
+@nb.njit(cache=True)
+def first_out_of_order(v: np.ndarray, strict: bool) -> int:
+    """Index of the first element that is below (or, ``strict``, not above) its predecessor; −1."""
+    for i in range(1, v.shape[0]):
+        if v[i] < v[i - 1] or (strict and v[i] == v[i - 1]):
+            return i
+    return -1
 
 
 @nb.njit(cache=True, inline="always")
@@ -185,8 +237,10 @@ def dd_add(acc: np.ndarray, k: int, x: float) -> None:
 def _dd_prefix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Prefix sums in double-double: hi[k] + lo[k] = Σ x[:k]."""
     n = x.shape[0]
-    hi = np.zeros(n + 1)
-    lo = np.zeros(n + 1)
+    hi = np.empty(n + 1)
+    lo = np.empty(n + 1)
+    hi[0] = 0.0
+    lo[0] = 0.0
     acc = np.zeros(2)
     for i in range(n):
         dd_add(acc, 0, x[i])
@@ -195,21 +249,29 @@ def _dd_prefix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, lo
 
 
+@nb.njit(cache=True)
+def _window_diff(hi: np.ndarray, lo: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    out = np.empty(start.shape[0])
+    for i in range(start.shape[0]):
+        s = start[i]
+        e = end[i]
+        out[i] = (hi[e] - hi[s]) + (lo[e] - lo[s]) if e > s else 0.0
+    return out
+
+
 def window_sums(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Σ values[start[i]:end[i]] for every i (empty when start ≥ end), precise to the window."""
     hi, lo = _dd_prefix(np.ascontiguousarray(values, dtype=np.float64))
-    e = np.maximum(end, start)
-    return (hi[e] - hi[start]) + (lo[e] - lo[start])
+    return _window_diff(hi, lo, np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64))
 
 
 def _check_monotone(ts: np.ndarray, seq: np.ndarray, table: str) -> None:
-    if ts.size > 1:
-        if np.any(np.diff(seq) <= 0):
-            raise ValueError(f"{table}: seq must be strictly increasing (rows in arrival order)")
-        bad = np.flatnonzero(np.diff(ts) < 0)
-        if bad.size:
-            raise ValueError(f"{table}: ts_ns decreases at row {int(bad[0]) + 1} "
-                             "(receive times must be non-decreasing in arrival order)")
+    if first_out_of_order(seq, True) >= 0:
+        raise ValueError(f"{table}: seq must be strictly increasing (rows in arrival order)")
+    bad = first_out_of_order(ts, False)
+    if bad >= 0:
+        raise ValueError(f"{table}: ts_ns decreases at row {bad} "
+                         "(receive times must be non-decreasing in arrival order)")
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
@@ -255,10 +317,133 @@ def obi_w_asof(bbo_seq: np.ndarray, tops: BookTops | None, weights: np.ndarray) 
         return out
     values = book_imbalance(tops.bid_qty, tops.ask_qty, weights)
     values = np.where(np.asarray(tops.in_sync, dtype=bool), values, np.nan)
-    pos = np.searchsorted(tops.seq, bbo_seq, side="left") - 1
+    pos = sorted_search(np.asarray(tops.seq, dtype=np.int64), bbo_seq, "left") - 1
     has = pos >= 0
     out[has] = values[pos[has]]
     return out
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _pointwise(bp: np.ndarray, bq: np.ndarray, ap: np.ndarray, aq: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = bp.shape[0]
+    mid = np.empty(n)
+    spread = np.empty(n)
+    obi = np.empty(n)
+    micro = np.empty(n)
+    for i in range(n):
+        m = (bp[i] + ap[i]) * 0.5
+        d = bq[i] + aq[i]
+        mid[i] = m
+        spread[i] = (ap[i] - bp[i]) / m * 1e4
+        obi[i] = (bq[i] - aq[i]) / d
+        micro[i] = (bp[i] * aq[i] + ap[i] * bq[i]) / d
+    return mid, spread, obi, micro
+
+
+@nb.njit(cache=True)
+def _impact_terms(mid: np.ndarray, x: np.ndarray, tick: float) -> tuple[np.ndarray, np.ndarray]:
+    """x·y and x² with y_k = |mid_k − mid_{k−1}| / tick (y_0 = 0)."""
+    n = mid.shape[0]
+    xy = np.empty(n)
+    xx = np.empty(n)
+    for k in range(n):
+        y = abs(mid[k] - mid[k - 1]) / tick if k > 0 else 0.0
+        xy[k] = x[k] * y
+        xx[k] = x[k] * x[k]
+    return xy, xx
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _flow_features(  # noqa: PLR0917 (numba kernel: positional only)
+    num: np.ndarray, den: np.ndarray, sxy: np.ndarray, sxx: np.ndarray,
+                   mid: np.ndarray, b_start: np.ndarray, first: int, tick: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """tfi = num/den (0 without trades) and absorption = −num·slope/(|Δmid|/tick + 1); output
+    row i is bbo event first + i."""
+    n = num.shape[0]
+    tfi = np.empty(n)
+    absorption = np.empty(n)
+    for i in range(n):
+        tfi[i] = num[i] / den[i] if den[i] > 0 else 0.0
+        slope = sxy[i] / sxx[i] if sxx[i] > 0 else 0.0
+        j = b_start[i] - 1 if b_start[i] > 0 else 0
+        moved = abs(mid[first + i] - mid[j]) / tick
+        absorption[i] = -num[i] * slope / (moved + 1.0) + 0.0
+    return tfi, absorption
+
+
+def _column(frame: Any, name: str, dtype: type) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(frame[name]), dtype=dtype)
+
+
+def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
+    bbo: Any,
+    trades: Any,
+    depth: BookTops | None,
+    params: FeatureParams,
+    microprice: MicropriceModel | None = None,
+    context_start_ns: int | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`compute_features` as a dict of arrays (``ts_ns``, ``update_id`` and the features).
+
+    ``bbo``/``trades`` may be anything indexable by column name (DataFrame, dict of arrays).
+    """
+    b_ts = _column(bbo, "ts_ns", np.int64)
+    b_seq = _column(bbo, "seq", np.int64)
+    bp, bq, ap, aq = (_column(bbo, c, np.float64) for c in ("bid_px", "bid_qty", "ask_px", "ask_qty"))
+    t_ts = _column(trades, "ts_ns", np.int64)
+    t_seq = _column(trades, "seq", np.int64)
+    t_qty = _column(trades, "qty", np.float64)
+    t_sv = _column(trades, "side", np.float64) * t_qty
+    _check_monotone(b_ts, b_seq, "bbo")
+    _check_monotone(t_ts, t_seq, "trades")
+    if params.tick_size is None and bp.size:
+        params = params.with_tick(infer_tick_size(bp, ap))
+    tick = params.tick_size or 1.0
+    first = 0 if context_start_ns is None else int(np.searchsorted(b_ts, context_start_ns, side="left"))
+    keep = slice(first, None)
+
+    mid, spread, obi_l1, micro_w = _pointwise(bp, bq, ap, aq)
+    cols: dict[str, np.ndarray] = {
+        "ts_ns": b_ts[keep], "update_id": _column(bbo, "update_id", np.int64)[keep],
+        "mid": mid[keep], "spread_bps": spread[keep], "obi_l1": obi_l1[keep],
+        "obi_w": obi_w_asof(b_seq[keep], depth, params.obi_weights()),
+        "microprice_w": micro_w[keep],
+    }
+    if microprice is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols["microprice"] = mid[keep] + microprice.adjustment(bq[keep] / (bq[keep] + aq[keep]),
+                                                                   ap[keep] - bp[keep])
+    else:
+        cols["microprice"] = np.full(mid[keep].shape, np.nan)
+    # trades seen by bbo event n: seq < seq_n
+    t_end = sorted_search(t_seq, b_seq[keep], "left")
+    # price-impact regression inputs per bbo event k (trades between bbo k-1 and bbo k)
+    group = sorted_search(b_seq, t_seq, "left")
+    inside = group < b_seq.size
+    x = np.abs(np.bincount(group[inside], weights=t_sv[inside], minlength=b_seq.size))
+    xy, xx = _impact_terms(mid, x, tick)
+    del x, group, inside
+    stop = np.arange(first + 1, b_ts.size + 1, dtype=np.int64)
+    imp_start = sorted_search(b_ts, b_ts[keep] - round(params.impact_window_s * NS), "right")
+    sxy = window_sums(xy, imp_start, stop)
+    sxx = window_sums(xx, imp_start, stop)
+    del xy, xx, imp_start
+    e_hi, e_lo = _dd_prefix(_ofi_terms(bp, bq, ap, aq))
+    sv_hi, sv_lo = _dd_prefix(t_sv)
+    q_hi, q_lo = _dd_prefix(t_qty)
+    for w in params.windows_s:
+        lab = window_label(w)
+        lower = b_ts[keep] - round(w * NS)
+        b_start = sorted_search(b_ts, lower, "right")
+        cols[f"ofi_{lab}"] = _window_diff(e_hi, e_lo, b_start, stop)
+        t_start = sorted_search(t_ts, lower, "right")
+        num = _window_diff(sv_hi, sv_lo, t_start, t_end)
+        den = _window_diff(q_hi, q_lo, t_start, t_end)
+        cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = _flow_features(
+            num, den, sxy, sxx, mid, b_start, first, tick)
+    return {name: cols[name] for name in ("ts_ns", "update_id", *params.names)}
 
 
 def compute_features(  # noqa: PLR0917 (the documented positional API)
@@ -277,75 +462,5 @@ def compute_features(  # noqa: PLR0917 (the documented positional API)
     """
     _require(bbo, BBO_COLUMNS, "bbo")
     _require(trades, TRADE_COLUMNS, "trades")
-    b_ts = bbo["ts_ns"].to_numpy(np.int64)
-    b_seq = bbo["seq"].to_numpy(np.int64)
-    bp = bbo["bid_px"].to_numpy(np.float64)
-    bq = bbo["bid_qty"].to_numpy(np.float64)
-    ap = bbo["ask_px"].to_numpy(np.float64)
-    aq = bbo["ask_qty"].to_numpy(np.float64)
-    t_ts = trades["ts_ns"].to_numpy(np.int64)
-    t_seq = trades["seq"].to_numpy(np.int64)
-    t_qty = trades["qty"].to_numpy(np.float64)
-    t_sv = trades["side"].to_numpy(np.float64) * t_qty
-    _check_monotone(b_ts, b_seq, "bbo")
-    _check_monotone(t_ts, t_seq, "trades")
-    if params.tick_size is None and bp.size:
-        params = params.with_tick(infer_tick_size(bp, ap))
-    tick = params.tick_size or 1.0
-
-    mid = (bp + ap) * 0.5
-    depth_l1 = bq + aq
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cols: dict[str, np.ndarray] = {
-            "mid": mid,
-            "spread_bps": (ap - bp) / mid * 1e4,
-            "obi_l1": (bq - aq) / depth_l1,
-            "obi_w": obi_w_asof(b_seq, depth, params.obi_weights()),
-        }
-        micro_w = (bp * aq + ap * bq) / depth_l1
-    e = ofi_terms(bp, bq, ap, aq)
-    # trades seen by bbo event n: seq < seq_n
-    t_end = np.searchsorted(t_seq, b_seq, side="left")
-    # price-impact regression inputs per bbo event k (trades between bbo k-1 and bbo k)
-    group = np.searchsorted(b_seq, t_seq, side="left")
-    inside = group < b_seq.size
-    x = np.abs(np.bincount(group[inside], weights=t_sv[inside], minlength=b_seq.size))
-    y = np.zeros_like(mid)
-    y[1:] = np.abs(np.diff(mid)) / tick
-    imp_start = np.searchsorted(b_ts, b_ts - round(params.impact_window_s * NS), side="right")
-    stop = np.arange(1, b_ts.size + 1)
-    sxy = window_sums(x * y, imp_start, stop)
-    sxx = window_sums(x * x, imp_start, stop)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
-
-    ofi: dict[str, np.ndarray] = {}
-    tfi: dict[str, np.ndarray] = {}
-    absorption: dict[str, np.ndarray] = {}
-    for w in params.windows_s:
-        lab = window_label(w)
-        lower = b_ts - round(w * NS)
-        b_start = np.searchsorted(b_ts, lower, side="right")
-        ofi[f"ofi_{lab}"] = window_sums(e, b_start, stop)
-        t_start = np.searchsorted(t_ts, lower, side="right")
-        num = window_sums(t_sv, t_start, t_end)
-        den = window_sums(t_qty, t_start, t_end)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tfi[f"tfi_{lab}"] = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-        base = mid[np.maximum(b_start - 1, 0)]
-        moved = np.abs(mid - base) / tick
-        absorption[f"absorption_{lab}"] = -num * slope / (moved + 1.0) + 0.0
-    cols.update(ofi)
-    cols.update(tfi)
-    cols["microprice_w"] = micro_w
-    if microprice is not None:
-        cols["microprice"] = mid + microprice.adjustment(bq / depth_l1, (ap - bp))
-    else:
-        cols["microprice"] = np.full(mid.shape, np.nan)
-    cols.update(absorption)
-    out = pd.DataFrame({"ts_ns": b_ts, "update_id": bbo["update_id"].to_numpy(np.int64)})
-    for name in params.names:
-        out[name] = cols[name]
-    if context_start_ns is not None:
-        out = out.loc[b_ts >= context_start_ns].reset_index(drop=True)
-    return out
+    return pd.DataFrame(feature_columns(bbo, trades, depth, params, microprice, context_start_ns),
+                        copy=False)

@@ -26,6 +26,8 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from aurora.core.features import first_out_of_order
+
 NS = 1_000_000_000
 
 
@@ -68,14 +70,14 @@ class LabelResult:
 
 
 @nb.njit(cache=True)
-def _next_greater(x: np.ndarray) -> np.ndarray:
-    """nxt[i] = smallest j > i with x[j] > x[i], else n."""
+def _next_record(x: np.ndarray, greater: bool) -> np.ndarray:
+    """nxt[i] = smallest j > i with x[j] > x[i] (``greater``) or x[j] < x[i], else n."""
     n = x.shape[0]
     nxt = np.full(n, n, dtype=np.int64)
     stack = np.empty(n, dtype=np.int64)
     top = 0
     for i in range(n - 1, -1, -1):
-        while top > 0 and x[stack[top - 1]] <= x[i]:
+        while top > 0 and ((x[stack[top - 1]] <= x[i]) if greater else (x[stack[top - 1]] >= x[i])):
             top -= 1
         if top > 0:
             nxt[i] = stack[top - 1]
@@ -85,39 +87,90 @@ def _next_greater(x: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _first_at_least(x: np.ndarray, nge: np.ndarray, start: int, last: int, level: float) -> int:
-    """Smallest j in [start, last] with x[j] ≥ level, else −1 (walks the records chain)."""
+def _window_range(x: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(max, min) of x[i+1 .. last[i]] for every i (−inf/+inf when empty); ``last``
+    non-decreasing. Two monotonic deques, O(n): most labels time out, and this settles those
+    without walking anything."""
+    n = x.shape[0]
+    hi = np.empty(n)
+    lo = np.empty(n)
+    dq_hi = np.empty(n, dtype=np.int64)
+    dq_lo = np.empty(n, dtype=np.int64)
+    h0 = h1 = l0 = l1 = 0
+    r = 0
+    for i in range(n):
+        while r <= last[i]:
+            v = x[r]
+            while h1 > h0 and x[dq_hi[h1 - 1]] <= v:
+                h1 -= 1
+            dq_hi[h1] = r
+            h1 += 1
+            while l1 > l0 and x[dq_lo[l1 - 1]] >= v:
+                l1 -= 1
+            dq_lo[l1] = r
+            l1 += 1
+            r += 1
+        while h1 > h0 and dq_hi[h0] <= i:
+            h0 += 1
+        while l1 > l0 and dq_lo[l0] <= i:
+            l0 += 1
+        hi[i] = x[dq_hi[h0]] if h1 > h0 else -np.inf
+        lo[i] = x[dq_lo[l0]] if l1 > l0 else np.inf
+    return hi, lo
+
+
+@nb.njit(cache=True)
+def _first_cross(  # noqa: PLR0917 (numba kernel: positional only)
+    x: np.ndarray, chain: np.ndarray, start: int, last: int, level: float,
+                 up: bool) -> int:
+    """Smallest j in [start, last] with x[j] ≥ level (``up``) or ≤ level, else −1; walks the
+    chain of running records, the only candidates."""
     j = start
     while j <= last:
-        if x[j] >= level:
+        if (x[j] >= level) if up else (x[j] <= level):
             return j
-        j = nge[j]
+        j = chain[j]
     return -1
 
 
 @nb.njit(cache=True)
-def _barriers(  # noqa: PLR0917 (numba kernel: positional only)
-    ts: np.ndarray, entry: np.ndarray, watch_up: np.ndarray, watch_dn: np.ndarray,
-              nge: np.ndarray, nse: np.ndarray, last: np.ndarray, up_mult: float, dn_mult: float,
-              up_wins: bool, horizon_ns: int, outcome: np.ndarray, exit_idx: np.ndarray,
-              complete: np.ndarray) -> None:
-    """Core loop. The "up" barrier is watched on ``watch_up`` (≥ entry·up_mult), the "down" one
-    on ``watch_dn`` negated (``watch_dn`` holds −price so a fall is a rise). ``up_wins`` says
-    whether the up barrier is the take-profit (long) or the stop (short)."""
+def _label_kernel(  # noqa: PLR0917 (numba kernel: positional only)
+    ts: np.ndarray, entry: np.ndarray, watch: np.ndarray, up_mult: float, dn_mult: float,
+    up_wins: bool, horizon_ns: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outcome, exit index and completeness for entries at every event. The "up" barrier is
+    ``watch ≥ entry·up_mult``, the "down" one ``watch ≤ entry·dn_mult``; ``up_wins`` says whether
+    the up barrier is the take-profit (long) or the stop (short). Both on one event: a loss."""
     n = ts.shape[0]
-    t_end = ts[n - 1]
+    outcome = np.zeros(n, dtype=np.int8)
+    exit_idx = np.empty(n, dtype=np.int64)
+    complete = np.empty(n, dtype=np.bool_)
+    last = np.empty(n, dtype=np.int64)
+    r = 0
     for i in range(n):
-        up_level = entry[i] * up_mult
-        dn_level = -(entry[i] * dn_mult)
-        j_up = _first_at_least(watch_up, nge, i + 1, last[i], up_level)
-        j_dn = _first_at_least(watch_dn, nse, i + 1, last[i], dn_level)
-        if j_up < 0 and j_dn < 0:
-            outcome[i] = 0
-            exit_idx[i] = last[i]
-            complete[i] = t_end > ts[i] + horizon_ns
+        while r < n and ts[r] <= ts[i] + horizon_ns:
+            r += 1
+        last[i] = r - 1
+    hi, lo = _window_range(watch, last)
+    t_end = ts[n - 1] if n else 0
+    pending = 0
+    for i in range(n):
+        exit_idx[i] = last[i]
+        complete[i] = t_end > ts[i] + horizon_ns
+        if hi[i] >= entry[i] * up_mult or lo[i] <= entry[i] * dn_mult:
+            outcome[i] = 2  # resolved below
+            pending += 1
+    if pending == 0:
+        return outcome, exit_idx, complete
+    up_chain = _next_record(watch, True)
+    dn_chain = _next_record(watch, False)
+    for i in range(n):
+        if outcome[i] != 2:
             continue
+        j_up = _first_cross(watch, up_chain, i + 1, last[i], entry[i] * up_mult, True)
+        j_dn = _first_cross(watch, dn_chain, i + 1, last[i], entry[i] * dn_mult, False)
         complete[i] = True
-        if j_dn < 0 or (j_up >= 0 and j_up < j_dn):
+        if j_dn < 0 or (0 <= j_up < j_dn):
             exit_idx[i] = j_up
             outcome[i] = 1 if up_wins else -1
         elif j_up < 0 or j_dn < j_up:
@@ -126,6 +179,24 @@ def _barriers(  # noqa: PLR0917 (numba kernel: positional only)
         else:  # both barriers on the same event: a loss
             exit_idx[i] = j_up
             outcome[i] = -1
+    return outcome, exit_idx, complete
+
+
+@nb.njit(cache=True)
+def _returns(  # noqa: PLR0917 (numba kernel: positional only)
+    ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, outcome: np.ndarray,
+             exit_idx: np.ndarray, long: bool, horizon_ns: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = ts.shape[0]
+    exit_ts = np.empty(n, dtype=np.int64)
+    ret = np.empty(n)
+    end_ns = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        j = exit_idx[i]
+        exit_ts[i] = ts[j]
+        ret[i] = (bid[j] - ask[i]) / ask[i] * 1e4 if long else (bid[i] - ask[j]) / bid[i] * 1e4
+        end_ns[i] = ts[j] if outcome[i] != 0 else ts[i] + horizon_ns
+    return exit_ts, ret, end_ns
 
 
 def triple_barrier(  # noqa: PLR0917 (the documented positional API)
@@ -143,29 +214,15 @@ def triple_barrier(  # noqa: PLR0917 (the documented positional API)
     ask = np.ascontiguousarray(ask_px, dtype=np.float64)
     if not (ts.shape == bid.shape == ask.shape) or ts.ndim != 1:
         raise ValueError("ts_ns, bid_px and ask_px must be 1-D arrays of one length")
-    n = ts.size
-    if n > 1 and np.any(np.diff(ts) < 0):
+    if first_out_of_order(ts, False) >= 0:
         raise ValueError("ts_ns must be non-decreasing")
     horizon_ns = round(horizon_s * NS)
-    outcome = np.zeros(n, dtype=np.int8)
-    exit_idx = np.zeros(n, dtype=np.int64)
-    complete = np.zeros(n, dtype=np.bool_)
-    if n:
-        last = np.searchsorted(ts, ts + horizon_ns, side="right").astype(np.int64) - 1
-        if side == 1:
-            # long: watch bid; up = tp at ask·(1+tp), down = sl at ask·(1−sl)
-            watch_up, watch_dn, entry = bid, -bid, ask
-            up_mult, dn_mult = 1.0 + tp_bps / 1e4, 1.0 - sl_bps / 1e4
-        else:
-            # short: watch ask; up = sl at bid·(1+sl), down = tp at bid·(1−tp)
-            watch_up, watch_dn, entry = ask, -ask, bid
-            up_mult, dn_mult = 1.0 + sl_bps / 1e4, 1.0 - tp_bps / 1e4
-        nge = _next_greater(watch_up)
-        nse = _next_greater(watch_dn)
-        _barriers(ts, entry, watch_up, watch_dn, nge, nse, last, up_mult, dn_mult, side == 1,
-                  horizon_ns, outcome, exit_idx, complete)
-    exit_ts = ts[exit_idx] if n else np.zeros(0, dtype=np.int64)
-    ret = (bid[exit_idx] - ask) / ask * 1e4 if side == 1 else (bid - ask[exit_idx]) / bid * 1e4
-    end_ns = np.where(outcome != 0, exit_ts, ts + horizon_ns)
+    if side == 1:  # long: enter at the ask, watch the bid; up = tp, down = sl
+        outcome, exit_idx, complete = _label_kernel(ts, ask, bid, 1.0 + tp_bps / 1e4,
+                                                    1.0 - sl_bps / 1e4, True, horizon_ns)
+    else:  # short: enter at the bid, watch the ask; up = sl, down = tp
+        outcome, exit_idx, complete = _label_kernel(ts, bid, ask, 1.0 + sl_bps / 1e4,
+                                                    1.0 - tp_bps / 1e4, False, horizon_ns)
+    exit_ts, ret, end_ns = _returns(ts, bid, ask, outcome, exit_idx, side == 1, horizon_ns)
     return LabelResult(outcome=outcome, exit_idx=exit_idx, exit_ts_ns=exit_ts, ret_bps=ret,
                        complete=complete, end_ns=end_ns)

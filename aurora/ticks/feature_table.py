@@ -27,9 +27,11 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from aurora.core.book import OrderBook, replay_depth
-from aurora.core.features import NS, BookTops, FeatureParams, compute_features, infer_tick_size
+from aurora.core.features import NS, BookTops, FeatureParams, feature_columns, infer_tick_size
 from aurora.core.labels import LabelParams, triple_barrier
 from aurora.core.microprice import MicropriceModel
 from aurora.ticks.store import TickStore
@@ -44,26 +46,54 @@ class FeatureTableError(ValueError):
     """No data, or a bad request, for a feature table; the message says which."""
 
 
+Columns = dict[str, np.ndarray]
+
+
 @dataclass
 class _Day:
     day: date
-    bbo: pd.DataFrame
-    trades: pd.DataFrame
-    depth: pd.DataFrame | None
+    bbo: Columns
+    trades: Columns
+    depth: pa.Table | None
+
+
+def _arrays(table: pa.Table) -> Columns:
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+def _take(cols: Columns, sl: slice | np.ndarray) -> Columns:
+    return {k: np.array(v[sl]) for k, v in cols.items()}  # copies: the day's arrays can go
+
+
+def _concat(a: Columns, b: Columns) -> Columns:
+    if not len(a["ts_ns"]):
+        return b
+    return {k: np.concatenate([a[k], b[k]]) for k in b}
 
 
 def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_depth: bool) -> _Day:
-    bbo = store.read("bbo", exchange, symbol, day, day, BBO_READ).to_pandas()
-    trades = store.read("trades", exchange, symbol, day, day, TRADE_READ).to_pandas()
+    bbo = _arrays(store.read("bbo", exchange, symbol, day, day, BBO_READ))
+    trades = _arrays(store.read("trades", exchange, symbol, day, day, TRADE_READ))
     depth = None
     if with_depth:
         d = store.read("depth", exchange, symbol, day, day)
-        depth = d.to_pandas() if len(d) else None
+        depth = d if len(d) else None
     return _Day(day, bbo, trades, depth)
 
 
-def _tops(depth: pd.DataFrame | None, book: OrderBook, levels: int) -> BookTops | None:
-    if depth is None or depth.empty:
+def _head(store: TickStore, exchange: str, symbol: str, day: date, until_ns: int) -> Columns:
+    """Quotes of ``day`` with ts_ns ≤ until_ns (row groups past it are skipped, not read)."""
+    part = store.partition_dir("bbo", exchange, symbol, day)
+    files = sorted(str(f) for f in part.glob("*.parquet"))
+    table = ds.dataset(files, format="parquet").to_table(
+        columns=["ts_ns", "seq", "bid_px", "ask_px"], filter=ds.field("ts_ns") <= until_ns)
+    cols = _arrays(table)
+    order = np.lexsort((cols["seq"], cols["ts_ns"]))
+    return {k: v[order] for k, v in cols.items()}
+
+
+def _tops(depth: pa.Table | None, book: OrderBook, levels: int) -> BookTops | None:
+    if depth is None or not len(depth):
         return None
     out = replay_depth(depth, levels, book=book)
     return BookTops(seq=out["seq"], bid_qty=out["bid_qty"], ask_qty=out["ask_qty"],
@@ -73,7 +103,8 @@ def _tops(depth: pd.DataFrame | None, book: OrderBook, levels: int) -> BookTops 
 def _last_top(tops: BookTops | None) -> BookTops | None:
     if tops is None or tops.seq.size == 0:
         return None
-    return BookTops(tops.seq[-1:], tops.bid_qty[-1:], tops.ask_qty[-1:], tops.in_sync[-1:])
+    return BookTops(tops.seq[-1:].copy(), tops.bid_qty[-1:].copy(), tops.ask_qty[-1:].copy(),
+                    tops.in_sync[-1:].copy())
 
 
 def _join_tops(a: BookTops | None, b: BookTops | None) -> BookTops | None:
@@ -85,57 +116,57 @@ def _join_tops(a: BookTops | None, b: BookTops | None) -> BookTops | None:
                     np.vstack([a.ask_qty, b.ask_qty]), np.concatenate([a.in_sync, b.in_sync]))
 
 
-def _tail(day: _Day, since_ns: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Context from a previous day: quotes after ``since_ns`` plus the one before, and every
-    trade after that quote."""
-    ts = day.bbo["ts_ns"].to_numpy()
+def _tail(day: _Day, since_ns: int) -> tuple[Columns, Columns]:
+    """Context for the next day: quotes after ``since_ns`` plus the one before, and every trade
+    after that quote (copied, so the rest of the day can be freed)."""
+    ts = day.bbo["ts_ns"]
     i = max(int(np.searchsorted(ts, since_ns, side="right")) - 1, 0)
-    bbo = day.bbo.iloc[i:]
-    if bbo.empty:
-        return bbo, day.trades.iloc[0:0]
-    first_seq = int(bbo["seq"].iloc[0])
-    trades = day.trades.loc[day.trades["seq"].to_numpy() > first_seq]
-    return bbo, trades
+    bbo = _take(day.bbo, slice(i, None))
+    if not len(bbo["ts_ns"]):
+        return bbo, _take(day.trades, slice(0, 0))
+    first_seq = int(bbo["seq"][0])
+    j = int(np.searchsorted(day.trades["seq"], first_seq, side="right"))
+    return bbo, _take(day.trades, slice(j, None))
 
 
-def _rebase(bbo: pd.DataFrame, trades: pd.DataFrame, top: BookTops | None, cur: _Day,
-            cur_tops: BookTops | None) -> tuple[pd.DataFrame, pd.DataFrame, BookTops | None]:
+def _rebase(bbo: Columns, trades: Columns, top: BookTops | None, cur: _Day,
+            cur_tops: BookTops | None) -> tuple[Columns, Columns, BookTops | None]:
     """Shift the context's ``seq`` below the day's first ``seq`` when the two days came from
     separate imports (each import numbers its messages from its own start); order within the
     context is kept."""
-    firsts = [int(f["seq"].min()) for f in (cur.bbo, cur.trades) if len(f)]
+    firsts = [int(f["seq"].min()) for f in (cur.bbo, cur.trades) if len(f["seq"])]
     if cur_tops is not None and cur_tops.seq.size:
         firsts.append(int(cur_tops.seq.min()))
-    lasts = [int(f["seq"].max()) for f in (bbo, trades) if len(f)]
+    lasts = [int(f["seq"].max()) for f in (bbo, trades) if len(f["seq"])]
     if top is not None:
         lasts.append(int(top.seq.max()))
     if not firsts or not lasts or max(lasts) < min(firsts):
         return bbo, trades, top
     shift = max(lasts) - min(firsts) + 1
-    bbo = bbo.assign(seq=bbo["seq"] - shift)
-    trades = trades.assign(seq=trades["seq"] - shift)
+    bbo = dict(bbo, seq=bbo["seq"] - shift)
+    trades = dict(trades, seq=trades["seq"] - shift)
     if top is not None:
         top = BookTops(top.seq - shift, top.bid_qty, top.ask_qty, top.in_sync)
     return bbo, trades, top
 
 
-def _labels(bbo: pd.DataFrame, head: pd.DataFrame | None, n: int, lp: LabelParams) -> pd.DataFrame:
-    if head is not None and not head.empty:
-        bbo = pd.concat([bbo[["ts_ns", "bid_px", "ask_px"]], head[["ts_ns", "bid_px", "ask_px"]]],
-                        ignore_index=True)
-    ts = bbo["ts_ns"].to_numpy(np.int64)
-    bid = bbo["bid_px"].to_numpy(np.float64)
-    ask = bbo["ask_px"].to_numpy(np.float64)
+def _labels(bbo: Columns, head: Columns | None, lp: LabelParams) -> Columns:
+    n = len(bbo["ts_ns"])
+    cols = ("ts_ns", "bid_px", "ask_px")
+    if head is not None and len(head["ts_ns"]):
+        ts, bid, ask = (np.concatenate([bbo[c], head[c]]) for c in cols)
+    else:
+        ts, bid, ask = (bbo[c] for c in cols)
     long = triple_barrier(ts, bid, ask, lp.tp_bps, lp.sl_bps, lp.horizon_s, side=1)
     short = triple_barrier(ts, bid, ask, lp.tp_bps, lp.sl_bps, lp.horizon_s, side=-1)
-    return pd.DataFrame({
+    return {
         "label_long": long.outcome[:n], "ret_long_bps": long.ret_bps[:n],
         "exit_long_ns": long.exit_ts_ns[:n],
         "label_short": short.outcome[:n], "ret_short_bps": short.ret_bps[:n],
         "exit_short_ns": short.exit_ts_ns[:n],
         "label_end_ns": np.maximum(long.end_ns[:n], short.end_ns[:n]),
         "label_complete": long.complete[:n] & short.complete[:n],
-    })
+    }
 
 
 def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
@@ -159,48 +190,41 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
                                 f" (stored days: {', '.join(map(str, stored)) or 'none'})")
     stored_set = set(stored)
     context_ns = round(params.context_s * NS)
-    horizon_ns = round(labels.horizon_s * NS) if labels is not None else 0
     book = OrderBook()
-    prev: _Day | None = None
+    ctx: tuple[Columns, Columns] | None = None
     prev_top: BookTops | None = None
-    before = days[0] - timedelta(days=1)
-    if before in stored_set:
-        prev = _read_day(store, exchange, symbol, before, with_depth)
-        prev_top = _last_top(_tops(prev.depth, book, params.obi_levels)) if with_depth else None
-    upcoming: _Day | None = None
-    for k, day in enumerate(days):
-        cur = upcoming if upcoming is not None and upcoming.day == day else \
-            _read_day(store, exchange, symbol, day, with_depth)
+    prev_day = days[0] - timedelta(days=1)
+    if prev_day in stored_set:
+        warm = _read_day(store, exchange, symbol, prev_day, with_depth)
+        if with_depth:
+            prev_top = _last_top(_tops(warm.depth, book, params.obi_levels))
+        ctx = _tail(warm, int(pd.Timestamp(days[0]).value) - context_ns)
+        del warm
+    for day in days:
+        cur = _read_day(store, exchange, symbol, day, with_depth)
         if params.tick_size is None:
-            params = params.with_tick(infer_tick_size(cur.bbo["bid_px"].to_numpy(),
-                                                      cur.bbo["ask_px"].to_numpy()))
+            params = params.with_tick(infer_tick_size(cur.bbo["bid_px"], cur.bbo["ask_px"]))
         day_start = int(pd.Timestamp(day).value)
-        if prev is not None and prev.day == day - timedelta(days=1):
-            ctx_bbo, ctx_trades = _tail(prev, day_start - context_ns)
-        else:
-            ctx_bbo, ctx_trades, prev_top, book = cur.bbo.iloc[0:0], cur.trades.iloc[0:0], None, OrderBook()
+        if ctx is None or prev_day != day - timedelta(days=1):
+            ctx = (_take(cur.bbo, slice(0, 0)), _take(cur.trades, slice(0, 0)))
+            prev_top, book = None, OrderBook()
         day_tops = _tops(cur.depth, book, params.obi_levels) if with_depth else None
-        ctx_bbo, ctx_trades, prev_top = _rebase(ctx_bbo, ctx_trades, prev_top, cur, day_tops)
-        tops = _join_tops(prev_top, day_tops)
-        bbo = pd.concat([ctx_bbo, cur.bbo], ignore_index=True) if len(ctx_bbo) else cur.bbo
-        trades = pd.concat([ctx_trades, cur.trades], ignore_index=True) if len(ctx_trades) else cur.trades
-        frame = compute_features(bbo, trades, tops, params, microprice=microprice,
-                                 context_start_ns=day_start)
-        nxt = day + timedelta(days=1)
-        upcoming = None
-        if nxt in stored_set and (labels is not None or (k + 1 < len(days) and days[k + 1] == nxt)):
-            upcoming = _read_day(store, exchange, symbol, nxt, with_depth)
+        ctx_bbo, ctx_trades, prev_top = _rebase(ctx[0], ctx[1], prev_top, cur, day_tops)
+        cols = feature_columns(_concat(ctx_bbo, cur.bbo), _concat(ctx_trades, cur.trades),
+                               _join_tops(prev_top, day_tops), params, microprice=microprice,
+                               context_start_ns=day_start)
         if labels is not None:
+            nxt = day + timedelta(days=1)
             head = None
-            if upcoming is not None:
-                hts = upcoming.bbo["ts_ns"].to_numpy()
-                last_ts = int(cur.bbo["ts_ns"].iloc[-1]) if len(cur.bbo) else day_start
-                head = upcoming.bbo.iloc[: int(np.searchsorted(hts, last_ts + horizon_ns, side="right"))]
-            lab = _labels(cur.bbo, head, len(cur.bbo), labels)
-            frame = pd.concat([frame, lab], axis=1)
-        prev_top = _last_top(tops)
-        prev = cur
-        yield day, frame
+            if nxt in stored_set and len(cur.bbo["ts_ns"]):
+                head = _head(store, exchange, symbol, nxt,
+                             int(cur.bbo["ts_ns"][-1]) + round(labels.horizon_s * NS))
+            cols.update(_labels(cur.bbo, head, labels))
+        prev_top = _last_top(day_tops) or prev_top
+        ctx = _tail(cur, day_start + 86_400 * NS - context_ns)
+        prev_day = day
+        del cur, day_tops
+        yield day, pd.DataFrame(cols, copy=False)
 
 
 def feature_table(  # noqa: PLR0917 (the documented positional API)

@@ -1,0 +1,226 @@
+"""Import, feature and label throughput, bounded memory and stream speed, measured in one run.
+
+Figures (rates are per second of wall time on one core):
+
+- ``ws_import_msgs_per_s``: parsing the raw websocket recordings (shared files, else the test
+  fixtures) with :func:`aurora.ticks.binance_ws.parse_recording`.
+- ``csv_import_rows_per_s``: importing a generated data.binance.vision trades CSV (with its
+  CHECKSUM) into a store with :func:`aurora.ticks.vision.import_vision`.
+- ``scan_events_per_s``: a plain ``pyarrow.dataset`` scan of one synthetic day's bbo + trades.
+- ``features_labels_events_per_s``: :func:`aurora.ticks.feature_table.iter_feature_days` with
+  labels over the same day read from the store (bbo + trade events per second, book replay
+  included); ``features_vs_scan_ratio`` = that / the scan rate (target ≥ 0.30).
+- ``peak_rss_mb_{k}d``: peak RSS of a fresh process streaming k days by partition with labels;
+  ``rss_multi_vs_one_day_ratio`` ≈ 1 shows memory does not grow with the range.
+- ``stream_events_per_s``: per-event ``StreamFeatures.on_bbo``/``on_trade`` calls from Python
+  (target ≥ 1 M/s); ``stream_feed_events_per_s``: the same kernels driven over whole arrays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import multiprocessing as mp
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.dataset as ds
+
+from aurora.core.features import FeatureParams
+from aurora.core.labels import LabelParams
+from aurora.core.stream import StreamFeatures
+from aurora.ticks.binance_ws import parse_recording
+from aurora.ticks.feature_table import iter_feature_days
+from aurora.ticks.store import TickStore
+from aurora.ticks.synth import SynthParams, synthesize_to_store
+from aurora.ticks.vision import import_vision
+
+DESCRIPTION = "feature/label throughput vs a raw Parquet scan, import rates, memory, stream speed"
+SYMBOL = "BTCUSDT"
+EXCHANGE = "binance"
+DAY0 = date(2024, 1, 1)
+SHARED = Path("/work/shared/data/binance-ws/spot")
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "binance_ws"
+# ~20 % above the synthetic market's default rates, so that a 24 h day holds > 10 M bbo + trades
+RATE_SCALE = 1.2
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hours", type=float, default=24.0,
+                   help="hours of synthetic market per day (24 = full days; small for a smoke run)")
+    p.add_argument("--days", type=int, default=3, help="days in the multi-day memory run")
+    p.add_argument("--csv-rows", type=int, default=2_000_000, help="rows of the generated CSV dump")
+    p.add_argument("--stream-events", type=int, default=3_000_000,
+                   help="events pushed through per-event stream calls")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--workdir", type=Path, help="keep the generated store here (default: a temp dir)")
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _ws_import(report: Callable[[str], None]) -> float:
+    files = sorted(SHARED.glob("*.gz")) if SHARED.is_dir() else sorted(FIXTURES.glob("*.gz"))
+    if not files:
+        return float("nan")
+    msgs = 0
+    secs = 0.0
+    for f in files:
+        dt, rec = _timed(lambda f=f: parse_recording(f, f.name.split("_")[0].upper()))
+        msgs += rec.stats.messages
+        secs += dt
+    report(f"ws import: {msgs} messages from {len(files)} file(s) in {secs:.2f} s")
+    return msgs / secs
+
+
+def _csv_import(store: TickStore, rows: int, root: Path, seed: int,
+                report: Callable[[str], None]) -> float:
+    rng = np.random.default_rng(seed)
+    t0 = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1000)
+    times = t0 + np.cumsum(rng.integers(0, 20, rows))
+    price = np.round(60000 + np.cumsum(rng.choice([-0.01, 0.0, 0.01], rows)), 2)
+    qty = np.round(rng.lognormal(-7, 2, rows) + 1e-5, 5)
+    maker = rng.random(rows) < 0.5
+    path = root / f"{SYMBOL}-trades-2024-03-01.csv"
+    with path.open("w") as fh:
+        for i in range(0, rows, 200_000):
+            sl = slice(i, i + 200_000)
+            lines = [f"{k},{p:.2f},{q:.5f},{p * q:.8f},{t},{'true' if m else 'false'},true"
+                     for k, p, q, t, m in zip(range(i + 1, i + 1 + len(times[sl])), price[sl], qty[sl],
+                                              times[sl], maker[sl], strict=True)]
+            fh.write("\n".join(lines) + "\n")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    Path(f"{path}.CHECKSUM").write_text(f"{digest}  {path.name}\n")
+    dt, _ = _timed(lambda: import_vision([str(path)], store, EXCHANGE, SYMBOL))
+    report(f"csv import: {rows} rows in {dt:.2f} s")
+    return rows / dt
+
+
+def _synth(store: TickStore, hours: float, days: int, seed: int, report: Callable[[str], None]) -> None:
+    base = SynthParams.for_symbol(SYMBOL)
+    params = SynthParams.for_symbol(SYMBOL, bbo_rate_hz=base.bbo_rate_hz * RATE_SCALE,
+                                    trade_rate_hz=base.trade_rate_hz * RATE_SCALE)
+    for k in range(days):
+        start = datetime(DAY0.year, DAY0.month, DAY0.day, tzinfo=UTC) + timedelta(days=k)
+        dt, rep = _timed(lambda start=start, k=k: synthesize_to_store(
+            store, EXCHANGE, SYMBOL, min(hours, 24.0), seed + k, start=start, params=params))
+        report(f"synth day {start.date()}: {rep.rows} rows in {dt:.1f} s")
+
+
+def _scan(store: TickStore, day: date) -> tuple[float, int]:
+    files = [str(next(store.partition_dir(t, EXCHANGE, SYMBOL, day).glob("*.parquet")))
+             for t in ("bbo", "trades")]
+
+    def scan() -> int:
+        return sum(ds.dataset(f, format="parquet").to_table().num_rows for f in files)
+
+    scan()  # warm the page cache like the feature run will find it
+    dt, rows = _timed(scan)
+    return dt, rows
+
+
+def _features(store: TickStore, first: date, last: date, settings: Any) -> int:
+    params = FeatureParams.from_settings(settings.features, tick_size=0.01)
+    labels = LabelParams.from_settings(settings.labels)
+    rows = 0
+    for _, frame in iter_feature_days(store, EXCHANGE, SYMBOL, first, last, params, labels):
+        rows += len(frame)
+    return rows
+
+
+def _rss_child(root: str, days: int, settings: Any, queue: Any) -> None:
+    store = TickStore(root)
+    _features(store, DAY0, DAY0 + timedelta(days=days - 1), settings)
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)  # KiB on Linux
+
+
+def _peak_rss_mb(root: Path, days: int, settings: Any) -> float:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_rss_child, args=(str(root), days, settings, queue))
+    proc.start()
+    value = queue.get()
+    proc.join()
+    return float(value)
+
+
+def _stream(store: TickStore, n_events: int, report: Callable[[str], None]) -> tuple[float, float]:
+    bbo = store.read("bbo", EXCHANGE, SYMBOL, DAY0, DAY0).to_pandas()
+    trades = store.read("trades", EXCHANGE, SYMBOL, DAY0, DAY0).to_pandas()
+    params = FeatureParams(tick_size=0.01)
+    seq = np.concatenate([bbo["seq"].to_numpy(), trades["seq"].to_numpy()])
+    order = np.argsort(seq, kind="stable")[:n_events]
+    nb_ = len(bbo)
+    is_bbo = (order < nb_).tolist()
+    idx = np.where(order < nb_, order, order - nb_).tolist()
+    b_cols = [bbo[c].tolist() for c in ("ts_ns", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty")]
+    t_cols = [trades[c].tolist() for c in ("ts_ns", "qty", "side")]
+    b_rows = list(zip(*b_cols, strict=True))
+    t_rows = [(ts, 0.0, q, s) for ts, q, s in zip(*t_cols, strict=True)]
+    sf = StreamFeatures(params)
+    sf.on_bbo(*b_rows[0])  # compile / warm up, then start fresh
+    sf = StreamFeatures(params)
+    on_bbo, on_trade = sf.on_bbo, sf.on_trade
+
+    def loop() -> None:
+        for b, i in zip(is_bbo, idx, strict=True):
+            if b:
+                on_bbo(*b_rows[i])
+            else:
+                on_trade(*t_rows[i])
+
+    dt, _ = _timed(loop)
+    n = len(is_bbo)
+    report(f"stream per-event calls: {n} events in {dt:.2f} s")
+    feed_dt, _ = _timed(lambda: StreamFeatures(params).feed(bbo, trades))
+    return n / dt, (len(bbo) + len(trades)) / feed_dt
+
+
+def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) -> dict[str, Any]:
+    if args.hours <= 0 or args.days < 1:
+        raise SystemExit("--hours must be > 0 and --days >= 1")
+    tmp = None
+    root = args.workdir
+    if root is None:
+        tmp = tempfile.mkdtemp(prefix="aurora-bench-features-")
+        root = Path(tmp)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        figures: dict[str, Any] = {}
+        figures["ws_import_msgs_per_s"] = round(_ws_import(report))
+        csv_store = TickStore(root / "csv-store")
+        figures["csv_import_rows_per_s"] = round(_csv_import(csv_store, args.csv_rows, root, args.seed, report))
+        store = TickStore(root / "ticks")
+        days = max(args.days, 2)  # day 2 gives day 1's labels their lookahead
+        if not store.dates("bbo", EXCHANGE, SYMBOL):
+            _synth(store, args.hours, days, args.seed, report)
+        scan_dt, events = _scan(store, DAY0)
+        figures["day_events"] = events
+        figures["scan_events_per_s"] = round(events / scan_dt)
+        _features(store, DAY0, DAY0, settings)  # numba compile + page cache, not timed
+        feat_dt, rows = _timed(lambda: _features(store, DAY0, DAY0, settings))
+        report(f"features + labels: {events} events ({rows} rows) in {feat_dt:.2f} s; scan {scan_dt:.2f} s")
+        figures["features_labels_events_per_s"] = round(events / feat_dt)
+        figures["features_vs_scan_ratio"] = round(scan_dt / feat_dt, 3)
+        for k in sorted({1, args.days}):
+            figures[f"peak_rss_mb_{k}d"] = round(_peak_rss_mb(root / "ticks", k, settings), 1)
+            report(f"peak RSS streaming {k} day(s): {figures[f'peak_rss_mb_{k}d']} MB")
+        figures["rss_multi_vs_one_day_ratio"] = round(
+            figures[f"peak_rss_mb_{args.days}d"] / figures["peak_rss_mb_1d"], 3)
+        per_call, fed = _stream(store, args.stream_events, report)
+        figures["stream_events_per_s"] = round(per_call)
+        figures["stream_feed_events_per_s"] = round(fed)
+        return figures
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

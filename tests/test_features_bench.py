@@ -1,0 +1,27 @@
+"""``auroractl bench features`` at tiny sizes produces every figure (values are not asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from aurora.cli import main
+
+FIGURES = {
+    "ws_import_msgs_per_s", "csv_import_rows_per_s", "day_events", "scan_events_per_s",
+    "features_labels_events_per_s", "features_vs_scan_ratio", "peak_rss_mb_1d", "peak_rss_mb_2d",
+    "rss_multi_vs_one_day_ratio", "stream_events_per_s", "stream_feed_events_per_s",
+}
+
+
+@pytest.mark.slow
+def test_bench_features_smoke(home, tmp_path, capsys):
+    rc = main(["--home", str(home), "bench", "features", "--hours", "0.02", "--days", "2",
+               "--csv-rows", "2000", "--stream-events", "5000", "--workdir", str(tmp_path / "w"),
+               "--json"])
+    assert rc == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(figures) == FIGURES
+    assert all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in figures.values())
