@@ -224,3 +224,13 @@ def test_any_corruption_is_counted_never_crashes(data) -> None:
     assert all(s.reason.startswith(known) for s in rec.skips)
     if not picked:
         assert rec.stats.skipped == 0 and not rec.gaps
+
+
+def test_chunked_buffering_gives_identical_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aurora.ticks.binance_ws as ws
+
+    whole = parse_recording(HEAD_0808, "BTCUSDT")
+    monkeypatch.setattr(ws, "CHUNK_MESSAGES", 97)
+    chunked = parse_recording(HEAD_0808, "BTCUSDT")
+    for name, table in whole.tables.items():
+        assert table.num_rows and chunked.tables[name].equals(table)

@@ -52,6 +52,7 @@ OnBadInput = Literal["skip", "error"]
 _DEPTH_STREAM = re.compile(r"^depth(@\d+ms)?$")
 _PARTIAL_DEPTH = re.compile(r"^depth\d+(@\d+ms)?$")
 MS = 1_000_000
+CHUNK_MESSAGES = 200_000  # Python row buffers become Arrow tables this often
 
 
 class RecordingError(ValueError):
@@ -146,13 +147,29 @@ def _ms(v: Any) -> int:
 
 class _Columns:
     """Row buffers: one tuple per trade/bbo row (a single append is the cheapest per-message step),
-    column lists for depth (whole price levels are appended per message)."""
+    column lists for depth (whole price levels are appended per message). Every
+    :data:`CHUNK_MESSAGES` messages the buffers are converted to Arrow tables, so a day-long
+    recording is held as compact columns rather than Python objects until it is written."""
 
     def __init__(self) -> None:
         self.trades: list[tuple[Any, ...]] = []
         self.aggtrades: list[tuple[Any, ...]] = []
         self.bbo: list[tuple[Any, ...]] = []
         self.depth: dict[str, list[Any]] = {n: [] for n in DEPTH.names}
+        self.done: dict[str, list[pa.Table]] = {"trades": [], "aggtrades": [], "bbo": [], "depth": []}
+
+    def flush(self) -> None:
+        for name, rows, schema in (("trades", self.trades, TRADES), ("aggtrades", self.aggtrades, TRADES),
+                                   ("bbo", self.bbo, BBO)):
+            if rows:
+                self.done[name].append(_table(_transpose(rows, schema), schema))
+                rows.clear()
+        if self.depth["seq"]:
+            self.done["depth"].append(_table(self.depth, DEPTH))
+            self.depth = {n: [] for n in DEPTH.names}
+
+    def result(self, name: str, schema: pa.Schema) -> pa.Table:
+        return pa.concat_tables(self.done[name]) if self.done[name] else schema.empty_table()
 
 
 def _depth_rows(cols: dict[str, list[Any]], *, ts: int, exch: int | None, seq: int, first: int, last: int,
@@ -266,6 +283,8 @@ class _Parser:
         self.stats.messages += 1
         self.stats.per_stream[kind] += 1
         self.seq += 1
+        if self.stats.messages % CHUNK_MESSAGES == 0:
+            self.cols.flush()
 
     # -- streams ----------------------------------------------------------------------------------
     def trade(self, ts: int, d: dict[str, Any]) -> None:
@@ -330,16 +349,14 @@ class _Parser:
 
     def tables(self) -> dict[str, pa.Table]:
         c = self.cols
-        trades = c.trades
-        if c.aggtrades and trades:
-            self.stats.aggtrades_dropped = len(c.aggtrades)
-        elif c.aggtrades:
-            trades = c.aggtrades
-        return {
-            "trades": _table(_transpose(trades, TRADES), TRADES),
-            "bbo": _table(_transpose(c.bbo, BBO), BBO),
-            "depth": _table(c.depth, DEPTH),
-        }
+        c.flush()
+        trades = c.result("trades", TRADES)
+        aggtrades = c.result("aggtrades", TRADES)
+        if len(aggtrades) and len(trades):
+            self.stats.aggtrades_dropped = len(aggtrades)
+        elif len(aggtrades):
+            trades = aggtrades
+        return {"trades": trades, "bbo": c.result("bbo", BBO), "depth": c.result("depth", DEPTH)}
 
 
 def _transpose(rows: list[tuple[Any, ...]], schema: pa.Schema) -> dict[str, Any]:
