@@ -54,13 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", help="tick store root (default: storage.ticks_dir under AURORA_HOME)")
+    p.add_argument("--store", help="tick store root; relative paths are under AURORA_HOME "
+                   "(default: storage.ticks_dir)")
     p.add_argument("--exchange", default="binance", help=f"one of {', '.join(EXCHANGES)} (default: binance)")
     p.add_argument("--symbol", required=True, help="instrument, e.g. BTCUSDT")
 
 
 def _store(ctx: Context) -> TickStore:
-    root = Path(ctx.args.store) if ctx.args.store else ctx.settings.path(ctx.settings.storage.ticks_dir)
+    root = ctx.settings.path(ctx.args.store or ctx.settings.storage.ticks_dir)
     return TickStore(root, codec=ctx.settings.storage.parquet_codec)
 
 
