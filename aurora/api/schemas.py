@@ -95,6 +95,10 @@ class PosttradeRequest(_Body):
 
 
 class PosttradeResponse(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "applied": True, "equity": 10000.04, "daily_pnl": 0.04, "drawdown_pct": 0.0, "sprt_llr": 0.14,
+        "cooloff_s": 0.0, "kill_switch": False}]})
+
     applied: bool = Field(description="false when this client_order_id + status was already logged")
     equity: float
     daily_pnl: float
@@ -113,11 +117,17 @@ class KillSwitchRequest(_Body):
 
 
 class KillSwitchResponse(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
+        "examples": [{"kill_switch": True, "reason": "manual stop"}]})
+
     kill_switch: bool
     reason: str
 
 
 class ReloadResponse(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "reloaded": True, "model_version": "2026-01-01.1", "sha256": "ab12…", "error": None}]})
+
     reloaded: bool
     model_version: str | None
     sha256: str | None

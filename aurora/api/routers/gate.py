@@ -46,20 +46,21 @@ def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
-async def _parse(request: Request, model: type[M]) -> M:
+async def _admit(request: Request, model: type[M]) -> tuple[M, GateService]:
+    """Check the token, then parse and validate the body (422 naming each field)."""
+    await require_token(request)
     try:
-        return model.model_validate_json(await request.body())
+        body = model.model_validate_json(await request.body())
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+    return body, request.app.state.service
 
 
 @router.post("/pretrade/check", response_model=PretradeResponse, openapi_extra=_body_doc(PretradeRequest),
              summary="Decide whether an order may be sent, and its largest allowed quantity")
 async def pretrade_check(request: Request) -> Response:
-    await require_token(request)
-    body = await _parse(request, PretradeRequest)
-    service: GateService = request.app.state.service
+    body, service = await _admit(request, PretradeRequest)
     check_configured(service, body.symbol, body.regime)
     return Response(encode(service.check(body)), media_type="application/json")
 
@@ -67,8 +68,6 @@ async def pretrade_check(request: Request) -> Response:
 @router.post("/posttrade/log", response_model=PosttradeResponse, openapi_extra=_body_doc(PosttradeRequest),
              summary="Report a fill, close, cancel or reject (idempotent by client_order_id + status)")
 async def posttrade_log(request: Request) -> Response:
-    await require_token(request)
-    body = await _parse(request, PosttradeRequest)
-    service: GateService = request.app.state.service
+    body, service = await _admit(request, PosttradeRequest)
     check_configured(service, body.symbol)
     return Response(encode(service.posttrade(body)), media_type="application/json")
