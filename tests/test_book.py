@@ -126,3 +126,118 @@ def test_replay_continues_across_calls_with_the_same_book() -> None:
     b = replay_depth(depth.iloc[cut:], 3, book=book)
     np.testing.assert_array_equal(np.vstack([a["bid_px"], b["bid_px"]]), whole["bid_px"])
     np.testing.assert_array_equal(np.concatenate([a["in_sync"], b["in_sync"]]), whole["in_sync"])
+
+
+class _Reference:
+    """Straightforward model of the spot protocol (dicts and lists) for the property test."""
+
+    def __init__(self, max_buffer: int) -> None:
+        self.synced = self.awaiting = False
+        self.last = -1
+        self.buffer: list[tuple[int, int, list]] = []
+        self.bids: dict[float, float] = {}
+        self.asks: dict[float, float] = {}
+        self.max_buffer = max_buffer
+
+    def _levels(self, levels) -> None:
+        for side, px, qty in levels:
+            book = self.bids if side > 0 else self.asks
+            if qty == 0:
+                book.pop(px, None)
+            else:
+                book[px] = qty
+
+    def _synced_diff(self, first, last, levels) -> DiffResult:
+        if last <= self.last:
+            return DiffResult.STALE
+        ok = first <= self.last + 1 <= last if self.awaiting else first == self.last + 1
+        if not ok:
+            self.synced = self.awaiting = False
+            self.bids, self.asks = {}, {}
+            return DiffResult.GAP
+        self._levels(levels)
+        self.last, self.awaiting = last, False
+        return DiffResult.APPLIED
+
+    def diff(self, first, last, levels) -> DiffResult:
+        if not self.synced:
+            if len(self.buffer) >= self.max_buffer:
+                self.buffer = self.buffer[len(self.buffer) - self.max_buffer // 2:]
+            self.buffer.append((first, last, levels))
+            return DiffResult.BUFFERED
+        res = self._synced_diff(first, last, levels)
+        if res == DiffResult.GAP:
+            self.buffer = [(first, last, levels)]
+        return res
+
+    def snapshot(self, lid, levels) -> DiffResult:
+        if self.synced and lid <= self.last:
+            return DiffResult.STALE
+        self.bids, self.asks = {}, {}
+        self._levels([lv for lv in levels if lv[2] > 0])
+        self.last, self.synced, self.awaiting = lid, True, True
+        for i, (f, u, lv) in enumerate(self.buffer):
+            if self._synced_diff(f, u, lv) == DiffResult.GAP:
+                self.buffer = self.buffer[i:]
+                return DiffResult.GAP
+        self.buffer = []
+        return DiffResult.APPLIED
+
+    def top(self, n):
+        bids = sorted(self.bids.items(), reverse=True)[:n] if self.synced else []
+        asks = sorted(self.asks.items())[:n] if self.synced else []
+        return [p for p, _ in bids], [p for p, _ in asks]
+
+
+_level = st.tuples(st.sampled_from([1, -1]), st.integers(1, 12).map(float), st.sampled_from([0.0, 1.0, 2.5]))
+_message = st.tuples(st.sampled_from(["diff", "diff", "diff", "snap"]), st.integers(-3, 4), st.integers(0, 3),
+                     st.lists(_level, max_size=4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_message, min_size=1, max_size=40), st.integers(2, 6))
+def test_protocol_matches_a_reference_model(msgs, max_buffer) -> None:
+    ref = _Reference(max_buffer)
+    book = OrderBook(max_buffer=max_buffer)
+    rows: dict[str, list] = {k: [] for k in DEPTH_COLUMNS}
+    cursor = 100
+    expected = []
+    for seq, (kind, jump, width, levels) in enumerate(msgs):
+        if kind == "snap":
+            lid = cursor + jump
+            res = ref.snapshot(lid, levels)
+            got = book.apply_snapshot(lid, *_split(levels))
+            first = last = lid
+        else:
+            first = cursor + 1 + (jump if jump in (-3, 3) else 0)   # mostly contiguous, sometimes not
+            last = first + width
+            cursor = max(cursor, last)
+            res = ref.diff(first, last, levels)
+            got = book.apply_diff(first, last, *_split(levels))
+        assert got == res
+        assert book.in_sync == ref.synced
+        bids, asks = ref.top(5)
+        bp, _, ap, _ = book.top_levels(5)
+        assert bp[: len(bids)].tolist() == bids and np.isnan(bp[len(bids):]).all()
+        assert ap[: len(asks)].tolist() == asks and np.isnan(ap[len(asks):]).all()
+        expected.append((res, bids))
+        for side, px, qty in levels or [(1, 999.0, 0.0)]:   # an empty message: delete an absent level
+            values = (seq, seq, first, last, side, px, qty, kind == "snap")
+            for k, v in zip(DEPTH_COLUMNS, values, strict=True):
+                rows[k].append(v)
+    # the batch replay of the same messages gives the same results
+    table = {k: np.array(v) for k, v in rows.items()}
+    out = replay_depth(table, 5, book=OrderBook(max_buffer=max_buffer))
+    assert out["result"].tolist() == [int(r) for r, _ in expected]
+    for i, (_, bids) in enumerate(expected):
+        assert out["bid_px"][i, : len(bids)].tolist() == bids
+
+
+DEPTH_COLUMNS = ("seq", "ts_ns", "first_update_id", "last_update_id", "side", "price", "qty", "is_snapshot")
+
+
+def _split(levels):
+    bids = [(p, q) for s, p, q in levels if s > 0]
+    asks = [(p, q) for s, p, q in levels if s < 0]
+    return (np.array([p for p, _ in bids]), np.array([q for _, q in bids]),
+            np.array([p for p, _ in asks]), np.array([q for _, q in asks]))

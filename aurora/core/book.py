@@ -12,19 +12,24 @@ Bootstrap (Binance "how to manage a local order book"):
 A diff that breaks the chain is a **gap**: it is counted and reported (:attr:`DiffResult.GAP`), the
 book is cleared and marked out of sync, and it re-synchronises from the next snapshot (the gapped
 diff and later ones are buffered for that). Nothing is ever patched over: while out of sync the
-book shows no levels. Diffs with ``u`` at or below the last applied id are stale and ignored.
+book shows no levels. Diffs with ``u`` at or below the last applied id are stale and ignored. A
+snapshot no newer than a book already in sync is ignored (STALE). The buffer keeps at most
+``max_buffer`` diffs; when full, its older half is dropped (a later snapshot only ever needs the
+newest diffs).
 
-Storage: per side a sorted key array with the best level *last* (bids key = price, asks key =
-−price), so the frequent updates near the touch shift few elements. Level updates run in a numba
-kernel: a Python dict plus a sort per message was ~13× slower replaying the shared BTCUSDT recording.
+Implementation: one numba kernel (:func:`_process`) runs the protocol over a batch of messages;
+:meth:`OrderBook.apply_diff` / :meth:`OrderBook.apply_snapshot` call it with one message and
+:func:`replay_depth` with a whole depth table, so both paths share one definition. Per side the
+levels are a sorted key array with the best level *last* (bids key = price, asks key = −price), so
+the frequent updates near the touch shift few elements. Replaying the shared BTCUSDT recording
+with a Python dict plus a sort per message was ~13× slower than the first numba version, and the
+per-message Python loop it kept was most of the remaining cost on synthetic days.
 
 Prices and quantities are in the instrument's units; ``qty == 0`` deletes a level.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -39,180 +44,317 @@ class DiffResult(IntEnum):
     GAP = 3       # the chain broke: book cleared, out of sync until the next snapshot
 
 
+# indices into the int64 state vector
+_BN, _AN, _SYNCED, _AWAIT, _LAST, _SNAP, _GAPS, _STALE, _PMSG, _PROW, _MAXBUF, _FUT = range(12)
+_NSTATE = 12
+# columns of the pending-diff table
+_PF, _PL, _PPU, _PS, _PE = range(5)
+
+
 @njit(cache=True)
-def _apply_levels(keys: np.ndarray, qtys: np.ndarray, n: int, new_keys: np.ndarray,
-                  new_qtys: np.ndarray) -> int:  # pragma: no cover - compiled
-    """Upsert/delete levels in the sorted ``keys[:n]``; returns the new count (capacity is ensured)."""
-    for j in range(new_keys.shape[0]):
-        k = new_keys[j]
-        q = new_qtys[j]
-        pos = np.searchsorted(keys[:n], k)
-        if pos < n and keys[pos] == k:
-            if q == 0.0:
-                for i in range(pos, n - 1):
-                    keys[i] = keys[i + 1]
-                    qtys[i] = qtys[i + 1]
-                n -= 1
+def _grow(keys: np.ndarray, qtys: np.ndarray, n: int, need: int
+          ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    if need <= keys.shape[0]:
+        return keys, qtys
+    cap = max(need, 2 * keys.shape[0])
+    k2 = np.empty(cap)
+    q2 = np.empty(cap)
+    k2[:n] = keys[:n]
+    q2[:n] = qtys[:n]
+    return k2, q2
+
+
+@njit(cache=True)
+def _upsert(keys: np.ndarray, qtys: np.ndarray, n: int, k: float, q: float) -> int:  # pragma: no cover
+    """Set level ``k`` to ``q`` (0 deletes) in the sorted ``keys[:n]``; capacity is ensured."""
+    pos = np.searchsorted(keys[:n], k)
+    if pos < n and keys[pos] == k:
+        if q == 0.0:
+            for i in range(pos, n - 1):
+                keys[i] = keys[i + 1]
+                qtys[i] = qtys[i + 1]
+            return n - 1
+        qtys[pos] = q
+        return n
+    if q == 0.0:
+        return n
+    for i in range(n, pos, -1):
+        keys[i] = keys[i - 1]
+        qtys[i] = qtys[i - 1]
+    keys[pos] = k
+    qtys[pos] = q
+    return n + 1
+
+
+@njit(cache=True)
+def _top(keys: np.ndarray, qtys: np.ndarray, n: int, sign: float, px: np.ndarray,  # noqa: PLR0917
+         qty: np.ndarray) -> None:  # pragma: no cover - compiled
+    m = min(px.shape[0], n)
+    for i in range(m):
+        px[i] = sign * keys[n - 1 - i]
+        qty[i] = qtys[n - 1 - i]
+
+
+@njit(cache=True)
+def _process(st, bk, bq, ak, aq, pmeta, pside, ppx, pqty,  # noqa: PLR0917 (numba kernel)
+             snap, first, last, pu, start, end, side, px, qty,
+             obp, obq, oap, oaq, osync, ores):  # pragma: no cover - compiled
+    """Run the protocol over messages ``m`` (rows ``start[m]:end[m]``); see the module doc.
+
+    Returns the (possibly reallocated) book and buffer arrays; writes per-message results and,
+    when the output arrays have columns, the top levels after each message.
+    """
+    nlev = obp.shape[1]
+    for m in range(snap.shape[0]):
+        a, b = start[m], end[m]
+        if snap[m]:
+            if st[_SYNCED] == 1 and last[m] <= st[_LAST]:
+                res = 2
             else:
-                qtys[pos] = q
-        elif q != 0.0:
-            for i in range(n, pos, -1):
-                keys[i] = keys[i - 1]
-                qtys[i] = qtys[i - 1]
-            keys[pos] = k
-            qtys[pos] = q
-            n += 1
-    return n
+                # load the snapshot: levels with qty > 0, sorted by key
+                bk, bq = _grow(bk, bq, 0, b - a)
+                ak, aq = _grow(ak, aq, 0, b - a)
+                nb = 0
+                na = 0
+                for r in range(a, b):
+                    if qty[r] > 0.0:
+                        if side[r] > 0:
+                            nb = _upsert(bk, bq, nb, px[r], qty[r])
+                        else:
+                            na = _upsert(ak, aq, na, -px[r], qty[r])
+                st[_BN] = nb
+                st[_AN] = na
+                st[_LAST] = last[m]
+                st[_SNAP] = last[m]
+                st[_SYNCED] = 1
+                st[_AWAIT] = 1
+                res = 0
+                # drain the buffer in arrival order
+                j = 0
+                while j < st[_PMSG]:
+                    r2 = _apply_synced(st, bk, bq, ak, aq, pmeta[j, _PF], pmeta[j, _PL], pmeta[j, _PPU],
+                                       pmeta[j, _PS], pmeta[j, _PE], pside, ppx, pqty)
+                    bk, bq, ak, aq = r2[1], r2[2], r2[3], r2[4]
+                    if r2[0] == 3:
+                        res = 3
+                        break
+                    j += 1
+                # keep pending[j:] (from the gapped diff on), or nothing if all were consumed
+                pmeta, pside, ppx, pqty = _drop_pending(st, pmeta, pside, ppx, pqty, j)
+        elif st[_SYNCED] == 0:
+            pmeta, pside, ppx, pqty = _buffer(st, pmeta, pside, ppx, pqty, first[m], last[m], pu[m],
+                                              side[a:b], px[a:b], qty[a:b])
+            res = 1
+        else:
+            r2 = _apply_synced(st, bk, bq, ak, aq, first[m], last[m], pu[m], a, b, side, px, qty)
+            bk, bq, ak, aq = r2[1], r2[2], r2[3], r2[4]
+            res = r2[0]
+            if res == 3:
+                st[_PMSG] = 0
+                st[_PROW] = 0
+                pmeta, pside, ppx, pqty = _buffer(st, pmeta, pside, ppx, pqty, first[m], last[m], pu[m],
+                                                  side[a:b], px[a:b], qty[a:b])
+        ores[m] = res
+        osync[m] = st[_SYNCED] == 1
+        if nlev and st[_SYNCED] == 1:
+            _top(bk, bq, st[_BN], 1.0, obp[m], obq[m])
+            _top(ak, aq, st[_AN], -1.0, oap[m], oaq[m])
+    return bk, bq, ak, aq, pmeta, pside, ppx, pqty
 
 
-class _Side:
-    """One side of the book: ``keys[:n]`` ascending, best level at ``n-1``."""
-
-    def __init__(self, sign: float, capacity: int = 1024) -> None:
-        self.sign = sign  # +1 bids (key = price), -1 asks (key = -price)
-        self.keys = np.empty(capacity)
-        self.qtys = np.empty(capacity)
-        self.n = 0
-
-    def clear(self) -> None:
-        self.n = 0
-
-    def load(self, px: np.ndarray, qty: np.ndarray) -> None:
-        keep = qty > 0
-        keys = self.sign * px[keep]
-        order = np.argsort(keys, kind="stable")
-        self._reserve(len(order))
-        self.n = len(order)
-        self.keys[: self.n] = keys[order]
-        self.qtys[: self.n] = qty[keep][order]
-
-    def update(self, px: np.ndarray, qty: np.ndarray) -> None:
-        if len(px):
-            self._reserve(self.n + len(px))
-            self.n = _apply_levels(self.keys, self.qtys, self.n, self.sign * px, qty)
-
-    def _reserve(self, size: int) -> None:
-        if size > len(self.keys):
-            cap = max(size, 2 * len(self.keys))
-            keys, qtys = np.empty(cap), np.empty(cap)
-            keys[: self.n], qtys[: self.n] = self.keys[: self.n], self.qtys[: self.n]
-            self.keys, self.qtys = keys, qtys
-
-    def top(self, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """Best ``depth`` levels, best first, NaN-padded."""
-        px = np.full(depth, np.nan)
-        qty = np.full(depth, np.nan)
-        self.top_into(px, qty)
-        return px, qty
-
-    def top_into(self, px: np.ndarray, qty: np.ndarray) -> None:
-        """Write the best ``len(px)`` levels into ``px``/``qty`` (rows already NaN past the book)."""
-        m = min(len(px), self.n)
-        if m:
-            lo = self.n - m
-            px[:m] = self.keys[lo : self.n][::-1]
-            px[:m] *= self.sign
-            qty[:m] = self.qtys[lo : self.n][::-1]
+@njit(cache=True)
+def _apply_synced(st, bk, bq, ak, aq, f, u, pu, a, b, side, px, qty):  # noqa: PLR0917  # pragma: no cover
+    """Apply one diff to a book in sync: (result, bk, bq, ak, aq)."""
+    prev = st[_LAST]
+    if u <= prev:
+        st[_STALE] += 1
+        return 2, bk, bq, ak, aq
+    if st[_AWAIT] == 1:
+        ok = (f <= prev <= u) if st[_FUT] == 1 else (f <= prev + 1 <= u)
+    elif st[_FUT] == 1 and pu >= 0:
+        ok = pu == prev
+    elif st[_FUT] == 1:
+        ok = f > prev
+    else:
+        ok = f == prev + 1
+    if not ok:
+        st[_GAPS] += 1
+        st[_SYNCED] = 0
+        st[_AWAIT] = 0
+        st[_BN] = 0
+        st[_AN] = 0
+        return 3, bk, bq, ak, aq
+    nb = st[_BN]
+    na = st[_AN]
+    bk, bq = _grow(bk, bq, nb, nb + b - a)
+    ak, aq = _grow(ak, aq, na, na + b - a)
+    for r in range(a, b):
+        if side[r] > 0:
+            nb = _upsert(bk, bq, nb, px[r], qty[r])
+        else:
+            na = _upsert(ak, aq, na, -px[r], qty[r])
+    st[_BN] = nb
+    st[_AN] = na
+    st[_LAST] = u
+    st[_AWAIT] = 0
+    return 0, bk, bq, ak, aq
 
 
-@dataclass(frozen=True)
-class _Diff:
-    first_id: int
-    last_id: int
-    prev_id: int | None
-    bid_px: np.ndarray
-    bid_qty: np.ndarray
-    ask_px: np.ndarray
-    ask_qty: np.ndarray
+@njit(cache=True)
+def _drop_pending(st, pmeta, pside, ppx, pqty, j):  # noqa: PLR0917  # pragma: no cover - compiled
+    """Remove the first ``j`` pending diffs, shifting the rest (and their rows) to the front."""
+    n = st[_PMSG]
+    if j == 0:
+        return pmeta, pside, ppx, pqty
+    if j >= n:
+        st[_PMSG] = 0
+        st[_PROW] = 0
+        return pmeta, pside, ppx, pqty
+    r0 = pmeta[j, _PS]
+    rows = st[_PROW] - r0
+    pside[:rows] = pside[r0:r0 + rows].copy()
+    ppx[:rows] = ppx[r0:r0 + rows].copy()
+    pqty[:rows] = pqty[r0:r0 + rows].copy()
+    keep = n - j
+    pmeta[:keep] = pmeta[j:n].copy()
+    pmeta[:keep, _PS] -= r0
+    pmeta[:keep, _PE] -= r0
+    st[_PMSG] = keep
+    st[_PROW] = rows
+    return pmeta, pside, ppx, pqty
+
+
+@njit(cache=True)
+def _buffer(st, pmeta, pside, ppx, pqty, f, u, pu, side, px, qty):  # noqa: PLR0917  # pragma: no cover
+    """Append one diff to the pending buffer (dropping the older half when it is full)."""
+    if st[_PMSG] >= st[_MAXBUF]:
+        pmeta, pside, ppx, pqty = _drop_pending(st, pmeta, pside, ppx, pqty, st[_PMSG] - st[_MAXBUF] // 2)
+    n = st[_PMSG]
+    rows = st[_PROW]
+    k = side.shape[0]
+    if n >= pmeta.shape[0]:
+        m2 = np.empty((max(2 * pmeta.shape[0], n + 1), 5), np.int64)
+        m2[:n] = pmeta[:n]
+        pmeta = m2
+    if rows + k > pside.shape[0]:
+        cap = max(2 * pside.shape[0], rows + k)
+        s2 = np.empty(cap, np.int8)
+        x2 = np.empty(cap)
+        q2 = np.empty(cap)
+        s2[:rows] = pside[:rows]
+        x2[:rows] = ppx[:rows]
+        q2[:rows] = pqty[:rows]
+        pside, ppx, pqty = s2, x2, q2
+    pside[rows:rows + k] = side
+    ppx[rows:rows + k] = px
+    pqty[rows:rows + k] = qty
+    pmeta[n, _PF] = f
+    pmeta[n, _PL] = u
+    pmeta[n, _PPU] = pu
+    pmeta[n, _PS] = rows
+    pmeta[n, _PE] = rows + k
+    st[_PMSG] = n + 1
+    st[_PROW] = rows + k
+    return pmeta, pside, ppx, pqty
+
 
 
 class OrderBook:
     """A local L2 book following Binance's snapshot + diff protocol (see the module doc)."""
 
     def __init__(self, futures: bool = False, max_buffer: int = 10_000) -> None:
+        if max_buffer < 2:
+            raise ValueError(f"max_buffer must be at least 2, got {max_buffer}")
         self.futures = futures
-        self._bids = _Side(+1.0)
-        self._asks = _Side(-1.0)
-        self._buffer: deque[_Diff] = deque(maxlen=max_buffer)
-        self._synced = False
-        self._awaiting_first = False
-        self.snapshot_id: int | None = None
-        self.last_update_id: int | None = None
-        self.gaps = 0
-        self.stale = 0
+        self._st = np.zeros(_NSTATE, np.int64)
+        self._st[_LAST] = self._st[_SNAP] = -1
+        self._st[_MAXBUF] = max_buffer
+        self._st[_FUT] = int(futures)
+        self._bk, self._bq = np.empty(1024), np.empty(1024)
+        self._ak, self._aq = np.empty(1024), np.empty(1024)
+        self._pmeta = np.empty((64, 5), np.int64)
+        self._pside, self._ppx, self._pqty = np.empty(1024, np.int8), np.empty(1024), np.empty(1024)
 
+    # ---- state ----------------------------------------------------------------------------------
     @property
     def in_sync(self) -> bool:
-        return self._synced
+        return bool(self._st[_SYNCED])
 
-    # ---- input --------------------------------------------------------------------------------
-    def apply_snapshot(self, last_update_id: int, bid_px: np.ndarray, bid_qty: np.ndarray,
-                       ask_px: np.ndarray, ask_qty: np.ndarray) -> DiffResult:
-        """Load a snapshot, then replay buffered diffs. Returns STALE for a snapshot older than a
+    @property
+    def last_update_id(self) -> int | None:
+        return int(self._st[_LAST]) if self._st[_LAST] >= 0 else None
+
+    @property
+    def snapshot_id(self) -> int | None:
+        return int(self._st[_SNAP]) if self._st[_SNAP] >= 0 else None
+
+    @property
+    def gaps(self) -> int:
+        return int(self._st[_GAPS])
+
+    @property
+    def stale(self) -> int:
+        return int(self._st[_STALE])
+
+    @property
+    def buffered(self) -> int:
+        """Diffs waiting for a snapshot."""
+        return int(self._st[_PMSG])
+
+    # ---- input ----------------------------------------------------------------------------------
+    def run(self, messages: dict[str, np.ndarray], rows: dict[str, np.ndarray],
+            n_levels: int = 0) -> dict[str, np.ndarray]:
+        """Process a batch: ``messages`` (per message: ``is_snapshot``, ``first``, ``last``, ``pu``
+        (−1 = none), ``start``, ``end`` row bounds) over ``rows`` (``side``, ``price``, ``qty``).
+        Returns per message ``result``, ``in_sync`` and, if ``n_levels``, the top levels."""
+        m = len(messages["first"])
+        shape = (m, n_levels) if n_levels else (m, 0)
+        out = {"bid_px": np.full(shape, np.nan), "bid_qty": np.full(shape, np.nan),
+               "ask_px": np.full(shape, np.nan), "ask_qty": np.full(shape, np.nan),
+               "in_sync": np.zeros(m, bool), "result": np.zeros(m, np.int8)}
+        (self._bk, self._bq, self._ak, self._aq, self._pmeta, self._pside, self._ppx, self._pqty) = _process(
+            self._st, self._bk, self._bq, self._ak, self._aq, self._pmeta, self._pside, self._ppx,
+            self._pqty, messages["is_snapshot"], messages["first"], messages["last"], messages["pu"],
+            messages["start"], messages["end"], rows["side"], rows["price"], rows["qty"],
+            out["bid_px"], out["bid_qty"], out["ask_px"], out["ask_qty"], out["in_sync"], out["result"])
+        return out
+
+    def _one(self, snapshot: bool, first: int, last: int, pu: int | None, *, bid_px: Any, bid_qty: Any,
+             ask_px: Any, ask_qty: Any) -> DiffResult:
+        bp, bq = np.asarray(bid_px, float).ravel(), np.asarray(bid_qty, float).ravel()
+        ap, aq = np.asarray(ask_px, float).ravel(), np.asarray(ask_qty, float).ravel()
+        if len(bp) != len(bq) or len(ap) != len(aq):
+            raise ValueError("each side needs as many quantities as prices")
+        n = len(bp) + len(ap)
+        msg = {"is_snapshot": np.array([snapshot]), "first": np.array([first], np.int64),
+               "last": np.array([last], np.int64), "pu": np.array([-1 if pu is None else pu], np.int64),
+               "start": np.zeros(1, np.int64), "end": np.array([n], np.int64)}
+        rows = {"side": np.r_[np.ones(len(bp), np.int8), -np.ones(len(ap), np.int8)],
+                "price": np.r_[bp, ap], "qty": np.r_[bq, aq]}
+        return DiffResult(int(self.run(msg, rows)["result"][0]))
+
+    def apply_snapshot(self, last_update_id: int, bid_px: Any, bid_qty: Any, ask_px: Any,
+                       ask_qty: Any) -> DiffResult:
+        """Load a snapshot, then replay buffered diffs. Returns STALE for a snapshot no newer than a
         book already in sync (ignored), GAP if the buffered diffs do not connect, else APPLIED."""
-        if self._synced and self.last_update_id is not None and last_update_id <= self.last_update_id:
-            return DiffResult.STALE
-        self._bids.load(np.asarray(bid_px, float), np.asarray(bid_qty, float))
-        self._asks.load(np.asarray(ask_px, float), np.asarray(ask_qty, float))
-        self.snapshot_id = self.last_update_id = int(last_update_id)
-        self._synced, self._awaiting_first = True, True
-        pending = list(self._buffer)
-        self._buffer.clear()
-        for i, diff in enumerate(pending):
-            if self._apply_synced(diff) == DiffResult.GAP:
-                self._buffer.extend(pending[i + 1:])
-                return DiffResult.GAP
-        return DiffResult.APPLIED
+        return self._one(True, int(last_update_id), int(last_update_id), None, bid_px=bid_px,
+                         bid_qty=bid_qty, ask_px=ask_px, ask_qty=ask_qty)
 
-    def apply_diff(self, first_id: int, last_id: int, bid_px: np.ndarray, bid_qty: np.ndarray,  # noqa: PLR0917
-                   ask_px: np.ndarray, ask_qty: np.ndarray, prev_id: int | None = None) -> DiffResult:
+    def apply_diff(self, first_id: int, last_id: int, bid_px: Any, bid_qty: Any,  # noqa: PLR0917
+                   ask_px: Any, ask_qty: Any, prev_id: int | None = None) -> DiffResult:
         """Apply one diff message ``[U=first_id, u=last_id]`` (futures: ``pu=prev_id``)."""
-        diff = _Diff(int(first_id), int(last_id), None if prev_id is None else int(prev_id),
-                     np.asarray(bid_px, float), np.asarray(bid_qty, float),
-                     np.asarray(ask_px, float), np.asarray(ask_qty, float))
-        if not self._synced:
-            self._buffer.append(diff)
-            return DiffResult.BUFFERED
-        return self._apply_synced(diff)
-
-    def _apply_synced(self, d: _Diff) -> DiffResult:
-        last = self.last_update_id
-        assert last is not None
-        if d.last_id <= last:
-            self.stale += 1
-            return DiffResult.STALE
-        if self._awaiting_first:
-            ok = d.first_id <= last <= d.last_id if self.futures else d.first_id <= last + 1 <= d.last_id
-        elif self.futures and d.prev_id is not None:
-            ok = d.prev_id == last
-        elif self.futures:
-            ok = d.first_id > last
-        else:
-            ok = d.first_id == last + 1
-        if not ok:
-            self.gaps += 1
-            self._synced = self._awaiting_first = False
-            self._bids.clear()
-            self._asks.clear()
-            self._buffer.clear()
-            self._buffer.append(d)
-            return DiffResult.GAP
-        self._bids.update(d.bid_px, d.bid_qty)
-        self._asks.update(d.ask_px, d.ask_qty)
-        self.last_update_id = d.last_id
-        self._awaiting_first = False
-        return DiffResult.APPLIED
+        return self._one(False, int(first_id), int(last_id), prev_id, bid_px=bid_px, bid_qty=bid_qty,
+                         ask_px=ask_px, ask_qty=ask_qty)
 
     # ---- queries --------------------------------------------------------------------------------
     def top_levels(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(bid_px, bid_qty, ask_px, ask_qty)``, best first, each of length ``n`` padded with NaN
         (all NaN while out of sync)."""
-        if not self._synced:
-            nan = np.full(n, np.nan)
-            return nan, nan.copy(), nan.copy(), nan.copy()
-        bp, bq = self._bids.top(n)
-        ap, aq = self._asks.top(n)
-        return bp, bq, ap, aq
+        out = [np.full(n, np.nan) for _ in range(4)]
+        if self.in_sync:
+            _top(self._bk, self._bq, self._st[_BN], 1.0, out[0], out[1])
+            _top(self._ak, self._aq, self._st[_AN], -1.0, out[2], out[3])
+        return out[0], out[1], out[2], out[3]
 
     def best_bid(self) -> tuple[float, float]:
         bp, bq, _, _ = self.top_levels(1)
@@ -224,7 +366,7 @@ class OrderBook:
 
     def levels(self) -> tuple[int, int]:
         """Number of bid and ask levels held."""
-        return self._bids.n, self._asks.n
+        return int(self._st[_BN]), int(self._st[_AN])
 
 
 def replay_depth(depth: Any, n_levels: int, book: OrderBook | None = None,
@@ -240,36 +382,20 @@ def replay_depth(depth: Any, n_levels: int, book: OrderBook | None = None,
     """
     bk = book if book is not None else OrderBook(futures=futures)
     seq = np.asarray(depth["seq"], dtype=np.int64)
-    ts = np.asarray(depth["ts_ns"], dtype=np.int64)
+    snap = np.asarray(depth["is_snapshot"], dtype=bool)
     first = np.asarray(depth["first_update_id"], dtype=np.int64)
     last = np.asarray(depth["last_update_id"], dtype=np.int64)
-    side = np.asarray(depth["side"], dtype=np.int8)
-    px = np.asarray(depth["price"], dtype=np.float64)
-    qty = np.asarray(depth["qty"], dtype=np.float64)
-    snap = np.asarray(depth["is_snapshot"], dtype=bool)
-    starts = np.flatnonzero(np.r_[True, (seq[1:] != seq[:-1]) | (snap[1:] != snap[:-1])]) if len(seq) \
-        else np.zeros(0, np.int64)
+    if len(seq):
+        starts = np.flatnonzero(np.r_[True, (seq[1:] != seq[:-1]) | (snap[1:] != snap[:-1])])
+    else:
+        starts = np.zeros(0, np.int64)
     ends = np.r_[starts[1:], len(seq)].astype(np.int64)
-    m = len(starts)
-    out = {
-        "seq": seq[starts] if m else np.zeros(0, np.int64),
-        "ts_ns": ts[starts] if m else np.zeros(0, np.int64),
-        "bid_px": np.full((m, n_levels), np.nan), "bid_qty": np.full((m, n_levels), np.nan),
-        "ask_px": np.full((m, n_levels), np.nan), "ask_qty": np.full((m, n_levels), np.nan),
-        "in_sync": np.zeros(m, bool), "result": np.zeros(m, np.int8),
-    }
-    for i in range(m):
-        a, b = starts[i], ends[i]
-        bid = side[a:b] > 0
-        ask = ~bid
-        p, q = px[a:b], qty[a:b]
-        if snap[a]:
-            res = bk.apply_snapshot(int(last[a]), p[bid], q[bid], p[ask], q[ask])
-        else:
-            res = bk.apply_diff(int(first[a]), int(last[a]), p[bid], q[bid], p[ask], q[ask])
-        out["result"][i] = res
-        if bk.in_sync:
-            out["in_sync"][i] = True
-            bk._bids.top_into(out["bid_px"][i], out["bid_qty"][i])
-            bk._asks.top_into(out["ask_px"][i], out["ask_qty"][i])
+    messages = {"is_snapshot": snap[starts], "first": first[starts], "last": last[starts],
+                "pu": np.full(len(starts), -1, np.int64), "start": starts.astype(np.int64), "end": ends}
+    rows = {"side": np.asarray(depth["side"], dtype=np.int8),
+            "price": np.asarray(depth["price"], dtype=np.float64),
+            "qty": np.asarray(depth["qty"], dtype=np.float64)}
+    out = bk.run(messages, rows, n_levels)
+    out["seq"] = seq[starts]
+    out["ts_ns"] = np.asarray(depth["ts_ns"], dtype=np.int64)[starts]
     return out
