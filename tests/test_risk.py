@@ -89,6 +89,11 @@ def test_per_trade_risk_exposure_regime_and_sprt_limit_the_size() -> None:
     assert d.max_qty == pytest.approx(0.12345, abs=1e-12)
 
 
+def test_underflowing_price_sizes_to_zero_instead_of_failing() -> None:
+    d = risk.decide(make_request(price=5e-324), make_state(), make_limits(), MODEL, NOW)
+    assert d.reasons == (SIZE_BELOW_MIN,) and d.max_qty == 0.0
+
+
 def test_size_below_min_notional_is_refused() -> None:
     # 0.00009 BTC · 50000 = 4.5 USDT < 5 USDT min notional
     d = risk.decide(make_request(qty=0.00009), make_state(), make_limits(), MODEL, NOW)

@@ -250,6 +250,8 @@ def size(req: Request, state: RiskState, limits: Limits, model: Model, *, filt: 
                      fraction=limits.kelly_fraction, cap=limits.kelly_cap)
     at_risk = max(0.0, state.equity) * min(f, limits.risk_per_trade_pct / 100.0)
     loss_per_unit = req.price * (model.sl_bps + costs) / 1e4
+    if not loss_per_unit > 0.0:  # a price so small that the product underflows: nothing to size
+        return 0.0
     qty = at_risk / loss_per_unit
     room = limits.max_position_notional - state.exposure.get(req.symbol, 0.0)
     qty = min(qty, max(0.0, room) / req.price, req.qty)

@@ -1,0 +1,49 @@
+"""The durable risk-state store: WAL SQLite, atomic post-trade application, idempotency."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from aurora.api.store import StateStore, StateStoreError
+from aurora.core import risk
+
+
+def test_state_round_trips_and_survives_reopen(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "aurora.sqlite"
+    store = StateStore(db)
+    assert store.load() is None
+    state = replace(risk.initial_state(1000.0, 1.7e9, 0), returns_bps=(1.5, -2.0), cvar_bps=-2.0,
+                    exposure={"BTCUSDT": 12.5}, kill_switch=True, kill_reason="ops", dd_breached=True)
+    store.save(state)
+    store.close()
+    again = StateStore(db)
+    assert again.load() == state
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert again.writable()
+
+
+def test_posttrade_key_is_recorded_with_the_state_exactly_once(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.sqlite")
+    s0 = risk.initial_state(1000.0, 1.7e9, 0)
+    s1 = replace(s0, equity=990.0)
+    assert store.log_posttrade("o-1", "closed", 1.7e9, s1) is True
+    assert store.is_logged("o-1", "closed") and not store.is_logged("o-1", "filled")
+    assert store.log_posttrade("o-1", "closed", 1.7e9, replace(s0, equity=1.0)) is False
+    assert store.load() == s1  # the refused duplicate changed nothing
+
+
+def test_unreadable_state_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    StateStore(db).save(risk.initial_state(1000.0, 1.7e9, 0))
+    con = sqlite3.connect(db)
+    con.execute("UPDATE risk_state SET doc = '{\"equity\": 1}'")
+    con.commit()
+    with pytest.raises(StateStoreError, match="unreadable"):
+        StateStore(db).load()
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(StateStoreError, match="cannot open"):
+        StateStore(tmp_path / "dir.sqlite")
