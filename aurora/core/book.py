@@ -96,6 +96,26 @@ def _top(keys: np.ndarray, qtys: np.ndarray, n: int, sign: float, px: np.ndarray
 
 
 @njit(cache=True)
+def _apply_rows(st, bk, bq, ak, aq, a, b, side, px, qty, snapshot):  # noqa: PLR0917  # pragma: no cover
+    """Apply level rows ``a:b`` to both sides (growing them as needed); counts live in ``st``.
+    A snapshot loads only its levels with ``qty > 0``."""
+    nb = st[_BN]
+    na = st[_AN]
+    bk, bq = _grow(bk, bq, nb, nb + b - a)
+    ak, aq = _grow(ak, aq, na, na + b - a)
+    for r in range(a, b):
+        if snapshot and qty[r] <= 0.0:
+            continue
+        if side[r] > 0:
+            nb = _upsert(bk, bq, nb, px[r], qty[r])
+        else:
+            na = _upsert(ak, aq, na, -px[r], qty[r])
+    st[_BN] = nb
+    st[_AN] = na
+    return bk, bq, ak, aq
+
+
+@njit(cache=True)
 def _process(st, bk, bq, ak, aq, pmeta, pside, ppx, pqty,  # noqa: PLR0917 (numba kernel)
              snap, first, last, pu, start, end, side, px, qty,
              obp, obq, oap, oaq, osync, ores):  # pragma: no cover - compiled
@@ -111,19 +131,10 @@ def _process(st, bk, bq, ak, aq, pmeta, pside, ppx, pqty,  # noqa: PLR0917 (numb
             if st[_SYNCED] == 1 and last[m] <= st[_LAST]:
                 res = 2
             else:
-                # load the snapshot: levels with qty > 0, sorted by key
-                bk, bq = _grow(bk, bq, 0, b - a)
-                ak, aq = _grow(ak, aq, 0, b - a)
-                nb = 0
-                na = 0
-                for r in range(a, b):
-                    if qty[r] > 0.0:
-                        if side[r] > 0:
-                            nb = _upsert(bk, bq, nb, px[r], qty[r])
-                        else:
-                            na = _upsert(ak, aq, na, -px[r], qty[r])
-                st[_BN] = nb
-                st[_AN] = na
+                # load the snapshot into an empty book
+                st[_BN] = 0
+                st[_AN] = 0
+                bk, bq, ak, aq = _apply_rows(st, bk, bq, ak, aq, a, b, side, px, qty, True)
                 st[_LAST] = last[m]
                 st[_SNAP] = last[m]
                 st[_SYNCED] = 1
@@ -184,17 +195,7 @@ def _apply_synced(st, bk, bq, ak, aq, f, u, pu, a, b, side, px, qty):  # noqa: P
         st[_BN] = 0
         st[_AN] = 0
         return 3, bk, bq, ak, aq
-    nb = st[_BN]
-    na = st[_AN]
-    bk, bq = _grow(bk, bq, nb, nb + b - a)
-    ak, aq = _grow(ak, aq, na, na + b - a)
-    for r in range(a, b):
-        if side[r] > 0:
-            nb = _upsert(bk, bq, nb, px[r], qty[r])
-        else:
-            na = _upsert(ak, aq, na, -px[r], qty[r])
-    st[_BN] = nb
-    st[_AN] = na
+    bk, bq, ak, aq = _apply_rows(st, bk, bq, ak, aq, a, b, side, px, qty, False)
     st[_LAST] = u
     st[_AWAIT] = 0
     return 0, bk, bq, ak, aq
