@@ -6,7 +6,8 @@ Figures (rates are per second of wall time on one core):
   fixtures) with :func:`aurora.ticks.binance_ws.parse_recording`.
 - ``csv_import_rows_per_s``: importing a generated data.binance.vision trades CSV (with its
   CHECKSUM) into a store with :func:`aurora.ticks.vision.import_vision`.
-- ``scan_events_per_s``: a plain ``pyarrow.dataset`` scan of one synthetic day's bbo + trades.
+- ``scan_events_per_s``: a plain ``pyarrow.dataset`` scan of one synthetic day's bbo + trades
+  (all columns; Arrow limited to one CPU and one I/O thread, like the rest of the run).
 - ``features_labels_events_per_s``: :func:`aurora.ticks.feature_table.iter_feature_days` with
   labels over the same day read from the store (bbo + trade events per second, book replay
   included); ``features_vs_scan_ratio`` = that / the scan rate (target ≥ 0.30).
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from aurora.core.features import FeatureParams
@@ -135,6 +137,7 @@ def _features(store: TickStore, first: date, last: date, settings: Any) -> int:
     rows = 0
     for _, frame in iter_feature_days(store, EXCHANGE, SYMBOL, first, last, params, labels):
         rows += len(frame)
+        del frame  # as a consumer writing day by day would: keeps one day in memory
     return rows
 
 
@@ -189,6 +192,10 @@ def _stream(store: TickStore, n_events: int, report: Callable[[str], None]) -> t
 def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) -> dict[str, Any]:
     if args.hours <= 0 or args.days < 1:
         raise SystemExit("--hours must be > 0 and --days >= 1")
+    # one core for everything measured: Arrow's CPU and I/O pools too (the scan would otherwise
+    # decode on every core while the feature kernels use one)
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
     tmp = None
     root = args.workdir
     if root is None:
@@ -199,7 +206,8 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
         figures: dict[str, Any] = {}
         figures["ws_import_msgs_per_s"] = round(_ws_import(report))
         csv_store = TickStore(root / "csv-store")
-        figures["csv_import_rows_per_s"] = round(_csv_import(csv_store, args.csv_rows, root, args.seed, report))
+        figures["csv_import_rows_per_s"] = round(
+            _csv_import(csv_store, args.csv_rows, root, args.seed, report))
         store = TickStore(root / "ticks")
         days = max(args.days, 2)  # day 2 gives day 1's labels their lookahead
         if not store.dates("bbo", EXCHANGE, SYMBOL):

@@ -105,6 +105,7 @@ def _handle(ctx: Context) -> int:
             days.append(day.isoformat())
             events.emit("features.day", symbol=symbol, exchange=args.exchange, date=day.isoformat(),
                         rows=len(frame))
+            del frame, table  # one day in memory at a time
         if writer is not None:
             writer.close()
             writer = None

@@ -312,15 +312,12 @@ class BookTops:
 
 def obi_w_asof(bbo_seq: np.ndarray, tops: BookTops | None, weights: np.ndarray) -> np.ndarray:
     """``obi_w`` at each bbo event: the last book state with seq < the event's seq."""
-    out = np.full(bbo_seq.shape[0], np.nan)
     if tops is None or tops.seq.size == 0:
-        return out
+        return np.full(bbo_seq.shape[0], np.nan)
     values = book_imbalance(tops.bid_qty, tops.ask_qty, weights)
     values = np.where(np.asarray(tops.in_sync, dtype=bool), values, np.nan)
-    pos = sorted_search(np.asarray(tops.seq, dtype=np.int64), bbo_seq, "left") - 1
-    has = pos >= 0
-    out[has] = values[pos[has]]
-    return out
+    return _asof(values, np.ascontiguousarray(tops.seq, dtype=np.int64),
+                 np.ascontiguousarray(bbo_seq, dtype=np.int64))
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -354,23 +351,73 @@ def _impact_terms(mid: np.ndarray, x: np.ndarray, tick: float) -> tuple[np.ndarr
     return xy, xx
 
 
+@nb.njit(cache=True)
+def _dd_diff(hi: np.ndarray, lo: np.ndarray, s: int, e: int) -> float:
+    return (hi[e] - hi[s]) + (lo[e] - lo[s]) if e > s else 0.0
+
+
+@nb.njit(cache=True)
+def _impact_sums(  # noqa: PLR0917 (numba kernel: positional only)
+    b_ts: np.ndarray, first: int, window_ns: int, xy_hi: np.ndarray, xy_lo: np.ndarray,
+    xx_hi: np.ndarray, xx_lo: np.ndarray,
+) -> np.ndarray:
+    """slope b = Σxy / Σx² over bbo events k with ts_k > t − window (0 when Σx² = 0)."""
+    n = b_ts.shape[0]
+    slope = np.empty(n - first)
+    s = 0
+    for i in range(first, n):
+        lim = b_ts[i] - window_ns
+        while b_ts[s] <= lim:
+            s += 1
+        sxx = _dd_diff(xx_hi, xx_lo, s, i + 1)
+        slope[i - first] = _dd_diff(xy_hi, xy_lo, s, i + 1) / sxx if sxx > 0 else 0.0
+    return slope
+
+
 @nb.njit(cache=True, error_model="numpy")
-def _flow_features(  # noqa: PLR0917 (numba kernel: positional only)
-    num: np.ndarray, den: np.ndarray, sxy: np.ndarray, sxx: np.ndarray,
-                   mid: np.ndarray, b_start: np.ndarray, first: int, tick: float
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """tfi = num/den (0 without trades) and absorption = −num·slope/(|Δmid|/tick + 1); output
-    row i is bbo event first + i."""
-    n = num.shape[0]
-    tfi = np.empty(n)
-    absorption = np.empty(n)
-    for i in range(n):
-        tfi[i] = num[i] / den[i] if den[i] > 0 else 0.0
-        slope = sxy[i] / sxx[i] if sxx[i] > 0 else 0.0
-        j = b_start[i] - 1 if b_start[i] > 0 else 0
-        moved = abs(mid[first + i] - mid[j]) / tick
-        absorption[i] = -num[i] * slope / (moved + 1.0) + 0.0
-    return tfi, absorption
+def _window_features(  # noqa: PLR0917 (numba kernel: positional only)
+    b_ts: np.ndarray, t_ts: np.ndarray, t_end: np.ndarray, first: int, window_ns: int,
+    e_hi: np.ndarray, e_lo: np.ndarray, sv_hi: np.ndarray, sv_lo: np.ndarray, q_hi: np.ndarray,
+    q_lo: np.ndarray, slope: np.ndarray, mid: np.ndarray, tick: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ofi, tfi and absorption of one window for bbo events first..n−1. Window starts come
+    from merge passes (ts non-decreasing): bbo b_start = #(b_ts ≤ t − W), trades likewise."""
+    n = b_ts.shape[0]
+    m = n - first
+    ofi = np.empty(m)
+    tfi = np.empty(m)
+    absorption = np.empty(m)
+    bs = 0
+    ts_ = 0
+    nt = t_ts.shape[0]
+    for i in range(first, n):
+        lim = b_ts[i] - window_ns
+        while b_ts[bs] <= lim:
+            bs += 1
+        while ts_ < nt and t_ts[ts_] <= lim:
+            ts_ += 1
+        k = i - first
+        ofi[k] = _dd_diff(e_hi, e_lo, bs, i + 1)
+        num = _dd_diff(sv_hi, sv_lo, ts_, t_end[k])
+        den = _dd_diff(q_hi, q_lo, ts_, t_end[k])
+        tfi[k] = num / den if den > 0 else 0.0
+        j = bs - 1 if bs > 0 else 0
+        moved = abs(mid[i] - mid[j]) / tick
+        absorption[k] = -num * slope[k] / (moved + 1.0) + 0.0
+    return ofi, tfi, absorption
+
+
+@nb.njit(cache=True)
+def _asof(values: np.ndarray, seq: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """values[last j with seq[j] < query[i]], NaN before the first; both ascending."""
+    out = np.empty(query.shape[0])
+    j = 0
+    m = seq.shape[0]
+    for i in range(query.shape[0]):
+        while j < m and seq[j] < query[i]:
+            j += 1
+        out[i] = values[j - 1] if j > 0 else np.nan
+    return out
 
 
 def _column(frame: Any, name: str, dtype: type) -> np.ndarray:
@@ -418,31 +465,24 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     else:
         cols["microprice"] = np.full(mid[keep].shape, np.nan)
     # trades seen by bbo event n: seq < seq_n
-    t_end = sorted_search(t_seq, b_seq[keep], "left")
+    t_end = _sorted_search(t_seq, b_seq[keep], False)
     # price-impact regression inputs per bbo event k (trades between bbo k-1 and bbo k)
-    group = sorted_search(b_seq, t_seq, "left")
+    group = _sorted_search(b_seq, t_seq, False)
     inside = group < b_seq.size
     x = np.abs(np.bincount(group[inside], weights=t_sv[inside], minlength=b_seq.size))
+    del group, inside
     xy, xx = _impact_terms(mid, x, tick)
-    del x, group, inside
-    stop = np.arange(first + 1, b_ts.size + 1, dtype=np.int64)
-    imp_start = sorted_search(b_ts, b_ts[keep] - round(params.impact_window_s * NS), "right")
-    sxy = window_sums(xy, imp_start, stop)
-    sxx = window_sums(xx, imp_start, stop)
-    del xy, xx, imp_start
+    slope = _impact_sums(b_ts, first, round(params.impact_window_s * NS), *_dd_prefix(xy),
+                         *_dd_prefix(xx))
+    del x, xy, xx
     e_hi, e_lo = _dd_prefix(_ofi_terms(bp, bq, ap, aq))
     sv_hi, sv_lo = _dd_prefix(t_sv)
     q_hi, q_lo = _dd_prefix(t_qty)
     for w in params.windows_s:
         lab = window_label(w)
-        lower = b_ts[keep] - round(w * NS)
-        b_start = sorted_search(b_ts, lower, "right")
-        cols[f"ofi_{lab}"] = _window_diff(e_hi, e_lo, b_start, stop)
-        t_start = sorted_search(t_ts, lower, "right")
-        num = _window_diff(sv_hi, sv_lo, t_start, t_end)
-        den = _window_diff(q_hi, q_lo, t_start, t_end)
-        cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = _flow_features(
-            num, den, sxy, sxx, mid, b_start, first, tick)
+        cols[f"ofi_{lab}"], cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = _window_features(
+            b_ts, t_ts, t_end, first, round(w * NS), e_hi, e_lo, sv_hi, sv_lo, q_hi, q_lo, slope,
+            mid, tick)
     return {name: cols[name] for name in ("ts_ns", "update_id", *params.names)}
 
 

@@ -87,36 +87,30 @@ def _next_record(x: np.ndarray, greater: bool) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _window_range(x: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(max, min) of x[i+1 .. last[i]] for every i (−inf/+inf when empty); ``last``
-    non-decreasing. Two monotonic deques, O(n): most labels time out, and this settles those
-    without walking anything."""
+def _block_bounds(x: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Running max/min of x from each block start (pre) and to each block end (suf), blocks of
+    ``block`` elements (van Herk / Gil-Werman): max(suf_max[l], pre_max[r]) bounds max x[l..r]
+    from above whenever r − l < block (exact when l and r fall in adjacent blocks)."""
     n = x.shape[0]
-    hi = np.empty(n)
-    lo = np.empty(n)
-    dq_hi = np.empty(n, dtype=np.int64)
-    dq_lo = np.empty(n, dtype=np.int64)
-    h0 = h1 = l0 = l1 = 0
-    r = 0
+    pre_max = np.empty(n)
+    pre_min = np.empty(n)
+    suf_max = np.empty(n)
+    suf_min = np.empty(n)
     for i in range(n):
-        while r <= last[i]:
-            v = x[r]
-            while h1 > h0 and x[dq_hi[h1 - 1]] <= v:
-                h1 -= 1
-            dq_hi[h1] = r
-            h1 += 1
-            while l1 > l0 and x[dq_lo[l1 - 1]] >= v:
-                l1 -= 1
-            dq_lo[l1] = r
-            l1 += 1
-            r += 1
-        while h1 > h0 and dq_hi[h0] <= i:
-            h0 += 1
-        while l1 > l0 and dq_lo[l0] <= i:
-            l0 += 1
-        hi[i] = x[dq_hi[h0]] if h1 > h0 else -np.inf
-        lo[i] = x[dq_lo[l0]] if l1 > l0 else np.inf
-    return hi, lo
+        if i % block == 0:
+            pre_max[i] = x[i]
+            pre_min[i] = x[i]
+        else:
+            pre_max[i] = max(pre_max[i - 1], x[i])
+            pre_min[i] = min(pre_min[i - 1], x[i])
+    for i in range(n - 1, -1, -1):
+        if i == n - 1 or (i + 1) % block == 0:
+            suf_max[i] = x[i]
+            suf_min[i] = x[i]
+        else:
+            suf_max[i] = max(suf_max[i + 1], x[i])
+            suf_min[i] = min(suf_min[i + 1], x[i])
+    return pre_max, pre_min, suf_max, suf_min
 
 
 @nb.njit(cache=True)
@@ -151,15 +145,23 @@ def _label_kernel(  # noqa: PLR0917 (numba kernel: positional only)
         while r < n and ts[r] <= ts[i] + horizon_ns:
             r += 1
         last[i] = r - 1
-    hi, lo = _window_range(watch, last)
+    # Most labels time out: settle those from block bounds of the window's max/min (a
+    # conservative test; anything it cannot rule out is resolved exactly below).
+    block = 1
+    for i in range(n):
+        block = max(block, last[i] - i)
+    pre_max, pre_min, suf_max, suf_min = _block_bounds(watch, block)
     t_end = ts[n - 1] if n else 0
     pending = 0
     for i in range(n):
         exit_idx[i] = last[i]
         complete[i] = t_end > ts[i] + horizon_ns
-        if hi[i] >= entry[i] * up_mult or lo[i] <= entry[i] * dn_mult:
-            outcome[i] = 2  # resolved below
-            pending += 1
+        if last[i] > i:
+            hi = max(suf_max[i + 1], pre_max[last[i]])
+            lo = min(suf_min[i + 1], pre_min[last[i]])
+            if hi >= entry[i] * up_mult or lo <= entry[i] * dn_mult:
+                outcome[i] = 2  # resolved below
+                pending += 1
     if pending == 0:
         return outcome, exit_idx, complete
     up_chain = _next_record(watch, True)
@@ -169,6 +171,9 @@ def _label_kernel(  # noqa: PLR0917 (numba kernel: positional only)
             continue
         j_up = _first_cross(watch, up_chain, i + 1, last[i], entry[i] * up_mult, True)
         j_dn = _first_cross(watch, dn_chain, i + 1, last[i], entry[i] * dn_mult, False)
+        if j_up < 0 and j_dn < 0:  # the bound was loose: a timeout after all
+            outcome[i] = 0
+            continue
         complete[i] = True
         if j_dn < 0 or (0 <= j_up < j_dn):
             exit_idx[i] = j_up

@@ -1,4 +1,4 @@
-"""Tick store → feature table, one UTC day (partition) at a time, memory bounded by ~two days.
+"""Tick store → feature table, one UTC day (partition) at a time, memory bounded by about a day.
 
 Each day is computed from its own partitions plus:
 
@@ -38,6 +38,7 @@ from aurora.ticks.store import TickStore
 
 BBO_READ = ["ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty"]
 TRADE_READ = ["ts_ns", "seq", "qty", "side"]
+DEPTH_READ = ["ts_ns", "seq", "first_update_id", "last_update_id", "side", "price", "qty", "is_snapshot"]
 LABEL_COLUMNS = ("label_long", "ret_long_bps", "exit_long_ns", "label_short", "ret_short_bps",
                  "exit_short_ns", "label_end_ns", "label_complete")
 
@@ -76,7 +77,7 @@ def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_dept
     trades = _arrays(store.read("trades", exchange, symbol, day, day, TRADE_READ))
     depth = None
     if with_depth:
-        d = store.read("depth", exchange, symbol, day, day)
+        d = store.read("depth", exchange, symbol, day, day, DEPTH_READ)
         depth = d if len(d) else None
     return _Day(day, bbo, trades, depth)
 
@@ -209,10 +210,16 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
             ctx = (_take(cur.bbo, slice(0, 0)), _take(cur.trades, slice(0, 0)))
             prev_top, book = None, OrderBook()
         day_tops = _tops(cur.depth, book, params.obi_levels) if with_depth else None
+        cur.depth = None
         ctx_bbo, ctx_trades, prev_top = _rebase(ctx[0], ctx[1], prev_top, cur, day_tops)
-        cols = feature_columns(_concat(ctx_bbo, cur.bbo), _concat(ctx_trades, cur.trades),
-                               _join_tops(prev_top, day_tops), params, microprice=microprice,
-                               context_start_ns=day_start)
+        n_ctx = len(ctx_bbo["ts_ns"])
+        # one copy of the day: the day's own rows are views into the concatenated arrays
+        all_bbo, all_trades = _concat(ctx_bbo, cur.bbo), _concat(ctx_trades, cur.trades)
+        cur.bbo = {k: v[n_ctx:] for k, v in all_bbo.items()}
+        cur.trades = {k: v[len(ctx_trades["ts_ns"]):] for k, v in all_trades.items()}
+        cols = feature_columns(all_bbo, all_trades, _join_tops(prev_top, day_tops), params,
+                               microprice=microprice, context_start_ns=day_start)
+        del all_trades
         if labels is not None:
             nxt = day + timedelta(days=1)
             head = None
@@ -223,8 +230,11 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
         prev_top = _last_top(day_tops) or prev_top
         ctx = _tail(cur, day_start + 86_400 * NS - context_ns)
         prev_day = day
-        del cur, day_tops
-        yield day, pd.DataFrame(cols, copy=False)
+        del cur, day_tops, all_bbo
+        frame = pd.DataFrame(cols, copy=False)
+        del cols  # the caller holds the only reference: memory stays at about one day
+        yield day, frame
+        del frame
 
 
 def feature_table(  # noqa: PLR0917 (the documented positional API)
