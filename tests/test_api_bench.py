@@ -24,7 +24,8 @@ KEYS = {"inproc_decide_p50_us", "inproc_decide_p99_us", "inproc_event_emit_p99_u
 def test_bench_gate_reports_all_figures(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
     cmd = [sys.executable, "-m", "aurora", "--home", str(tmp_path), "bench", "gate", "--json",
-           "--decisions", "2000", "--requests-c1", "300", "--requests-c64", "1000", "--rounds", "1", "--max-seconds", "60"]
+           "--decisions", "2000", "--requests-c1", "300", "--requests-c64", "1000", "--rounds", "1",
+           "--max-seconds", "60"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     figures = json.loads(out.stdout.strip().splitlines()[-1])
