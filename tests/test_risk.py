@@ -342,3 +342,12 @@ def test_deny_is_monotone_in_each_limit(req, state, which, age) -> None:
     assert set(dl.reasons) - {SIZE_BELOW_MIN} <= set(dt.reasons)
     if dt.allow:
         assert dl.allow and dl.max_qty >= dt.max_qty
+
+
+def test_limits_from_the_configured_settings(settings) -> None:
+    lim = risk.limits_from_settings(settings)
+    assert lim.costs_bps == 3.0  # 2 · (fee 1.0 + slippage 0.5)
+    assert lim.daily_dd_limit_pct == settings.risk.daily_dd_limit_pct
+    assert lim.symbols["BTCUSDT"] == risk.SymbolFilter(0.01, 0.00001, 0.00001, 5.0)
+    assert lim.regimes["wide_spread"] == risk.RegimeRule(False, 0.0)
+    assert lim.sprt_lower == pytest.approx(math.log(0.2 / 0.95))

@@ -22,30 +22,7 @@ from aurora.api.store import StateStore
 from aurora.artifact import ArtifactError, Calibration, load_artifact
 from aurora.config import Settings
 from aurora.core import risk
-from aurora.core.economics import round_trip_cost_bps
 from aurora.events import EventLog
-
-
-def limits_from(settings: Settings) -> risk.Limits:
-    """The pure core's limits from the typed settings."""
-    r = settings.risk
-    return risk.Limits(
-        latency_ms_limit=r.latency_ms_limit, spread_bps_limit=r.spread_bps_limit,
-        slippage_bps_limit=r.slippage_bps_limit, pi_min_bps=r.pi_min_bps,
-        epi_tolerance_bps=r.epi_tolerance_bps,
-        costs_bps=round_trip_cost_bps(settings.costs.fee_bps, settings.costs.slippage_bps),
-        daily_dd_limit_pct=r.daily_dd_limit_pct, cvar_alpha=r.cvar_alpha, cvar_limit_bps=r.cvar_limit_bps,
-        cvar_window=r.cvar_window, cvar_min_trades=r.cvar_min_trades, sprt_alpha=r.sprt_alpha,
-        sprt_beta=r.sprt_beta, sprt_cooloff_s=r.sprt_cooloff_s, sprt_default_edge_p=r.sprt_default_edge_p,
-        sprt_undecided_size_mult=r.sprt_undecided_size_mult, loss_streak=r.loss_streak,
-        loss_streak_cooloff_s=r.loss_streak_cooloff_s, dd_breach_cooloff_s=r.dd_breach_cooloff_s,
-        kelly_fraction=r.kelly_fraction, kelly_cap=r.kelly_cap, risk_per_trade_pct=r.risk_per_trade_pct,
-        max_position_notional=r.max_position_notional, model_max_age_s=r.model_max_age_s,
-        day_roll_utc_hour=settings.account.day_roll_utc_hour,
-        regimes={k: risk.RegimeRule(v.allow, v.size_mult) for k, v in r.regimes.items()},
-        symbols={k: risk.SymbolFilter(v.tick_size, v.step_size, v.min_qty, v.min_notional)
-                 for k, v in settings.symbols.items()},
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +39,7 @@ class GateService:
         self.settings = settings
         self.events = events
         self.decision_events = EventWriter(events)
-        self.limits = limits_from(settings)
+        self.limits = risk.limits_from_settings(settings)
         self.metrics = Metrics()
         self.store = StateStore(settings.path(settings.api.state_db))
         now = time.time()

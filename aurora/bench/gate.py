@@ -29,7 +29,7 @@ import numpy as np
 
 from aurora.api.process import ServerProcess, write_artifact
 from aurora.api.schemas import PretradeRequest
-from aurora.api.service import GateService, limits_from
+from aurora.api.service import GateService
 from aurora.config import Settings, load_settings
 from aurora.core import risk
 from aurora.events import EventLog
@@ -68,7 +68,7 @@ def _time_each(fn: Callable[[], object], n: int) -> np.ndarray:
 
 
 def _in_process(settings: Settings, home: Path, n: int, report: Callable[[str], None]) -> dict[str, float]:
-    limits = limits_from(settings)
+    limits = risk.limits_from_settings(settings)
     now = time.time()
     model = risk.Model("bench", 10.0, 10.0, now - 60)
     state = risk.initial_state(settings.account.equity, now, limits.day_roll_utc_hour)

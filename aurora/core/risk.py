@@ -28,8 +28,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from aurora.core.economics import breakeven_p, capped_kelly, e_pi_bps
+from aurora.core.economics import breakeven_p, capped_kelly, e_pi_bps, round_trip_cost_bps
 
 DAY_S = 86400.0
 
@@ -187,6 +188,29 @@ class PostTrade:
     pnl_bps: float
     status: str  # filled (entry fill) | closed (exit) | canceled | rejected
     p_model: float | None  # the model p of the decision it belongs to, when known
+
+
+def limits_from_settings(settings: Any) -> Limits:
+    """The limits from an :class:`aurora.config.Settings` (read by attribute: core does not import
+    config), so that the API and a runner deciding in process use the same limits."""
+    r = settings.risk
+    return Limits(
+        latency_ms_limit=r.latency_ms_limit, spread_bps_limit=r.spread_bps_limit,
+        slippage_bps_limit=r.slippage_bps_limit, pi_min_bps=r.pi_min_bps,
+        epi_tolerance_bps=r.epi_tolerance_bps,
+        costs_bps=round_trip_cost_bps(settings.costs.fee_bps, settings.costs.slippage_bps),
+        daily_dd_limit_pct=r.daily_dd_limit_pct, cvar_alpha=r.cvar_alpha, cvar_limit_bps=r.cvar_limit_bps,
+        cvar_window=r.cvar_window, cvar_min_trades=r.cvar_min_trades, sprt_alpha=r.sprt_alpha,
+        sprt_beta=r.sprt_beta, sprt_cooloff_s=r.sprt_cooloff_s, sprt_default_edge_p=r.sprt_default_edge_p,
+        sprt_undecided_size_mult=r.sprt_undecided_size_mult, loss_streak=r.loss_streak,
+        loss_streak_cooloff_s=r.loss_streak_cooloff_s, dd_breach_cooloff_s=r.dd_breach_cooloff_s,
+        kelly_fraction=r.kelly_fraction, kelly_cap=r.kelly_cap, risk_per_trade_pct=r.risk_per_trade_pct,
+        max_position_notional=r.max_position_notional, model_max_age_s=r.model_max_age_s,
+        day_roll_utc_hour=settings.account.day_roll_utc_hour,
+        regimes={k: RegimeRule(v.allow, v.size_mult) for k, v in r.regimes.items()},
+        symbols={k: SymbolFilter(v.tick_size, v.step_size, v.min_qty, v.min_notional)
+                 for k, v in settings.symbols.items()},
+    )
 
 
 def sprt_bounds(alpha: float, beta: float) -> tuple[float, float]:
