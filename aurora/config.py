@@ -153,6 +153,7 @@ class ApiSettings(_Section):
     allow_unauthenticated: bool
     artifact_poll_s: float = Field(gt=0)
     decision_memory: int = Field(ge=1)
+    decision_event_flush_s: float = Field(gt=0, le=1)
 
 
 class SymbolFilter(_Section):

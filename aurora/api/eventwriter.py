@@ -1,18 +1,19 @@
-"""Decision events written off the request path by one background thread.
+"""Decision events written off the request path by one background thread, in batches.
 
 Writing an event costs ~10 µs in a tight loop and 30+ µs per request in the server (ISO
 timestamp, JSON, and seven syscalls in :class:`aurora.events.JsonlSink`: stat, flock, stat,
 fstat, pread, write, unlock), and an append can stall for milliseconds while the filesystem
-journal commits other processes' writes. Written inline, that put the pre-trade p99 at
-concurrency 1 at 2.4–5.3 ms; from this thread it is ~0.3 ms and throughput is higher, for
-~15 µs more at the median (GIL hand-offs) — measured with ``auroractl bench gate`` and an
-A/B of inline, thread and no events. The request path only puts the fields on a queue (well
-under a microsecond); this thread hands them to the same
-:meth:`EventLog.emit`, the only writer of the log, so the file format, rotation and crash
-safety are unchanged. Each record carries ``decided_at_s`` (epoch seconds of the decision),
-since its ``ts`` is the time it was written, normally well under a millisecond later.
-The price: a ``kill -9`` loses the decisions still queued (the durable risk state is
-committed synchronously and is not affected); a clean shutdown drains the queue.
+journal commits other processes' writes. An A/B on one uvicorn worker (same machine, same
+run; see ``auroractl bench gate``) at concurrency 1 gave, for the pre-trade check:
+inline p50 ~156 µs / p99 2.4–5.3 ms; a thread woken per event p50 ~182 µs / p99 ~0.4 ms
+(GIL hand-offs on every request); this batching thread p50 ~129 µs / p99 ~0.7 ms; no events
+at all p50 ~125 µs. So the request path only puts the fields on a queue (well under a
+microsecond, and no thread wake-up), and this thread wakes every ``flush_s`` seconds to hand
+whatever is queued to the same :meth:`EventLog.emit`, the only writer of the log: format,
+rotation and crash safety are unchanged. Each record carries ``decided_at_s`` (epoch seconds
+of the decision), since its ``ts`` is when it was written (at most ~``flush_s`` later).
+The price: a ``kill -9`` loses the decisions of the last ``flush_s`` (the durable risk state
+is committed synchronously and is not affected); a clean shutdown drains the queue.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from aurora.events import EventLog
 
 
 class EventWriter:
-    def __init__(self, events: EventLog) -> None:
+    def __init__(self, events: EventLog, flush_s: float) -> None:
         self.events = events
-        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | None] = queue.SimpleQueue()
+        self.flush_s = flush_s
+        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aurora-event-writer", daemon=True)
         self._thread.start()
 
@@ -35,11 +38,20 @@ class EventWriter:
         """Queue one event for :meth:`EventLog.emit` (returns at once)."""
         self._queue.put((event, fields))
 
+    def _drain(self) -> None:
+        while True:
+            try:
+                event, fields = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self.events.emit(event, **fields)
+
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            self.events.emit(item[0], **item[1])
+        while not self._stop.wait(self.flush_s):
+            self._drain()
+        self._drain()
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Write everything queued, then stop the thread."""
-        self._queue.put(None)
+        self._stop.set()
         self._thread.join(timeout_s)
