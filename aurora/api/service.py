@@ -38,10 +38,10 @@ class GateService:
     def __init__(self, settings: Settings, events: EventLog) -> None:
         self.settings = settings
         self.events = events
-        self.decision_events = EventWriter(events, settings.api.decision_event_flush_s)
         self.limits = risk.limits_from_settings(settings)
         self.metrics = Metrics()
         self.store = StateStore(settings.path(settings.api.state_db))
+        self.decision_events = EventWriter(events, settings.api.decision_event_flush_s)
         now = time.time()
         state = self.store.load()
         if state is None:
