@@ -56,28 +56,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calls", type=int, default=200_000, help="predict_p calls per timing")
 
 
-def _tree_rss(proc: psutil.Process) -> int:
+def _sample_tree(proc: psutil.Process, cpu: dict[int, float]) -> int:
+    """Summed RSS of the tree now; records each process's latest CPU seconds in ``cpu``."""
     total = 0
     for pr in [proc, *proc.children(recursive=True)]:
         try:
-            total += pr.memory_info().rss
+            with pr.oneshot():
+                total += pr.memory_info().rss
+                t = pr.cpu_times()
+                cpu[pr.pid] = t.user + t.system
         except psutil.Error:
             continue
     return total
 
 
-def _run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int, str]:
-    """Wall seconds, peak tree RSS (bytes), exit code and tail of output of one child command."""
+def _run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, int, str]:
+    """Wall seconds, CPU seconds of the tree, peak tree RSS (bytes), exit code and output tail.
+
+    CPU seconds (the last sample of each process; the final ~50 ms of a process may be missed)
+    are less sensitive than wall time to other load on the machine.
+    """
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ps = psutil.Process(child.pid)
     peak = [0]
+    cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             with contextlib.suppress(psutil.Error):
-                peak[0] = max(peak[0], _tree_rss(ps))
+                peak[0] = max(peak[0], _sample_tree(ps, cpu))
             done.wait(0.05)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -86,7 +95,7 @@ def _run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int,
     wall = time.perf_counter() - t0
     done.set()
     th.join()
-    return wall, peak[0], child.returncode, out[-2000:]
+    return wall, sum(cpu.values()), peak[0], child.returncode, out[-2000:]
 
 
 def _pipeline(days: int, args: argparse.Namespace, report: Callable[[str], None]) -> dict[str, Any]:
@@ -108,12 +117,13 @@ def _pipeline(days: int, args: argparse.Namespace, report: Callable[[str], None]
                "--set", f"embargo_s={args.horizon_s}"]
         if args.sample_s is not None:
             cmd += ["--set", f"sample_s={args.sample_s}"]
-        wall, peak, code, tail = _run_measured(cmd, env)
+        wall, cpu, peak, code, tail = _run_measured(cmd, env)
         if code not in (0, 1):
             raise RuntimeError(f"calibrate on {days} day(s) exited {code}:\n{tail}")
-        report(f"  {days} day(s): pipeline {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB, exit {code}")
-        return {"events": events, "wall_s": round(wall, 2), "peak_rss_mb": round(peak / 2**20, 1),
-                "exit_code": code}
+        report(f"  {days} day(s): pipeline {wall:.1f} s wall, {cpu:.1f} s CPU, "
+               f"peak RSS {peak / 2**20:.0f} MiB, exit {code}")
+        return {"events": events, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                "peak_rss_mb": round(peak / 2**20, 1), "exit_code": code}
 
 
 def _latency(calls: int, report: Callable[[str], None]) -> dict[str, float]:
@@ -162,6 +172,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Callable[[str], No
     runs = {d: _pipeline(d, args, report) for d in counts}
     for d, r in runs.items():
         figures[f"pipeline_{d}d_wall_s"] = r["wall_s"]
+        figures[f"pipeline_{d}d_cpu_s"] = r["cpu_s"]
         figures[f"pipeline_{d}d_peak_rss_mb"] = r["peak_rss_mb"]
         figures[f"pipeline_{d}d_events"] = r["events"]
         figures[f"pipeline_{d}d_exit_code"] = r["exit_code"]
@@ -169,7 +180,9 @@ def run(args: argparse.Namespace, settings: Settings, report: Callable[[str], No
     if hi > lo:
         figures["days_ratio"] = hi / lo
         figures["time_growth_ratio"] = round(runs[hi]["wall_s"] / runs[lo]["wall_s"], 3)
+        figures["cpu_growth_ratio"] = round(runs[hi]["cpu_s"] / runs[lo]["cpu_s"], 3)
         figures["memory_growth_ratio"] = round(runs[hi]["peak_rss_mb"] / runs[lo]["peak_rss_mb"], 3)
         # fixed costs (interpreter, kernel start-ups, imports) cancel out of the marginal cost
         figures["marginal_s_per_day"] = round((runs[hi]["wall_s"] - runs[lo]["wall_s"]) / (hi - lo), 2)
+        figures["marginal_cpu_s_per_day"] = round((runs[hi]["cpu_s"] - runs[lo]["cpu_s"]) / (hi - lo), 2)
     return figures
