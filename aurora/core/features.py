@@ -181,34 +181,6 @@ def ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
 
 
 @nb.njit(cache=True)
-def _sorted_search(a: np.ndarray, v: np.ndarray, right: bool) -> np.ndarray:
-    """``np.searchsorted(a, v, side)`` for an ascending ``v`` too: one merge pass, O(len a + len v)
-    (binary searches over a day of events cost ~50× more)."""
-    out = np.empty(v.shape[0], dtype=np.int64)
-    j = 0
-    n = a.shape[0]
-    for i in range(v.shape[0]):
-        x = v[i]
-        if right:
-            while j < n and a[j] <= x:
-                j += 1
-        else:
-            while j < n and a[j] < x:
-                j += 1
-        out[i] = j
-    return out
-
-
-def sorted_search(a: np.ndarray, v: np.ndarray, side: str = "left") -> np.ndarray:
-    """Like ``np.searchsorted`` when ``v`` is ascending as well as ``a`` (falls back otherwise)."""
-    a = np.ascontiguousarray(a)
-    v = np.ascontiguousarray(v, dtype=a.dtype)
-    if first_out_of_order(v, False) >= 0:
-        return np.searchsorted(a, v, side=side).astype(np.int64)
-    return _sorted_search(a, v, side == "right")
-
-
-@nb.njit(cache=True)
 def first_out_of_order(v: np.ndarray, strict: bool) -> int:
     """Index of the first element that is below (or, ``strict``, not above) its predecessor; −1."""
     for i in range(1, v.shape[0]):
@@ -231,6 +203,16 @@ def dd_add(acc: np.ndarray, k: int, x: float) -> None:
     s2 = t + c
     acc[k + 1] = c - (s2 - t)
     acc[k] = s2
+
+
+@nb.njit(cache=True, inline="always")
+def _dd2(hi: float, lo: float, x: float) -> tuple[float, float]:
+    """:func:`dd_add` on two scalars (kept in registers by the batch kernel); same arithmetic."""
+    t = hi + x
+    bp = t - hi
+    c = lo + ((hi - (t - bp)) + (x - bp))
+    s2 = t + c
+    return s2, c - (s2 - t)
 
 
 @nb.njit(cache=True)
@@ -320,91 +302,124 @@ def obi_w_asof(bbo_seq: np.ndarray, tops: BookTops | None, weights: np.ndarray) 
                  np.ascontiguousarray(bbo_seq, dtype=np.int64))
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _pointwise(bp: np.ndarray, bq: np.ndarray, ap: np.ndarray, aq: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    n = bp.shape[0]
-    mid = np.empty(n)
-    spread = np.empty(n)
-    obi = np.empty(n)
-    micro = np.empty(n)
-    for i in range(n):
-        m = (bp[i] + ap[i]) * 0.5
-        d = bq[i] + aq[i]
-        mid[i] = m
-        spread[i] = (ap[i] - bp[i]) / m * 1e4
-        obi[i] = (bq[i] - aq[i]) / d
-        micro[i] = (bp[i] * aq[i] + ap[i] * bq[i]) / d
-    return mid, spread, obi, micro
+@nb.njit(cache=True, inline="always")
+def _ofi_term(bp: np.ndarray, bq: np.ndarray, ap: np.ndarray, aq: np.ndarray, i: int) -> float:
+    if i == 0:
+        return 0.0
+    v = 0.0
+    if bp[i] >= bp[i - 1]:
+        v += bq[i]
+    if bp[i] <= bp[i - 1]:
+        v -= bq[i - 1]
+    if ap[i] <= ap[i - 1]:
+        v -= aq[i]
+    if ap[i] >= ap[i - 1]:
+        v += aq[i - 1]
+    return v
 
 
-@nb.njit(cache=True)
-def _impact_terms(mid: np.ndarray, x: np.ndarray, tick: float) -> tuple[np.ndarray, np.ndarray]:
-    """x·y and x² with y_k = |mid_k − mid_{k−1}| / tick (y_0 = 0)."""
-    n = mid.shape[0]
-    xy = np.empty(n)
-    xx = np.empty(n)
-    for k in range(n):
-        y = abs(mid[k] - mid[k - 1]) / tick if k > 0 else 0.0
-        xy[k] = x[k] * y
-        xx[k] = x[k] * x[k]
-    return xy, xx
-
-
-@nb.njit(cache=True)
-def _dd_diff(hi: np.ndarray, lo: np.ndarray, s: int, e: int) -> float:
-    return (hi[e] - hi[s]) + (lo[e] - lo[s]) if e > s else 0.0
-
-
-@nb.njit(cache=True)
-def _impact_sums(  # noqa: PLR0917 (numba kernel: positional only)
-    b_ts: np.ndarray, first: int, window_ns: int, xy_hi: np.ndarray, xy_lo: np.ndarray,
-    xx_hi: np.ndarray, xx_lo: np.ndarray,
-) -> np.ndarray:
-    """slope b = Σxy / Σx² over bbo events k with ts_k > t − window (0 when Σx² = 0)."""
-    n = b_ts.shape[0]
-    slope = np.empty(n - first)
-    s = 0
-    for i in range(first, n):
-        lim = b_ts[i] - window_ns
-        while b_ts[s] <= lim:
-            s += 1
-        sxx = _dd_diff(xx_hi, xx_lo, s, i + 1)
-        slope[i - first] = _dd_diff(xy_hi, xy_lo, s, i + 1) / sxx if sxx > 0 else 0.0
-    return slope
+@nb.njit(cache=True, inline="always")
+def _mid_move(bp: np.ndarray, ap: np.ndarray, i: int, tick: float) -> float:
+    """|mid_i − mid_{i−1}| / tick, 0 for the first quote."""
+    return abs((bp[i] + ap[i]) * 0.5 - (bp[i - 1] + ap[i - 1]) * 0.5) / tick if i > 0 else 0.0
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _window_features(  # noqa: PLR0917 (numba kernel: positional only)
-    b_ts: np.ndarray, t_ts: np.ndarray, t_end: np.ndarray, first: int, window_ns: int,
-    e_hi: np.ndarray, e_lo: np.ndarray, sv_hi: np.ndarray, sv_lo: np.ndarray, q_hi: np.ndarray,
-    q_lo: np.ndarray, slope: np.ndarray, mid: np.ndarray, tick: float,
+def _base_kernel(  # noqa: PLR0917 (numba kernel: positional only)
+    b_ts: np.ndarray, b_seq: np.ndarray, bp: np.ndarray, bq: np.ndarray, ap: np.ndarray,
+    aq: np.ndarray, t_seq: np.ndarray, t_sv: np.ndarray, first: int, imp_ns: int, tick: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ofi, tfi and absorption of one window for bbo events first..n−1. Window starts come
-    from merge passes (ts non-decreasing): bbo b_start = #(b_ts ≤ t − W), trades likewise."""
+    """Rows mid, spread_bps, obi_l1, microprice_w for bbo events first..n−1, the impact slope
+    b = Σxy/Σx² over the trailing impact window (0 when Σx² = 0), and the OFI terms e (all n).
+
+    A window sum is (running total of the terms added) − (running total of the terms that left),
+    both double-double in arrival order: bit for bit the prefix-sum difference P(end) − P(start),
+    and what :mod:`aurora.core.stream` computes."""
     n = b_ts.shape[0]
-    m = n - first
-    ofi = np.empty(m)
-    tfi = np.empty(m)
-    absorption = np.empty(m)
+    nt = t_seq.shape[0]
+    out = np.empty((4, n - first))
+    slope = np.empty(n - first)
+    e = np.empty(n)  # CKS order-flow terms
+    x = np.empty(n)  # |signed trade volume| between consecutive quotes
+    xy_h = xy_l = xx_h = xx_l = rxy_h = rxy_l = rxx_h = rxx_l = 0.0
+    tp = 0
+    ri = 0
+    for i in range(n):
+        xv = 0.0
+        while tp < nt and t_seq[tp] < b_seq[i]:
+            xv += t_sv[tp]
+            tp += 1
+        xi = abs(xv)
+        x[i] = xi
+        e[i] = _ofi_term(bp, bq, ap, aq, i)
+        yi = _mid_move(bp, ap, i, tick)
+        xy_h, xy_l = _dd2(xy_h, xy_l, xi * yi)
+        xx_h, xx_l = _dd2(xx_h, xx_l, xi * xi)
+        lim = b_ts[i] - imp_ns
+        while b_ts[ri] <= lim:
+            rxy_h, rxy_l = _dd2(rxy_h, rxy_l, x[ri] * _mid_move(bp, ap, ri, tick))
+            rxx_h, rxx_l = _dd2(rxx_h, rxx_l, x[ri] * x[ri])
+            ri += 1
+        if i < first:
+            continue
+        k = i - first
+        mid = (bp[i] + ap[i]) * 0.5
+        depth = bq[i] + aq[i]
+        out[0, k] = mid
+        out[1, k] = (ap[i] - bp[i]) / mid * 1e4
+        out[2, k] = (bq[i] - aq[i]) / depth
+        out[3, k] = (bp[i] * aq[i] + ap[i] * bq[i]) / depth
+        sxx = (xx_h - rxx_h) + (xx_l - rxx_l)
+        sxy = (xy_h - rxy_h) + (xy_l - rxy_l)
+        slope[k] = sxy / sxx if sxx > 0 else 0.0
+    return out, slope, e
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _window_kernel(  # noqa: PLR0917 (numba kernel: positional only)
+    b_ts: np.ndarray, b_seq: np.ndarray, mid: np.ndarray, e: np.ndarray, t_ts: np.ndarray,
+    t_seq: np.ndarray, t_sv: np.ndarray, t_qty: np.ndarray, first: int, win_ns: int,
+    slope: np.ndarray, tick: float,
+) -> np.ndarray:
+    """Rows ofi, tfi, absorption of one window for bbo events first..n−1 (one pass, state in
+    registers; see :func:`_base_kernel` for how window sums are taken)."""
+    n = b_ts.shape[0]
+    nt = t_ts.shape[0]
+    out = np.empty((3, n - first))
+    e_h = e_l = sv_h = sv_l = q_h = q_l = 0.0
+    re_h = re_l = rsv_h = rsv_l = rq_h = rq_l = 0.0
+    tp = 0
     bs = 0
     ts_ = 0
-    nt = t_ts.shape[0]
-    for i in range(first, n):
-        lim = b_ts[i] - window_ns
+    for i in range(n):
+        while tp < nt and t_seq[tp] < b_seq[i]:
+            sv_h, sv_l = _dd2(sv_h, sv_l, t_sv[tp])
+            q_h, q_l = _dd2(q_h, q_l, t_qty[tp])
+            tp += 1
+        e_h, e_l = _dd2(e_h, e_l, e[i])
+        lim = b_ts[i] - win_ns
         while b_ts[bs] <= lim:
+            re_h, re_l = _dd2(re_h, re_l, e[bs])
             bs += 1
         while ts_ < nt and t_ts[ts_] <= lim:
+            rsv_h, rsv_l = _dd2(rsv_h, rsv_l, t_sv[ts_])
+            rq_h, rq_l = _dd2(rq_h, rq_l, t_qty[ts_])
             ts_ += 1
+        if i < first:
+            continue
         k = i - first
-        ofi[k] = _dd_diff(e_hi, e_lo, bs, i + 1)
-        num = _dd_diff(sv_hi, sv_lo, ts_, t_end[k])
-        den = _dd_diff(q_hi, q_lo, ts_, t_end[k])
-        tfi[k] = num / den if den > 0 else 0.0
+        out[0, k] = (e_h - re_h) + (e_l - re_l)
+        if tp > ts_:
+            num = (sv_h - rsv_h) + (sv_l - rsv_l)
+            den = (q_h - rq_h) + (q_l - rq_l)
+        else:
+            num = 0.0
+            den = 0.0
+        out[1, k] = num / den if den > 0 else 0.0
         j = bs - 1 if bs > 0 else 0
         moved = abs(mid[i] - mid[j]) / tick
-        absorption[k] = -num * slope[k] / (moved + 1.0) + 0.0
-    return ofi, tfi, absorption
+        out[2, k] = -num * slope[k] / (moved + 1.0) + 0.0
+    return out
 
 
 @nb.njit(cache=True)
@@ -451,38 +466,24 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     first = 0 if context_start_ns is None else int(np.searchsorted(b_ts, context_start_ns, side="left"))
     keep = slice(first, None)
 
-    mid, spread, obi_l1, micro_w = _pointwise(bp, bq, ap, aq)
+    rows, slope, e = _base_kernel(b_ts, b_seq, bp, bq, ap, aq, t_seq, t_sv, first,
+                                  round(params.impact_window_s * NS), tick)
+    mid = (bp + ap) * 0.5
     cols: dict[str, np.ndarray] = {
         "ts_ns": b_ts[keep], "update_id": _column(bbo, "update_id", np.int64)[keep],
-        "mid": mid[keep], "spread_bps": spread[keep], "obi_l1": obi_l1[keep],
+        "mid": rows[0], "spread_bps": rows[1], "obi_l1": rows[2], "microprice_w": rows[3],
         "obi_w": obi_w_asof(b_seq[keep], depth, params.obi_weights()),
-        "microprice_w": micro_w[keep],
     }
+    for secs in params.windows_s:
+        lab = window_label(secs)
+        cols[f"ofi_{lab}"], cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = _window_kernel(
+            b_ts, b_seq, mid, e, t_ts, t_seq, t_sv, t_qty, first, round(secs * NS), slope, tick)
     if microprice is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
-            cols["microprice"] = mid[keep] + microprice.adjustment(bq[keep] / (bq[keep] + aq[keep]),
-                                                                   ap[keep] - bp[keep])
+            cols["microprice"] = rows[0] + microprice.adjustment(bq[keep] / (bq[keep] + aq[keep]),
+                                                                 ap[keep] - bp[keep])
     else:
-        cols["microprice"] = np.full(mid[keep].shape, np.nan)
-    # trades seen by bbo event n: seq < seq_n
-    t_end = _sorted_search(t_seq, b_seq[keep], False)
-    # price-impact regression inputs per bbo event k (trades between bbo k-1 and bbo k)
-    group = _sorted_search(b_seq, t_seq, False)
-    inside = group < b_seq.size
-    x = np.abs(np.bincount(group[inside], weights=t_sv[inside], minlength=b_seq.size))
-    del group, inside
-    xy, xx = _impact_terms(mid, x, tick)
-    slope = _impact_sums(b_ts, first, round(params.impact_window_s * NS), *_dd_prefix(xy),
-                         *_dd_prefix(xx))
-    del x, xy, xx
-    e_hi, e_lo = _dd_prefix(_ofi_terms(bp, bq, ap, aq))
-    sv_hi, sv_lo = _dd_prefix(t_sv)
-    q_hi, q_lo = _dd_prefix(t_qty)
-    for w in params.windows_s:
-        lab = window_label(w)
-        cols[f"ofi_{lab}"], cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = _window_features(
-            b_ts, t_ts, t_end, first, round(w * NS), e_hi, e_lo, sv_hi, sv_lo, q_hi, q_lo, slope,
-            mid, tick)
+        cols["microprice"] = np.full(rows.shape[1], np.nan)
     return {name: cols[name] for name in ("ts_ns", "update_id", *params.names)}
 
 

@@ -96,20 +96,20 @@ def _block_bounds(x: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np
     pre_min = np.empty(n)
     suf_max = np.empty(n)
     suf_min = np.empty(n)
-    for i in range(n):
-        if i % block == 0:
-            pre_max[i] = x[i]
-            pre_min[i] = x[i]
-        else:
-            pre_max[i] = max(pre_max[i - 1], x[i])
-            pre_min[i] = min(pre_min[i - 1], x[i])
-    for i in range(n - 1, -1, -1):
-        if i == n - 1 or (i + 1) % block == 0:
-            suf_max[i] = x[i]
-            suf_min[i] = x[i]
-        else:
-            suf_max[i] = max(suf_max[i + 1], x[i])
-            suf_min[i] = min(suf_min[i + 1], x[i])
+    for b0 in range(0, n, block):
+        b1 = min(b0 + block, n)
+        hi = lo = x[b0]
+        for i in range(b0, b1):
+            hi = max(hi, x[i])
+            lo = min(lo, x[i])
+            pre_max[i] = hi
+            pre_min[i] = lo
+        hi = lo = x[b1 - 1]
+        for i in range(b1 - 1, b0 - 1, -1):
+            hi = max(hi, x[i])
+            lo = min(lo, x[i])
+            suf_max[i] = hi
+            suf_min[i] = lo
     return pre_max, pre_min, suf_max, suf_min
 
 
