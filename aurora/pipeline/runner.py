@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import papermill as pm
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_client.manager import KernelManager
+from traitlets import CaselessStrEnum
 
 from aurora.artifact import Gates, Holdout, PromotionResult, load_artifact, promote
 from aurora.config import Settings
@@ -83,13 +85,23 @@ def _first_line(source: str) -> str:
     return line if len(line) <= 80 else line[:77] + "..."
 
 
+class IpcKernelManager(KernelManager):
+    """Kernels talk over Unix sockets in the Jupyter runtime dir instead of loopback TCP ports.
+
+    Picking free TCP ports races when several kernels start at once (parallel runs, tests); IPC
+    socket paths are unique per kernel, and no port is exposed on the machine.
+    """
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+
 def execute(notebook: Path, output: Path, parameters: dict[str, Any], *, kernel: str,
             cell_timeout_s: float, progress_bar: bool) -> None:
     """Execute one notebook with papermill; a failing cell raises :class:`PipelineError` naming it."""
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
                             progress_bar=progress_bar, cwd=str(output.parent),
-                            execution_timeout=cell_timeout_s)
+                            execution_timeout=cell_timeout_s, kernel_manager_class=IpcKernelManager)
     except pm.PapermillExecutionError as exc:
         raise PipelineError(
             f"{notebook.stem} failed in cell {exc.cell_index} ({_first_line(exc.source)!r}): "
