@@ -70,3 +70,17 @@ def test_labels_only_look_within_their_horizon(n, seed, frac):
     settled = ts + round(horizon_s * 1e9) < (ts[cut + 1] if cut + 1 < n else np.iinfo(np.int64).max)
     np.testing.assert_array_equal(r.outcome[settled], r2.outcome[settled])
     np.testing.assert_array_equal(r.ret_bps[settled], r2.ret_bps[settled])
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(5, 300), seed=st.integers(0, 10_000), frac=st.floats(0.0, 1.0))
+def test_context_rows_only_feed_the_windows(n, seed, frac):
+    """Dropping context rows (context_start_ns) leaves every later row exactly as computed."""
+    bbo, trades, tops = random_market(n, seed, mean_gap_ns=100_000_000)
+    if bbo.empty:
+        return
+    cut = int(bbo["ts_ns"].iloc[int(frac * (len(bbo) - 1))])
+    full = compute_features(bbo, trades, tops, PARAMS)
+    part = compute_features(bbo, trades, tops, PARAMS, context_start_ns=cut)
+    keep = (full["ts_ns"] >= cut).to_numpy()
+    np.testing.assert_array_equal(full[keep].to_numpy(), part.to_numpy())

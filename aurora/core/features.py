@@ -33,10 +33,13 @@ Features (units):
   the tick move the window's net flow would typically cause, over the move seen (+1). It is 0 when
   Σ x_k² = 0 (no trade in the impact window: no impact estimate) and when b = 0.
 
-A windowed sum is the difference of two running totals kept in double-double arithmetic
-(error ≈ 1e-32 of a day's Σ|terms|), so a day-long cumulative sum does not cost the window's
-precision, and a window of zero terms sums to exactly 0. Window bounds come from
-``np.searchsorted`` on receive times, which therefore must not decrease within a table.
+A windowed sum is the difference of two running totals kept in double-double arithmetic (the
+terms added so far minus the terms that have left the window; error ≈ 1e-32 of a day's
+Σ|terms|), so a day-long cumulative sum does not cost the window's precision, and a window of
+zero terms sums to exactly 0. Window bounds advance by merge passes over receive times, which
+therefore must not decrease within a table (checked). The hot loops are numba kernels with the
+running state in registers (one pass for the per-quote features and the impact slope, one per
+window) — plain numpy would need a dozen day-long temporaries and binary searches.
 The stream form (:mod:`aurora.core.stream`) computes the same numbers incrementally.
 """
 
