@@ -8,6 +8,7 @@ fields are refused. Symbols and regimes are checked against the configuration by
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
@@ -18,9 +19,16 @@ Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,30}$", description="exchange
 
 
 def _iso_string(value: object) -> object:
-    if not isinstance(value, str):
+    """Only an ISO-8601 date-time string with a timezone (pydantic alone also takes epoch numbers
+    and numeric strings such as "3", which the OpenAPI ``date-time`` format does not)."""
+    try:
+        text = value.upper() if isinstance(value, str) else ""  # RFC 3339 allows "t" and "z"
+        parsed = datetime.fromisoformat(text) if "T" in text else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
         raise ValueError("must be an ISO-8601 date-time string with a timezone, e.g. 2026-01-01T00:00:00Z")
-    return value
+    return parsed
 
 
 IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
