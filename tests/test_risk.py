@@ -351,3 +351,30 @@ def test_limits_from_the_configured_settings(settings) -> None:
     assert lim.symbols["BTCUSDT"] == risk.SymbolFilter(0.01, 0.00001, 0.00001, 5.0)
     assert lim.regimes["wide_spread"] == risk.RegimeRule(False, 0.0)
     assert lim.sprt_lower == pytest.approx(math.log(0.2 / 0.95))
+
+
+reports = st.builds(
+    risk.PostTrade, symbol=st.just("BTCUSDT"), side=st.sampled_from(["buy", "sell"]), qty=st.floats(0, 10),
+    price=st.floats(1.0, 1e5), fee=st.floats(-1.0, 5.0), realized_pnl=st.floats(-500.0, 500.0),
+    pnl_bps=st.floats(-100.0, 100.0), status=st.sampled_from(["filled", "closed", "canceled", "rejected"]),
+    p_model=st.none() | st.floats(0.0, 1.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(seq=st.lists(st.tuples(reports, st.floats(0.0, 3 * 86400.0)), max_size=60))
+def test_posttrade_state_invariants(seq) -> None:
+    lim = make_limits(cvar_window=10, cvar_min_trades=3)
+    s = make_state(sprt_confirmed=False)
+    for report, dt in sorted(seq, key=lambda x: x[1]):
+        now = NOW + dt
+        s = risk.roll_day(s, now, 0)
+        before = s
+        s = risk.apply_posttrade(s, report, lim, MODEL, now)
+        assert s.day_peak_equity >= s.equity or math.isclose(s.day_peak_equity, s.equity)
+        assert s.drawdown_pct >= 0.0 and math.isfinite(s.equity)
+        assert s.cooloff_until_s >= before.cooloff_until_s  # a cool-off is never shortened
+        assert len(s.returns_bps) <= 10 and all(v >= 0.0 for v in s.exposure.values())
+        assert lim.sprt_lower < s.sprt_llr < lim.sprt_upper  # a crossing restarts the test
+        if s.dd_breached and not before.dd_breached:
+            assert s.cooloff_until_s >= now + lim.dd_breach_cooloff_s
+        assert s.loss_streak < lim.loss_streak
