@@ -59,10 +59,6 @@ class CalibrationRun:
     breakeven_p: float
     costs_bps: float
 
-    def test_p(self) -> np.ndarray:
-        test = self.blocks["test"]
-        return self.calibrator.predict(self.score_model.decision_function(test))
-
 
 def targets(samples: pd.DataFrame, timeouts: str) -> pd.DataFrame:
     """Add the 0/1 target ``y``; drop timeouts when ``timeouts == "drop"``."""

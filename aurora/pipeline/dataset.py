@@ -27,11 +27,12 @@ from aurora.core.features import FeatureParams, infer_tick_size
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
 from aurora.pipeline.params import CalibrateParams, NotebookParams
-from aurora.pipeline.study import forward_returns
+from aurora.pipeline.study import forward_returns, realized_vol_bps
 from aurora.ticks.feature_table import iter_feature_days
 from aurora.ticks.store import TickStore
 
 QUOTES = ["ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty"]
+VOL_WINDOW_S = 60.0  # trailing window of the realised-volatility regime column, seconds
 
 
 @dataclass
@@ -79,8 +80,8 @@ def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, 
     """Read ``[p.start, p.end]`` from the store day by day and return the kept samples.
 
     ``side`` is ``"long"`` or ``"short"``; barriers in bps, horizons in seconds. Columns: ts_ns,
-    end_ns (ns, when the outcome is known), outcome (+1/−1/0), ret_bps, mid, spread_bps, the
-    parameters' ``features`` and ``fwd_{h}s`` per horizon.
+    end_ns (ns, when the outcome is known), outcome (+1/−1/0), ret_bps, mid, spread_bps, vol_bps
+    (trailing 60 s realised volatility), the parameters' ``features`` and ``fwd_{h}s`` per horizon.
     """
     store = TickStore(p.store)
     want = list(dict.fromkeys(getattr(p, "features", [])))
@@ -114,7 +115,9 @@ def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, 
                 "ret_bps": feats[ret].to_numpy(np.float64)[rows],
                 "mid": feats["mid"].to_numpy(np.float64)[rows],
                 "spread_bps": feats["spread_bps"].to_numpy(np.float64)[rows]}
-        cols.update(forward_returns(ts, feats["mid"].to_numpy(np.float64), horizons_s, at=rows))
+        mid = feats["mid"].to_numpy(np.float64)
+        cols["vol_bps"] = realized_vol_bps(ts, mid, VOL_WINDOW_S, at=rows)
+        cols.update(forward_returns(ts, mid, horizons_s, at=rows))
         for f in want:
             cols[f] = feats[f].to_numpy(np.float64)[rows]
         finite = (np.all(np.isfinite(np.column_stack([cols[f] for f in want])), axis=1) if want

@@ -81,22 +81,30 @@ def hit_rates_by_quantile(frame: pd.DataFrame, feature: str, quantiles: int,
     }).reset_index()
 
 
-def add_regimes(frame: pd.DataFrame, vol_window_s: float = 60.0) -> pd.DataFrame:
-    """Label each row's volatility regime (trailing realised vol of mid returns, bps, split at its
-    median: ``low``/``high``) and spread regime (``tight`` at the minimum observed spread, else
-    ``wide``). Rows must be in time order."""
-    ts = frame["ts_ns"].to_numpy(np.int64)
-    mid = frame["mid"].to_numpy(np.float64)
-    r2 = np.zeros_like(mid)
-    if mid.size > 1:
-        r2[1:] = (np.diff(mid) / mid[:-1] * 1e4) ** 2
+def realized_vol_bps(ts_ns: np.ndarray, mid: np.ndarray, window_s: float,
+                     at: np.ndarray | None = None) -> np.ndarray:
+    """Trailing realised volatility (bps): √ of the sum of squared mid returns (bps) over the quotes
+    in ``(t − window_s, t]``, at the rows ``at`` (default: every row). Computed on the full quote
+    series, so it is right even when only a thinned sample of rows is kept."""
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    m = np.asarray(mid, dtype=np.float64)
+    rows = np.arange(ts.size) if at is None else np.asarray(at, dtype=np.int64)
+    r2 = np.zeros_like(m)
+    if m.size > 1:
+        r2[1:] = (np.diff(m) / m[:-1] * 1e4) ** 2
     c = np.concatenate([[0.0], np.cumsum(r2)])
-    start = np.searchsorted(ts, ts - round(vol_window_s * NS), side="right")
-    vol = np.sqrt(c[np.arange(1, mid.size + 1)] - c[start])
+    start = np.searchsorted(ts, ts[rows] - round(window_s * NS), side="right")
+    return np.sqrt(np.maximum(c[rows + 1] - c[start], 0.0))
+
+
+def add_regimes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Label each row's volatility regime (its ``vol_bps`` split at the median: ``low``/``high``)
+    and spread regime (``tight`` at the minimum observed spread, else ``wide``)."""
+    vol = frame["vol_bps"].to_numpy(np.float64)
     med = float(np.median(vol)) if vol.size else 0.0
     spread = frame["spread_bps"].to_numpy(np.float64)
     tight = np.isclose(spread, np.nanmin(spread), rtol=1e-3) if spread.size else np.zeros(0, bool)
-    return frame.assign(vol_bps=vol, vol_regime=np.where(vol > med, "high", "low"),
+    return frame.assign(vol_regime=np.where(vol > med, "high", "low"),
                         spread_regime=np.where(tight, "tight", "wide"))
 
 
