@@ -129,6 +129,8 @@ def epi_curve(p_grid: np.ndarray, epi_grid: np.ndarray, table: pd.DataFrame, bre
     ax.axhline(0, color="grey", lw=0.6)
     if 0 <= breakeven <= 1:
         ax.axvline(breakeven, color="tab:red", ls="--", label=f"break-even p = {breakeven:.3f}")
+    else:
+        ax.set_title(f"break-even p = {breakeven:.2f}: no p in [0, 1] covers the costs", fontsize=9)
     ax.set_xlabel("p")
     ax.set_ylabel("E[Π], bps")
     ax.legend(fontsize=8)

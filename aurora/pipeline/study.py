@@ -99,11 +99,12 @@ def realized_vol_bps(ts_ns: np.ndarray, mid: np.ndarray, window_s: float,
 
 def add_regimes(frame: pd.DataFrame) -> pd.DataFrame:
     """Label each row's volatility regime (its ``vol_bps`` split at the median: ``low``/``high``)
-    and spread regime (``tight`` at the minimum observed spread, else ``wide``)."""
+    and spread regime (``tight`` below 1.5× the minimum observed spread — one tick when the
+    tightest quote is one tick, whatever the price level — else ``wide``)."""
     vol = frame["vol_bps"].to_numpy(np.float64)
     med = float(np.median(vol)) if vol.size else 0.0
     spread = frame["spread_bps"].to_numpy(np.float64)
-    tight = np.isclose(spread, np.nanmin(spread), rtol=1e-3) if spread.size else np.zeros(0, bool)
+    tight = spread < 1.5 * np.nanmin(spread) if spread.size else np.zeros(0, bool)
     return frame.assign(vol_regime=np.where(vol > med, "high", "low"),
                         spread_regime=np.where(tight, "tight", "wide"))
 
