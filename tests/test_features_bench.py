@@ -19,7 +19,8 @@ FIGURES = {
 @pytest.mark.slow
 def test_bench_features_smoke(home, tmp_path, capsys):
     rc = main(["--home", str(home), "bench", "features", "--hours", "0.02", "--days", "2",
-               "--csv-rows", "2000", "--stream-events", "5000", "--workdir", str(tmp_path / "w"),
+               "--csv-rows", "2000", "--stream-events", "5000", "--repeat", "1",
+               "--workdir", str(tmp_path / "w"),
                "--json"])
     assert rc == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -157,22 +157,28 @@ def infer_tick_size(*prices: np.ndarray) -> float:
     return float(f"{gap:.10g}")
 
 
+@nb.njit(cache=True, inline="always")
+def _ofi_term(bp: np.ndarray, bq: np.ndarray, ap: np.ndarray, aq: np.ndarray, i: int) -> float:
+    if i == 0:
+        return 0.0
+    v = 0.0
+    if bp[i] >= bp[i - 1]:
+        v += bq[i]
+    if bp[i] <= bp[i - 1]:
+        v -= bq[i - 1]
+    if ap[i] <= ap[i - 1]:
+        v -= aq[i]
+    if ap[i] >= ap[i - 1]:
+        v += aq[i - 1]
+    return v
+
+
 @nb.njit(cache=True)
 def _ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
                ask_qty: np.ndarray) -> np.ndarray:
-    n = bid_px.shape[0]
-    e = np.zeros(n)
-    for i in range(1, n):
-        v = 0.0
-        if bid_px[i] >= bid_px[i - 1]:
-            v += bid_qty[i]
-        if bid_px[i] <= bid_px[i - 1]:
-            v -= bid_qty[i - 1]
-        if ask_px[i] <= ask_px[i - 1]:
-            v -= ask_qty[i]
-        if ask_px[i] >= ask_px[i - 1]:
-            v += ask_qty[i - 1]
-        e[i] = v
+    e = np.empty(bid_px.shape[0])
+    for i in range(bid_px.shape[0]):
+        e[i] = _ofi_term(bid_px, bid_qty, ask_px, ask_qty, i)
     return e
 
 
@@ -303,22 +309,6 @@ def obi_w_asof(bbo_seq: np.ndarray, tops: BookTops | None, weights: np.ndarray) 
     values = np.where(np.asarray(tops.in_sync, dtype=bool), values, np.nan)
     return _asof(values, np.ascontiguousarray(tops.seq, dtype=np.int64),
                  np.ascontiguousarray(bbo_seq, dtype=np.int64))
-
-
-@nb.njit(cache=True, inline="always")
-def _ofi_term(bp: np.ndarray, bq: np.ndarray, ap: np.ndarray, aq: np.ndarray, i: int) -> float:
-    if i == 0:
-        return 0.0
-    v = 0.0
-    if bp[i] >= bp[i - 1]:
-        v += bq[i]
-    if bp[i] <= bp[i - 1]:
-        v -= bq[i - 1]
-    if ap[i] <= ap[i - 1]:
-        v -= aq[i]
-    if ap[i] >= ap[i - 1]:
-        v += aq[i - 1]
-    return v
 
 
 @nb.njit(cache=True, inline="always")

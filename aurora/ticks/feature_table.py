@@ -231,6 +231,7 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
         ctx = _tail(cur, day_start + 86_400 * NS - context_ns)
         prev_day = day
         del cur, day_tops, all_bbo
+        pa.default_memory_pool().release_unused()  # the day's Arrow buffers are done with
         frame = pd.DataFrame(cols, copy=False)
         del cols  # the caller holds the only reference: memory stays at about one day
         yield day, frame
