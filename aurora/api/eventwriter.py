@@ -1,9 +1,9 @@
 """Decision events written off the request path by one background thread, in batches.
 
-Writing an event costs ~10 µs in a tight loop and 30+ µs per request in the server (ISO
-timestamp, JSON, and seven syscalls in :class:`aurora.events.JsonlSink`: stat, flock, stat,
-fstat, pread, write, unlock), and an append can stall for milliseconds while the filesystem
-journal commits other processes' writes. An A/B on one uvicorn worker (same machine, same
+Writing an event costs ~8 µs in a tight loop and more per request in the server (ISO
+timestamp, JSON, and the flock/fstat/write/unlock of :class:`aurora.events.JsonlSink`), and
+an append can stall for milliseconds while the filesystem journal commits other processes'
+writes. An A/B on one uvicorn worker (same machine, same
 run; see ``auroractl bench gate``) at concurrency 1 gave, for the pre-trade check:
 inline p50 ~156 µs / p99 2.4–5.3 ms; a thread woken per event p50 ~182 µs / p99 ~0.4 ms
 (GIL hand-offs on every request); this batching thread p50 ~129 µs / p99 ~0.7 ms; no events
