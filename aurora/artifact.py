@@ -256,6 +256,7 @@ class Gates:
     min_samples: int
     ece_bins: int
     ece_noise_multiple: float
+    ece_strategy: Literal["uniform", "quantile"] = "uniform"
 
 
 @dataclass(frozen=True)
@@ -299,13 +300,14 @@ class PromotionResult:
         }
 
 
-def score_holdout(cal: Calibration, holdout: Holdout, bins: int) -> dict[str, float]:
+def score_holdout(cal: Calibration, holdout: Holdout, bins: int,
+                  strategy: Literal["uniform", "quantile"] = "uniform") -> dict[str, float]:
     """Re-score an artifact on a hold-out block: ECE, Brier, base-rate Brier, AUC, n."""
     missing = sorted(cal.score_fn.weights.keys() - holdout.columns.keys())
     if missing:
         raise KeyError(f"hold-out lacks features {missing}")
     p = cal.calibrate_fn.predict(cal.score_fn.predict(holdout.columns))
-    return evaluate(p, holdout.y, bins)
+    return evaluate(p, holdout.y, bins, strategy)
 
 
 def evaluate_gates(candidate: Calibration, holdout: Holdout, gates: Gates,
@@ -317,7 +319,7 @@ def evaluate_gates(candidate: Calibration, holdout: Holdout, gates: Gates,
                         f"{n} hold-out rows, need {gates.min_samples}")]
     if n == 0:
         return checks, {}, None
-    cand = score_holdout(candidate, holdout, gates.ece_bins)
+    cand = score_holdout(candidate, holdout, gates.ece_bins, gates.ece_strategy)
     ece_limit = gates.ece_noise_multiple * ece_noise_floor(gates.ece_bins, n)
     checks.append(GateCheck("ece", cand["ece"] <= ece_limit, cand["ece"], ece_limit,
                             f"ECE {cand['ece']:.4f} vs limit {ece_limit:.4f} "
@@ -331,7 +333,7 @@ def evaluate_gates(candidate: Calibration, holdout: Holdout, gates: Gates,
                                 current_note or "no current artifact: nothing to compare with"))
     else:
         try:
-            cur = score_holdout(current, holdout, gates.ece_bins)
+            cur = score_holdout(current, holdout, gates.ece_bins, gates.ece_strategy)
         except KeyError as exc:
             checks.append(GateCheck("vs_current", True, None, None,
                                     f"current not comparable on this hold-out ({exc.args[0]})"))

@@ -68,7 +68,8 @@ def check_kernel(name: str) -> Path:
 
 def gates_from(settings: Settings) -> Gates:
     c = settings.calibration
-    return Gates(min_samples=c.min_samples, ece_bins=c.ece_bins, ece_noise_multiple=c.ece_noise_multiple)
+    return Gates(min_samples=c.min_samples, ece_bins=c.ece_bins, ece_noise_multiple=c.ece_noise_multiple,
+                 ece_strategy=c.ece_strategy)
 
 
 def load_holdout(path: Path) -> Holdout:
