@@ -151,3 +151,30 @@ def test_schedule_check_validates_crontab_kernel_and_plan(home: Path, capsys) ->
     out = capsys.readouterr().out
     assert "auroractl calibrate --scheduled" in out and "kernel 'aurora'" in out
     assert "2024-01-01" in out
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_never_overlap(home: Path, capsys) -> None:
+    """A second invocation while a real run holds the lock is refused (exit 75), not queued."""
+    import subprocess
+    import sys
+    import time
+
+    info = home / "data" / "runs" / ".calibrate.lock.json"
+    first = subprocess.Popen([sys.executable, "-m", "aurora", "--home", str(home), "calibrate", *DAY, *SMALL,
+                              "--notebooks", "02_calibrate_predict_p", "--no-promote"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert info.exists(), "the first run never took the lock"
+        holder = json.loads(info.read_text())["run_id"]
+        assert calibrate(home, *DAY, *SMALL, "--scheduled") == 75
+        assert holder in capsys.readouterr().err
+    finally:
+        out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out
+    assert not info.exists()
+    skipped = [e for e in events(home) if e["event"] == "calibrate.skipped"]
+    assert skipped and holder in skipped[-1]["reason"]
