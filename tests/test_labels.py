@@ -28,6 +28,9 @@ def test_long_take_profit_stop_loss_timeout_and_both():
     # the last event has no later event: timeout, censored
     assert r.outcome[3] == 0 and not r.complete[3] and r.exit_idx[3] == 3
     assert r.end_ns[3] == 3 * S + 10 * S
+    # ...unless the data is known to go on, quote-less, past its horizon
+    r = triple_barrier(ts, bid, ask, tp_bps=100, sl_bps=100, horizon_s=10, data_end_ns=14 * S)
+    assert r.outcome[3] == 0 and r.complete[3]
 
 
 def test_both_barriers_on_one_event_is_a_loss():
@@ -36,7 +39,7 @@ def test_both_barriers_on_one_event_is_a_loss():
     ts = np.array([0, S], dtype=np.int64)
     px = np.array([100.0, 100.0])
     for up_wins in (True, False):
-        outcome, exit_idx, complete = _label_kernel(ts, px, px, 0.99, 1.01, up_wins, 5 * S)
+        outcome, exit_idx, complete = _label_kernel(ts, px, px, 0.99, 1.01, up_wins, 5 * S, S)
         assert outcome[0] == -1 and exit_idx[0] == 1 and complete[0]
 
 

@@ -130,7 +130,7 @@ def _first_cross(  # noqa: PLR0917 (numba kernel: positional only)
 @nb.njit(cache=True)
 def _label_kernel(  # noqa: PLR0917 (numba kernel: positional only)
     ts: np.ndarray, entry: np.ndarray, watch: np.ndarray, up_mult: float, dn_mult: float,
-    up_wins: bool, horizon_ns: int,
+    up_wins: bool, horizon_ns: int, data_end_ns: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Outcome, exit index and completeness for entries at every event. The "up" barrier is
     ``watch ≥ entry·up_mult``, the "down" one ``watch ≤ entry·dn_mult``; ``up_wins`` says whether
@@ -151,7 +151,7 @@ def _label_kernel(  # noqa: PLR0917 (numba kernel: positional only)
     for i in range(n):
         block = max(block, last[i] - i)
     pre_max, pre_min, suf_max, suf_min = _block_bounds(watch, block)
-    t_end = ts[n - 1] if n else 0
+    t_end = max(ts[n - 1], data_end_ns) if n else data_end_ns
     pending = 0
     for i in range(n):
         exit_idx[i] = last[i]
@@ -206,10 +206,13 @@ def _returns(  # noqa: PLR0917 (numba kernel: positional only)
 
 def triple_barrier(  # noqa: PLR0917 (the documented positional API)
     ts_ns: np.ndarray, bid_px: np.ndarray, ask_px: np.ndarray, tp_bps: float,
-                   sl_bps: float, horizon_s: float, side: int = 1) -> LabelResult:
+                   sl_bps: float, horizon_s: float, side: int = 1,
+                   data_end_ns: int | None = None) -> LabelResult:
     """Triple-barrier outcome of entering at every event (see the module docstring).
 
-    ``ts_ns`` (int64 ns) must be non-decreasing; ``side`` +1 long, −1 short.
+    ``ts_ns`` (int64 ns) must be non-decreasing; ``side`` +1 long, −1 short. ``data_end_ns``:
+    the data is known to continue (with no further quote) until then — e.g. the next stored day
+    starts there — so timeouts whose horizon ends before it are complete; default: the last ts.
     """
     if side not in (1, -1):
         raise ValueError(f"side must be +1 (long) or -1 (short), got {side!r}")
@@ -222,12 +225,13 @@ def triple_barrier(  # noqa: PLR0917 (the documented positional API)
     if first_out_of_order(ts, False) >= 0:
         raise ValueError("ts_ns must be non-decreasing")
     horizon_ns = round(horizon_s * NS)
+    end = int(data_end_ns) if data_end_ns is not None else (int(ts[-1]) if ts.size else 0)
     if side == 1:  # long: enter at the ask, watch the bid; up = tp, down = sl
         outcome, exit_idx, complete = _label_kernel(ts, ask, bid, 1.0 + tp_bps / 1e4,
-                                                    1.0 - sl_bps / 1e4, True, horizon_ns)
+                                                    1.0 - sl_bps / 1e4, True, horizon_ns, end)
     else:  # short: enter at the bid, watch the ask; up = sl, down = tp
         outcome, exit_idx, complete = _label_kernel(ts, bid, ask, 1.0 + sl_bps / 1e4,
-                                                    1.0 - tp_bps / 1e4, False, horizon_ns)
+                                                    1.0 - tp_bps / 1e4, False, horizon_ns, end)
     exit_ts, ret, end_ns = _returns(ts, bid, ask, outcome, exit_idx, side == 1, horizon_ns)
     return LabelResult(outcome=outcome, exit_idx=exit_idx, exit_ts_ns=exit_ts, ret_bps=ret,
                        complete=complete, end_ns=end_ns)

@@ -9,7 +9,7 @@ Each day is computed from its own partitions plus:
   start with a snapshot, at the start of a run, is warmed up by replaying the previous day);
 - with labels, the head of the next day (its first ``horizon_s`` seconds of quotes), so labels
   near midnight are not cut short. Labels are censored (``label_complete`` False) only where
-  the stored data itself ends inside the horizon.
+  the stored data itself ends inside the horizon (no next day, or one that starts after it).
 
 The tick size is ``params.tick_size`` or, when ``None``, inferred once from the first day's
 quotes and kept for the whole run.
@@ -82,15 +82,18 @@ def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_dept
     return _Day(day, bbo, trades, depth)
 
 
-def _head(store: TickStore, exchange: str, symbol: str, day: date, until_ns: int) -> Columns:
-    """Quotes of ``day`` with ts_ns ≤ until_ns (row groups past it are skipped, not read)."""
+def _head(store: TickStore, exchange: str, symbol: str, day: date,
+          until_ns: int) -> tuple[Columns, int | None]:
+    """Quotes of ``day`` with ts_ns ≤ until_ns (row groups past it are skipped, not read), and
+    the day's first receive time (None when it holds no quote)."""
     part = store.partition_dir("bbo", exchange, symbol, day)
-    files = sorted(str(f) for f in part.glob("*.parquet"))
-    table = ds.dataset(files, format="parquet").to_table(
-        columns=["ts_ns", "seq", "bid_px", "ask_px"], filter=ds.field("ts_ns") <= until_ns)
+    dataset = ds.dataset(sorted(str(f) for f in part.glob("*.parquet")), format="parquet")
+    table = dataset.to_table(columns=["ts_ns", "seq", "bid_px", "ask_px"],
+                             filter=ds.field("ts_ns") <= until_ns)
     cols = _arrays(table)
     order = np.lexsort((cols["seq"], cols["ts_ns"]))
-    return {k: v[order] for k, v in cols.items()}
+    first = dataset.head(1, columns=["ts_ns"]).column("ts_ns").to_numpy()
+    return {k: v[order] for k, v in cols.items()}, (int(first[0]) if first.size else None)
 
 
 def _tops(depth: pa.Table | None, book: OrderBook, levels: int) -> BookTops | None:
@@ -151,15 +154,18 @@ def _rebase(bbo: Columns, trades: Columns, top: BookTops | None, cur: _Day,
     return bbo, trades, top
 
 
-def _labels(bbo: Columns, head: Columns | None, lp: LabelParams) -> Columns:
+def _labels(bbo: Columns, head: Columns | None, next_start_ns: int | None,
+            lp: LabelParams) -> Columns:
     n = len(bbo["ts_ns"])
     cols = ("ts_ns", "bid_px", "ask_px")
     if head is not None and len(head["ts_ns"]):
         ts, bid, ask = (np.concatenate([bbo[c], head[c]]) for c in cols)
     else:
         ts, bid, ask = (bbo[c] for c in cols)
-    long = triple_barrier(ts, bid, ask, lp.tp_bps, lp.sl_bps, lp.horizon_s, side=1)
-    short = triple_barrier(ts, bid, ask, lp.tp_bps, lp.sl_bps, lp.horizon_s, side=-1)
+    long = triple_barrier(ts, bid, ask, lp.tp_bps, lp.sl_bps, lp.horizon_s, side=1,
+                          data_end_ns=next_start_ns)
+    short = triple_barrier(ts, bid, ask, lp.tp_bps, lp.sl_bps, lp.horizon_s, side=-1,
+                           data_end_ns=next_start_ns)
     return {
         "label_long": long.outcome[:n], "ret_long_bps": long.ret_bps[:n],
         "exit_long_ns": long.exit_ts_ns[:n],
@@ -222,11 +228,11 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
         del all_trades
         if labels is not None:
             nxt = day + timedelta(days=1)
-            head = None
+            head, next_start = None, None
             if nxt in stored_set and len(cur.bbo["ts_ns"]):
-                head = _head(store, exchange, symbol, nxt,
-                             int(cur.bbo["ts_ns"][-1]) + round(labels.horizon_s * NS))
-            cols.update(_labels(cur.bbo, head, labels))
+                head, next_start = _head(store, exchange, symbol, nxt,
+                                         int(cur.bbo["ts_ns"][-1]) + round(labels.horizon_s * NS))
+            cols.update(_labels(cur.bbo, head, next_start, labels))
         prev_top = _last_top(day_tops) or prev_top
         ctx = _tail(cur, day_start + 86_400 * NS - context_ns)
         prev_day = day
