@@ -11,7 +11,9 @@ timed ``--repeat`` times and the fastest run counts):
   (all columns; Arrow limited to one CPU and one I/O thread, like the rest of the run).
 - ``features_labels_events_per_s``: :func:`aurora.ticks.feature_table.iter_feature_days` with
   labels over the same day read from the store (bbo + trade events per second, book replay
-  included); ``features_vs_scan_ratio`` = that / the scan rate (target ≥ 0.30).
+  included); ``features_vs_scan_ratio`` = that / the scan rate (target ≥ 0.30);
+  ``features_nodepth_vs_scan_ratio``: the same without reading depth and replaying the book
+  (``obi_w`` NaN), to show what the book costs.
 - ``peak_rss_mb_{k}d`` (k = 1, 2, ``--days``): peak RSS of a fresh process streaming k days by
   partition with labels; ``rss_multi_vs_one_day_ratio`` (``--days`` over 1) ≈ 1 shows memory
   does not grow with the range.
@@ -136,11 +138,12 @@ def _scan(store: TickStore, day: date, repeat: int) -> tuple[float, int]:
     return min(dt for dt, _ in runs), runs[0][1]
 
 
-def _features(store: TickStore, first: date, last: date, settings: Any) -> int:
+def _features(store: TickStore, first: date, last: date, settings: Any, with_depth: bool = True) -> int:
     params = FeatureParams.from_settings(settings.features, tick_size=0.01)
     labels = LabelParams.from_settings(settings.labels)
     rows = 0
-    for _, frame in iter_feature_days(store, EXCHANGE, SYMBOL, first, last, params, labels):
+    for _, frame in iter_feature_days(store, EXCHANGE, SYMBOL, first, last, params, labels,
+                                      with_depth=with_depth):
         rows += len(frame)
         del frame  # as a consumer writing day by day would: keeps one day in memory
     return rows
@@ -226,6 +229,11 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
         report(f"features + labels: {events} events ({rows} rows) in {feat_dt:.2f} s; scan {scan_dt:.2f} s")
         figures["features_labels_events_per_s"] = round(events / feat_dt)
         figures["features_vs_scan_ratio"] = round(scan_dt / feat_dt, 3)
+        runs = [_timed(lambda: _features(store, DAY0, DAY0, settings, with_depth=False))
+                for _ in range(max(args.repeat, 1))]
+        nodepth_dt = min(dt for dt, _ in runs)
+        report(f"features + labels without the book replay (obi_w NaN): {nodepth_dt:.2f} s")
+        figures["features_nodepth_vs_scan_ratio"] = round(scan_dt / nodepth_dt, 3)
         for k in sorted({1, min(2, args.days), args.days}):
             figures[f"peak_rss_mb_{k}d"] = round(_peak_rss_mb(root / "ticks", k, settings), 1)
             report(f"peak RSS streaming {k} day(s): {figures[f'peak_rss_mb_{k}d']} MB")
