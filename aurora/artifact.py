@@ -22,8 +22,8 @@ import numpy as np
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aurora.core.calibration import ece_noise_floor, evaluate
 from aurora.core.economics import e_pi_bps, round_trip_cost_bps
+from aurora.core.metrics import ece_noise_floor, evaluate
 from aurora.core.predict import IsotonicMap, LinearScore, PlattMap
 
 SCHEMA = "aurora.calibration/1"

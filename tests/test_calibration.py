@@ -15,6 +15,10 @@ from aurora.core.calibration import (
     IsotonicCalibrator,
     LinearScoreModel,
     PlattCalibrator,
+    isotonic_points,
+    select_calibrator,
+)
+from aurora.core.metrics import (
     auc_score,
     brier_base,
     brier_score,
@@ -22,9 +26,7 @@ from aurora.core.calibration import (
     ece_score,
     epi_table,
     evaluate,
-    isotonic_points,
     reliability_table,
-    select_calibrator,
 )
 from aurora.core.predict import IsotonicMap, LinearScore, PlattMap
 
@@ -216,3 +218,14 @@ def test_epi_table_uses_the_economics_formula() -> None:
     # bin [0.5,1]: mean p 0.8 -> 0.8*10 - 0.2*5 - 3 = 4; freq 1 -> 10 - 3 = 7
     assert t["epi_pred_bps"].iloc[1] == pytest.approx(4.0)
     assert t["epi_real_bps"].iloc[1] == pytest.approx(7.0)
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), st.sampled_from([0, 1])),
+                min_size=2, max_size=60))
+def test_auc_matches_scikit_learn_including_ties(rows: list[tuple[float, int]]) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    p = np.array([r[0] for r in rows])
+    y = np.array([r[1] for r in rows])
+    expected = roc_auc_score(y, p) if 0 < y.sum() < y.size else 0.5
+    assert auc_score(p, y) == pytest.approx(expected, abs=1e-12)

@@ -16,7 +16,7 @@ import pytest
 
 from aurora.artifact import load_artifact
 from aurora.cli import main
-from aurora.core.calibration import ece_noise_floor
+from aurora.core.metrics import ece_noise_floor
 from aurora.events import read_events
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store

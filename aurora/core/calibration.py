@@ -1,4 +1,4 @@
-"""Score model and probability calibrators (scikit-learn estimator style) plus calibration metrics.
+"""Score model and probability calibrators (scikit-learn estimator style).
 
 The chain exported to the artifact (DESIGN.md §5) is ``features → score → p``:
 
@@ -13,10 +13,8 @@ Estimators follow scikit-learn conventions: ``fit`` returns ``self`` and fitted 
 in ``_``. Their ``predict`` goes through the very maps :mod:`aurora.core.predict` uses at
 inference time, so what is evaluated here is exactly what the artifact reproduces.
 
-Metrics: the Brier score, the base-rate Brier score (of the constant predictor ``ȳ``), ROC AUC
-and the expected calibration error (ECE) over **equal-width** probability bins by default
-(``strategy="quantile"`` gives equal-mass bins). A perfectly calibrated model still shows
-``ECE ≈ 0.4·√(bins/N)`` from sampling noise (:func:`ece_noise_floor`).
+The metrics that judge the fit (ECE, Brier, AUC) live in :mod:`aurora.core.metrics`, which needs
+no scikit-learn, so that loading and promoting artifacts stays light.
 """
 
 from __future__ import annotations
@@ -24,40 +22,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
-from aurora.core.economics import e_pi_bps
+from aurora.core.metrics import brier_score, labels_array, scores_array
 from aurora.core.predict import IsotonicMap, PlattMap
 
-BinStrategy = Literal["uniform", "quantile"]
 FeatureFrame = pd.DataFrame | Mapping[str, Sequence[float] | np.ndarray]
-
-
-def _labels(y: Any) -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"labels must be one-dimensional, got shape {arr.shape}")
-    if arr.size and not np.isin(arr, (0, 1)).all():
-        raise ValueError("labels must be 0/1 (1 = take-profit barrier hit first)")
-    return arr.astype(np.float64)
-
-
-def _scores(s: Any, n: int | None = None) -> np.ndarray:
-    arr = np.asarray(s, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"scores must be one-dimensional, got shape {arr.shape}")
-    if n is not None and arr.size != n:
-        raise ValueError(f"scores ({arr.size}) and labels ({n}) differ in length")
-    if not np.isfinite(arr).all():
-        raise ValueError("scores hold NaN or inf")
-    return arr
 
 
 def _matrix(X: FeatureFrame, features: Sequence[str]) -> np.ndarray:
@@ -90,7 +66,7 @@ class LinearScoreModel(BaseEstimator):
         names = list(self.features)
         if not names:
             raise ValueError("LinearScoreModel needs at least one feature name")
-        target = _labels(y)
+        target = labels_array(y)
         M = _matrix(X, names)
         if M.shape[0] != target.size:
             raise ValueError(f"features ({M.shape[0]} rows) and labels ({target.size}) differ in length")
@@ -146,8 +122,8 @@ class IsotonicCalibrator(BaseEstimator):
     """Isotonic regression ``score → p`` (non-decreasing, clipped outside the fitted range)."""
 
     def fit(self, scores: Any, y: Any) -> IsotonicCalibrator:
-        target = _labels(y)
-        s = _scores(scores, target.size)
+        target = labels_array(y)
+        s = scores_array(scores, target.size)
         if s.size == 0:
             raise ValueError("cannot fit a calibrator on no rows")
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
@@ -174,8 +150,8 @@ class PlattCalibrator(BaseEstimator):
     """
 
     def fit(self, scores: Any, y: Any) -> PlattCalibrator:
-        target = _labels(y)
-        s = _scores(scores, target.size)
+        target = labels_array(y)
+        s = scores_array(scores, target.size)
         if s.size == 0:
             raise ValueError("cannot fit a calibrator on no rows")
         rate = float(np.clip(target.mean(), 1e-6, 1 - 1e-6))
@@ -217,8 +193,8 @@ def select_calibrator(scores: Any, y: Any, holdout_fraction: float = 0.3) -> Cal
     parameters)."""
     if not 0.0 < holdout_fraction < 1.0:
         raise ValueError(f"holdout_fraction must lie in (0, 1), got {holdout_fraction}")
-    target = _labels(y)
-    s = _scores(scores, target.size)
+    target = labels_array(y)
+    s = scores_array(scores, target.size)
     cut = round(s.size * (1.0 - holdout_fraction))
     if cut < 2 or s.size - cut < 2:
         raise ValueError(f"too few rows ({s.size}) to choose a calibrator on a hold-out")
@@ -228,107 +204,3 @@ def select_calibrator(scores: Any, y: Any, holdout_fraction: float = 0.3) -> Cal
               for kind, cls in candidates.items()}
     kind = min(scored, key=lambda k: (scored[k], k != "platt"))
     return CalibratorChoice(candidates[kind]().fit(s, target), kind, scored, cut, s.size - cut)
-
-
-def brier_score(p: Any, y: Any) -> float:
-    """Mean squared error of probabilities against 0/1 outcomes."""
-    target = _labels(y)
-    prob = _scores(p, target.size)
-    if target.size == 0:
-        raise ValueError("Brier score of no rows")
-    return float(np.mean((prob - target) ** 2))
-
-
-def brier_base(y: Any, base_rate: float | None = None) -> float:
-    """Brier score of the constant forecast ``base_rate`` (default: the mean of ``y`` itself,
-    i.e. the best constant in hindsight, ``ȳ(1−ȳ)``)."""
-    target = _labels(y)
-    if target.size == 0:
-        raise ValueError("Brier score of no rows")
-    rate = float(target.mean()) if base_rate is None else float(base_rate)
-    return float(np.mean((rate - target) ** 2))
-
-
-def auc_score(p: Any, y: Any) -> float:
-    """ROC AUC of ``p`` (or any monotone score) for ``y``; 0.5 when only one class is present."""
-    target = _labels(y)
-    prob = _scores(p, target.size)
-    if np.unique(target).size < 2:
-        return 0.5
-    return float(roc_auc_score(target, prob))
-
-
-def _bin_index(p: np.ndarray, bins: int, strategy: BinStrategy) -> tuple[np.ndarray, np.ndarray]:
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
-    if strategy == "uniform":
-        edges = np.linspace(0.0, 1.0, bins + 1)
-    elif strategy == "quantile":
-        edges = np.quantile(p, np.linspace(0.0, 1.0, bins + 1)) if p.size else np.linspace(0, 1, bins + 1)
-        edges[0], edges[-1] = 0.0, 1.0
-    else:
-        raise ValueError(f"unknown bin strategy {strategy!r}; use 'uniform' or 'quantile'")
-    # Right-open bins [lo, hi), the last one closed so that p == 1 is counted.
-    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
-    return idx, edges
-
-
-def reliability_table(p: Any, y: Any, bins: int = 10, strategy: BinStrategy = "uniform") -> pd.DataFrame:
-    """Per-bin count, mean predicted ``p`` and observed frequency (empty bins are omitted)."""
-    target = _labels(y)
-    prob = _scores(p, target.size)
-    if ((prob < 0) | (prob > 1)).any():
-        raise ValueError("probabilities must lie in [0, 1]")
-    idx, edges = _bin_index(prob, bins, strategy)
-    count = np.bincount(idx, minlength=bins)
-    sum_p = np.bincount(idx, weights=prob, minlength=bins)
-    sum_y = np.bincount(idx, weights=target, minlength=bins)
-    keep = count > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        table = pd.DataFrame({
-            "bin": np.arange(bins), "lo": edges[:-1], "hi": edges[1:], "count": count,
-            "mean_p": sum_p / count, "freq": sum_y / count,
-        })
-    return table[keep].reset_index(drop=True)
-
-
-def ece_score(p: Any, y: Any, bins: int = 10, strategy: BinStrategy = "uniform") -> float:
-    """Expected calibration error ``Σ_b (n_b/N)·|mean_p_b − freq_b|``."""
-    table = reliability_table(p, y, bins, strategy)
-    n = table["count"].sum()
-    if n == 0:
-        raise ValueError("ECE of no rows")
-    return float((table["count"] * (table["mean_p"] - table["freq"]).abs()).sum() / n)
-
-
-def ece_noise_floor(bins: int, n: int) -> float:
-    """ECE a perfectly calibrated model shows from sampling noise alone: ``0.4·√(bins/N)``."""
-    if n <= 0:
-        return math.inf
-    return 0.4 * math.sqrt(bins / n)
-
-
-def evaluate(p: Any, y: Any, bins: int = 10, strategy: BinStrategy = "uniform") -> dict[str, float]:
-    """ECE, Brier, base-rate Brier, AUC, row count and base rate of one evaluation block."""
-    target = _labels(y)
-    return {
-        "ece": ece_score(p, target, bins, strategy),
-        "brier": brier_score(p, target),
-        "brier_base": brier_base(target),
-        "auc": auc_score(p, target),
-        "n": int(target.size),
-        "base_rate": float(target.mean()),
-    }
-
-
-def epi_table(p: Any, y: Any, *, tp_bps: float, sl_bps: float, costs_bps: float,
-              bins: int = 10) -> pd.DataFrame:
-    """Predicted against realised expected return per trade (bps) by bin of predicted ``p``.
-
-    ``epi_pred_bps`` applies :func:`~aurora.core.economics.e_pi_bps` to the bin's mean ``p``;
-    ``epi_real_bps`` applies it to the bin's observed take-profit frequency.
-    """
-    table = reliability_table(p, y, bins)
-    table["epi_pred_bps"] = [e_pi_bps(v, tp_bps, sl_bps, costs_bps) for v in table["mean_p"]]
-    table["epi_real_bps"] = [e_pi_bps(v, tp_bps, sl_bps, costs_bps) for v in table["freq"]]
-    return table

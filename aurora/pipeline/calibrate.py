@@ -29,12 +29,10 @@ from aurora.core.calibration import (
     IsotonicCalibrator,
     LinearScoreModel,
     PlattCalibrator,
-    epi_table,
-    evaluate,
-    reliability_table,
     select_calibrator,
 )
 from aurora.core.economics import breakeven_p, e_pi_bps, round_trip_cost_bps
+from aurora.core.metrics import epi_table, evaluate, reliability_table
 from aurora.core.microprice import MicropriceModel
 from aurora.core.splits import three_blocks
 from aurora.pipeline.params import CalibrateParams
