@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -120,3 +121,23 @@ def test_separately_imported_days_match_one_continuous_run(tmp_path):
     np.testing.assert_array_equal(got["label_long"], r.outcome)
     # 8 Aug labels see into 9 Aug's head (complete); the data's last rows are censored
     assert got["label_complete"].iloc[0] and not got["label_complete"].iloc[-1]
+
+
+def test_microprice_from_an_artifact(home, store_root, tmp_path, capsys):
+    from aurora.core.microprice import MicropriceModel
+
+    model = MicropriceModel(tick_size=0.01, imbalance_buckets=2, spread_buckets=1,
+                            g_ticks=((-0.25, 0.25),))
+    art = tmp_path / "artifact.json"
+    art.write_text(json.dumps({"schema": "aurora.calibration/1", "microprice": model.to_dict()}))
+    out = tmp_path / "f.parquet"
+    assert _run(home, "--store", str(store_root), "--symbol", "BTCUSDT", "--start", "2024-01-02",
+                "--end", "2024-01-02", "--out", str(out), "--no-depth", "--microprice", str(art)) == 0
+    got = pq.read_table(out).to_pandas()
+    up = got["obi_l1"] >= 0
+    np.testing.assert_allclose(got.loc[up, "microprice"], got.loc[up, "mid"] + 0.0025)
+    np.testing.assert_allclose(got.loc[~up, "microprice"], got.loc[~up, "mid"] - 0.0025)
+    art.write_text(json.dumps({"schema": "aurora.calibration/1"}))
+    assert _run(home, "--store", str(store_root), "--symbol", "BTCUSDT", "--start", "2024-01-02",
+                "--end", "2024-01-02", "--out", str(out), "--microprice", str(art)) == 2
+    assert "no 'microprice' object" in capsys.readouterr().err

@@ -8,6 +8,7 @@ renamed into place only when complete, so a failed run never leaves a half-writt
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from datetime import date
@@ -55,8 +56,6 @@ def _date(text: str, flag: str) -> date:
 def _microprice(path: Path | None) -> MicropriceModel | None:
     if path is None:
         return None
-    import json
-
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
