@@ -72,12 +72,24 @@ def _concat(a: Columns, b: Columns) -> Columns:
     return {k: np.concatenate([a[k], b[k]]) for k in b}
 
 
+def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, day: date, *,
+                    columns: list[str]) -> pa.Table:
+    """One day's partition as stored. The store keeps each partition sorted by (ts_ns, seq), so
+    this skips :meth:`TickStore.read`'s merge-and-sort of a date range (≈ 2× the decode time on a
+    10 M-row day); the feature kernels still refuse rows out of order."""
+    part = store.partition_dir(table, exchange, symbol, day)
+    files = sorted(str(f) for f in part.glob("*.parquet")) if part.is_dir() else []
+    if not files:
+        return store.read(table, exchange, symbol, day, day, columns)
+    return ds.dataset(files, format="parquet").to_table(columns=columns)
+
+
 def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_depth: bool) -> _Day:
-    bbo = _arrays(store.read("bbo", exchange, symbol, day, day, BBO_READ))
-    trades = _arrays(store.read("trades", exchange, symbol, day, day, TRADE_READ))
+    bbo = _arrays(_read_partition(store, "bbo", exchange, symbol, day, columns=BBO_READ))
+    trades = _arrays(_read_partition(store, "trades", exchange, symbol, day, columns=TRADE_READ))
     depth = None
     if with_depth:
-        d = store.read("depth", exchange, symbol, day, day, DEPTH_READ)
+        d = _read_partition(store, "depth", exchange, symbol, day, columns=DEPTH_READ)
         depth = d if len(d) else None
     return _Day(day, bbo, trades, depth)
 
