@@ -87,33 +87,6 @@ def _next_record(x: np.ndarray, greater: bool) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _block_bounds(x: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Running max/min of x from each block start (pre) and to each block end (suf), blocks of
-    ``block`` elements (van Herk / Gil-Werman): max(suf_max[l], pre_max[r]) bounds max x[l..r]
-    from above whenever r − l < block (exact when l and r fall in adjacent blocks)."""
-    n = x.shape[0]
-    pre_max = np.empty(n)
-    pre_min = np.empty(n)
-    suf_max = np.empty(n)
-    suf_min = np.empty(n)
-    for b0 in range(0, n, block):
-        b1 = min(b0 + block, n)
-        hi = lo = x[b0]
-        for i in range(b0, b1):
-            hi = max(hi, x[i])
-            lo = min(lo, x[i])
-            pre_max[i] = hi
-            pre_min[i] = lo
-        hi = lo = x[b1 - 1]
-        for i in range(b1 - 1, b0 - 1, -1):
-            hi = max(hi, x[i])
-            lo = min(lo, x[i])
-            suf_max[i] = hi
-            suf_min[i] = lo
-    return pre_max, pre_min, suf_max, suf_min
-
-
-@nb.njit(cache=True)
 def _first_cross(  # noqa: PLR0917 (numba kernel: positional only)
     x: np.ndarray, chain: np.ndarray, start: int, last: int, level: float,
                  up: bool) -> int:
@@ -145,20 +118,51 @@ def _label_kernel(  # noqa: PLR0917 (numba kernel: positional only)
         while r < n and ts[r] <= ts[i] + horizon_ns:
             r += 1
         last[i] = r - 1
-    # Most labels time out: settle those from block bounds of the window's max/min (a
-    # conservative test; anything it cannot rule out is resolved exactly below).
+    # Most labels time out: settle those from block bounds of the window's max/min (van Herk /
+    # Gil-Werman: with blocks at least as long as any window, max x[l..r] ≤ max(suffix max of l's
+    # block from l, prefix max of the next block to r), exact when r is in the next block). A
+    # conservative test: anything it cannot rule out is resolved exactly below. Only two blocks'
+    # prefix/suffix buffers are kept, so this streams through the day.
     block = 1
     for i in range(n):
         block = max(block, last[i] - i)
-    pre_max, pre_min, suf_max, suf_min = _block_bounds(watch, block)
+    suf_hi = np.empty(block)
+    suf_lo = np.empty(block)
+    pre_hi = np.empty(block)
+    pre_lo = np.empty(block)
     t_end = max(ts[n - 1], data_end_ns) if n else data_end_ns
     pending = 0
-    for i in range(n):
-        exit_idx[i] = last[i]
-        complete[i] = t_end > ts[i] + horizon_ns
-        if last[i] > i:
-            hi = max(suf_max[i + 1], pre_max[last[i]])
-            lo = min(suf_min[i + 1], pre_min[last[i]])
+    for b0 in range(0, n, block):
+        b1 = min(b0 + block, n)
+        hi = lo = watch[b1 - 1]
+        for i in range(b1 - 1, b0 - 1, -1):
+            hi = max(hi, watch[i])
+            lo = min(lo, watch[i])
+            suf_hi[i - b0] = hi
+            suf_lo[i - b0] = lo
+        c1 = min(b1 + block, n)
+        if b1 < n:
+            hi = lo = watch[b1]
+            for i in range(b1, c1):
+                hi = max(hi, watch[i])
+                lo = min(lo, watch[i])
+                pre_hi[i - b1] = hi
+                pre_lo[i - b1] = lo
+        for i in range(b0, b1):
+            exit_idx[i] = last[i]
+            complete[i] = t_end > ts[i] + horizon_ns
+            r = last[i]
+            if r <= i:
+                continue
+            if i + 1 < b1:
+                hi = suf_hi[i + 1 - b0]
+                lo = suf_lo[i + 1 - b0]
+                if r >= b1:
+                    hi = max(hi, pre_hi[r - b1])
+                    lo = min(lo, pre_lo[r - b1])
+            else:
+                hi = pre_hi[r - b1]
+                lo = pre_lo[r - b1]
             if hi >= entry[i] * up_mult or lo <= entry[i] * dn_mult:
                 outcome[i] = 2  # resolved below
                 pending += 1
