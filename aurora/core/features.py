@@ -311,18 +311,13 @@ def obi_w_asof(bbo_seq: np.ndarray, tops: BookTops | None, weights: np.ndarray) 
                  np.ascontiguousarray(bbo_seq, dtype=np.int64))
 
 
-@nb.njit(cache=True, inline="always")
-def _mid_move(bp: np.ndarray, ap: np.ndarray, i: int, tick: float) -> float:
-    """|mid_i − mid_{i−1}| / tick, 0 for the first quote."""
-    return abs((bp[i] + ap[i]) * 0.5 - (bp[i - 1] + ap[i - 1]) * 0.5) / tick if i > 0 else 0.0
-
-
 @nb.njit(cache=True, error_model="numpy")
 def _base_kernel(  # noqa: PLR0917 (numba kernel: positional only)
     b_ts: np.ndarray, b_seq: np.ndarray, bp: np.ndarray, bq: np.ndarray, ap: np.ndarray,
-    aq: np.ndarray, t_seq: np.ndarray, t_sv: np.ndarray, first: int, imp_ns: int, tick: float,
+    aq: np.ndarray, mid: np.ndarray, t_seq: np.ndarray, t_sv: np.ndarray, first: int,
+    imp_ns: int, tick: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows mid, spread_bps, obi_l1, microprice_w for bbo events first..n−1, the impact slope
+    """Rows spread_bps, obi_l1, microprice_w for bbo events first..n−1, the impact slope
     b = Σxy/Σx² over the trailing impact window (0 when Σx² = 0), and the OFI terms e (all n).
 
     A window sum is (running total of the terms added) − (running total of the terms that left),
@@ -330,7 +325,7 @@ def _base_kernel(  # noqa: PLR0917 (numba kernel: positional only)
     and what :mod:`aurora.core.stream` computes."""
     n = b_ts.shape[0]
     nt = t_seq.shape[0]
-    out = np.empty((4, n - first))
+    out = np.empty((3, n - first))
     slope = np.empty(n - first)
     e = np.empty(n)  # CKS order-flow terms
     x = np.empty(n)  # |signed trade volume| between consecutive quotes
@@ -345,23 +340,22 @@ def _base_kernel(  # noqa: PLR0917 (numba kernel: positional only)
         xi = abs(xv)
         x[i] = xi
         e[i] = _ofi_term(bp, bq, ap, aq, i)
-        yi = _mid_move(bp, ap, i, tick)
+        yi = abs(mid[i] - mid[i - 1]) / tick if i > 0 else 0.0
         xy_h, xy_l = _dd2(xy_h, xy_l, xi * yi)
         xx_h, xx_l = _dd2(xx_h, xx_l, xi * xi)
         lim = b_ts[i] - imp_ns
         while b_ts[ri] <= lim:
-            rxy_h, rxy_l = _dd2(rxy_h, rxy_l, x[ri] * _mid_move(bp, ap, ri, tick))
+            yr = abs(mid[ri] - mid[ri - 1]) / tick if ri > 0 else 0.0
+            rxy_h, rxy_l = _dd2(rxy_h, rxy_l, x[ri] * yr)
             rxx_h, rxx_l = _dd2(rxx_h, rxx_l, x[ri] * x[ri])
             ri += 1
         if i < first:
             continue
         k = i - first
-        mid = (bp[i] + ap[i]) * 0.5
         depth = bq[i] + aq[i]
-        out[0, k] = mid
-        out[1, k] = (ap[i] - bp[i]) / mid * 1e4
-        out[2, k] = (bq[i] - aq[i]) / depth
-        out[3, k] = (bp[i] * aq[i] + ap[i] * bq[i]) / depth
+        out[0, k] = (ap[i] - bp[i]) / mid[i] * 1e4
+        out[1, k] = (bq[i] - aq[i]) / depth
+        out[2, k] = (bp[i] * aq[i] + ap[i] * bq[i]) / depth
         sxx = (xx_h - rxx_h) + (xx_l - rxx_l)
         sxy = (xy_h - rxy_h) + (xy_l - rxy_l)
         slope[k] = sxy / sxx if sxx > 0 else 0.0
@@ -459,12 +453,12 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     first = 0 if context_start_ns is None else int(np.searchsorted(b_ts, context_start_ns, side="left"))
     keep = slice(first, None)
 
-    rows, slope, e = _base_kernel(b_ts, b_seq, bp, bq, ap, aq, t_seq, t_sv, first,
-                                  round(params.impact_window_s * NS), tick)
     mid = (bp + ap) * 0.5
+    rows, slope, e = _base_kernel(b_ts, b_seq, bp, bq, ap, aq, mid, t_seq, t_sv, first,
+                                  round(params.impact_window_s * NS), tick)
     cols: dict[str, np.ndarray] = {
         "ts_ns": b_ts[keep], "update_id": _column(bbo, "update_id", np.int64)[keep],
-        "mid": rows[0], "spread_bps": rows[1], "obi_l1": rows[2], "microprice_w": rows[3],
+        "mid": mid[keep], "spread_bps": rows[0], "obi_l1": rows[1], "microprice_w": rows[2],
         "obi_w": obi_w_asof(b_seq[keep], depth, params.obi_weights()),
     }
     for secs in params.windows_s:
@@ -473,7 +467,7 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
             b_ts, b_seq, mid, e, t_ts, t_seq, t_sv, t_qty, first, round(secs * NS), slope, tick)
     if microprice is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
-            cols["microprice"] = rows[0] + microprice.adjustment(bq[keep] / (bq[keep] + aq[keep]),
+            cols["microprice"] = mid[keep] + microprice.adjustment(bq[keep] / (bq[keep] + aq[keep]),
                                                                  ap[keep] - bp[keep])
     else:
         cols["microprice"] = np.full(rows.shape[1], np.nan)
