@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aurora.cli import main
+from aurora.config import load_settings
 from aurora.events import read_events
 from aurora.ticks.store import TickStore
 
@@ -37,6 +38,34 @@ def test_import_two_ws_files_into_the_default_store(home: Path, capsys) -> None:
     # re-import: same store, nothing written
     assert main(["--home", str(home), "data", "import", "--symbol", "BTCUSDT", *files]) == 0
     assert "written trades=0 bbo=0 depth=0" in capsys.readouterr().out
+
+
+def test_separate_imports_into_one_day_keep_one_arrival_order(home: Path, tmp_path: Path, capsys) -> None:
+    """A day imported in two runs (two halves of a recording) numbers ``seq`` on from what is
+    stored, so features see the same strictly increasing arrival order as one import."""
+    from aurora.core.features import FeatureParams
+    from aurora.ticks.feature_table import feature_table
+
+    lines = gzip.decompress((FIX / "btcusdt_20240808_head.gz").read_bytes()).splitlines(keepends=True)
+    halves = [tmp_path / "a.gz", tmp_path / "b.gz"]
+    for path, part in zip(halves, (lines[:1500], lines[1500:]), strict=True):
+        path.write_bytes(gzip.compress(b"".join(part)))
+    split_home, whole_home = home / "split", home / "whole"
+    for half in halves:
+        assert main(["--home", str(split_home), "data", "import", "--symbol", "BTCUSDT", str(half)]) == 0
+    assert main(["--home", str(whole_home), "data", "import", "--symbol", "BTCUSDT", *map(str, halves)]) == 0
+    capsys.readouterr()
+    day = date(2024, 8, 8)
+    split_store = TickStore(split_home / "data" / "ticks")
+    whole_store = TickStore(whole_home / "data" / "ticks")
+    for table in ("trades", "bbo", "depth"):
+        a = split_store.read(table, "binance", "BTCUSDT", day, day)
+        b = whole_store.read(table, "binance", "BTCUSDT", day, day)
+        assert a.equals(b), table
+    assert split_store.next_seq("binance", "BTCUSDT") == whole_store.next_seq("binance", "BTCUSDT") > 0
+    params = FeatureParams.from_settings(load_settings(home=split_home, env={}).features)
+    f = feature_table(split_store, "binance", "BTCUSDT", day, day, params)
+    assert len(f) == whole_store.read("bbo", "binance", "BTCUSDT", day, day).num_rows
 
 
 def test_bad_line_skip_vs_error(home: Path, tmp_path: Path, capsys) -> None:

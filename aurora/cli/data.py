@@ -113,7 +113,7 @@ def _import(ctx: Context) -> int:
     formats = [ctx.args.format or _detect_format(f) for f in ctx.args.files]
     events.emit("data.import.start", files=ctx.args.files, symbol=symbol, exchange=exchange,
                 store=str(store.root), on_bad_input=mode)
-    seq = 0
+    seq = store.next_seq(exchange, symbol)
     totals: dict[str, int] = {}
     for src, fmt in zip(ctx.args.files, formats, strict=True):
         try:

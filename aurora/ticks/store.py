@@ -201,6 +201,25 @@ class TickStore:
             os.close(dir_fd)
         return written, dups
 
+    def next_seq(self, exchange: str, symbol: str) -> int:
+        """One past the largest ``seq`` stored for ``symbol`` in any table (0 for none).
+
+        Importers number a new recording's messages from here, so that rows imported by
+        separate runs into the same day stay in one strictly increasing arrival order. Read
+        from the Parquet footers' column statistics: no data page is decoded.
+        """
+        top = -1
+        for table in SCHEMAS:
+            for day in self.dates(table, exchange, symbol):
+                meta = pq.ParquetFile(self.partition_dir(table, exchange, symbol, day) / PART_FILE).metadata
+                col = meta.schema.to_arrow_schema().get_field_index("seq")
+                for rg in range(meta.num_row_groups):
+                    stats = meta.row_group(rg).column(col).statistics
+                    if stats is None or not stats.has_min_max:
+                        raise StoreError(f"{table} {symbol} {day}: seq statistics are missing")
+                    top = max(top, int(stats.max))
+        return top + 1
+
     # ---- read --------------------------------------------------------------------------------
     def dates(self, table: str, exchange: str, symbol: str) -> list[date]:
         """UTC dates that hold data for this table/exchange/symbol, ascending."""
