@@ -219,16 +219,7 @@ def save_artifact(document: Mapping[str, Any], path: str | Path) -> Path:
     parse_artifact(dict(document))
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(json.dumps(document, indent=2, sort_keys=True, allow_nan=False).encode())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write_bytes(json.dumps(document, indent=2, sort_keys=True, allow_nan=False).encode(), p)
     return p
 
 
