@@ -10,6 +10,8 @@ from aurora.config import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+#: The shared real Binance recordings (``shared/`` lies beside the repository's checkout).
+SHARED_WS = REPO.parent / "shared" / "data" / "binance-ws" / "spot"
 
 
 @pytest.fixture(autouse=True)

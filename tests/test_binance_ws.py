@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_WS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from aurora.ticks.store import TickStore
 FIX = Path(__file__).resolve().parent / "fixtures" / "binance_ws"
 HEAD_0808 = FIX / "btcusdt_20240808_head.gz"
 HEAD_0809 = FIX / "btcusdt_20240809_head.gz"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-ws" / "spot"
+SHARED = SHARED_WS
 FULL_0808 = SHARED / "btcusdt_20240808.gz"
 
 

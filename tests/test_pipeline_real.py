@@ -11,13 +11,14 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_WS
 
 from aurora.artifact import load_artifact
 from aurora.cli import main
 from aurora.ticks.binance_ws import import_recordings
 from aurora.ticks.store import TickStore
 
-DATA = Path("/work/shared/data/binance-ws/spot")
+DATA = SHARED_WS
 FILES = sorted(DATA.glob("btcusdt_*.gz")) if DATA.is_dir() else []
 
 
