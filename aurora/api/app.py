@@ -141,14 +141,15 @@ def create_app(settings: Settings, events: EventLog | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
-    for module in (gate, health, admin):  # the hot routes first: fewer routes to match
+    app.router.routes.extend(gate.serving_routes())  # the hot routes first: fewer routes to match
+    for module in (health, admin):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
         """The generated schema, with the configured symbols and regimes as enums."""
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, description=app.description,
-                              routes=app.routes)
+                              routes=[*gate.router.routes, *app.routes])
             schemas = doc["components"]["schemas"]
             for model in gate.BODY_MODELS:
                 schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
