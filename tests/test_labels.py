@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aurora.core.labels import LabelParams, _label_kernel, triple_barrier
+from aurora.core.labels import LabelParams, _label_kernel, label_columns, triple_barrier
 
 S = 1_000_000_000
 
@@ -38,8 +38,8 @@ def test_both_barriers_on_one_event_is_a_loss():
     # levels (up barrier at 0.99·entry, down barrier at 1.01·entry): the next event is both.
     ts = np.array([0, S], dtype=np.int64)
     px = np.array([100.0, 100.0])
-    for up_wins in (True, False):
-        outcome, exit_idx, complete = _label_kernel(ts, px, px, 0.99, 1.01, up_wins, 5 * S, S)
+    o_l, x_l, c_l, o_s, x_s, c_s = _label_kernel(ts, px, px, 0.99, 1.01, 0.99, 1.01, 5 * S, S)
+    for outcome, exit_idx, complete in ((o_l, x_l, c_l), (o_s, x_s, c_s)):
         assert outcome[0] == -1 and exit_idx[0] == 1 and complete[0]
 
 
@@ -119,3 +119,27 @@ def test_matches_brute_force(steps, gaps, spread, tp, sl, side):
     ref, exits = _reference(ts, bid, ask, tp * 10, sl * 10, 4 * S, side)
     np.testing.assert_array_equal(r.outcome, ref)
     np.testing.assert_array_equal(r.exit_idx, exits)
+
+
+def test_long_windows_match_brute_force_and_both_sides_agree():
+    # windows of hundreds of events, so the block screen and the coarse skipping both work
+    rng = np.random.default_rng(3)
+    n = 4000
+    bid = 1000.0 + np.cumsum(rng.integers(-1, 2, n)).astype(float)
+    ask = bid + rng.integers(1, 3, n)
+    ts = np.cumsum(rng.integers(0, 3, n)).astype(np.int64) * (S // 100)
+    h_ns = 4 * S
+    cols = label_columns(ts, bid, ask, LabelParams(tp_bps=60, sl_bps=40, horizon_s=4), n=n - 7)
+    for side, name in ((1, "long"), (-1, "short")):
+        ref, exits = _reference(ts, bid, ask, 60, 40, h_ns, side)
+        assert (ref != 0).sum() > 100
+        r = triple_barrier(ts, bid, ask, tp_bps=60, sl_bps=40, horizon_s=4, side=side)
+        np.testing.assert_array_equal(r.outcome, ref)
+        np.testing.assert_array_equal(r.exit_idx, exits)
+        np.testing.assert_array_equal(cols[f"label_{name}"], ref[: n - 7])
+        np.testing.assert_array_equal(cols[f"exit_{name}_ns"], ts[exits][: n - 7])
+        np.testing.assert_array_equal(cols[f"ret_{name}_bps"], r.ret_bps[: n - 7])
+    lo = triple_barrier(ts, bid, ask, tp_bps=60, sl_bps=40, horizon_s=4, side=1)
+    sh = triple_barrier(ts, bid, ask, tp_bps=60, sl_bps=40, horizon_s=4, side=-1)
+    np.testing.assert_array_equal(cols["label_end_ns"], np.maximum(lo.end_ns, sh.end_ns)[: n - 7])
+    np.testing.assert_array_equal(cols["label_complete"], (lo.complete & sh.complete)[: n - 7])

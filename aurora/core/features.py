@@ -38,8 +38,8 @@ terms added so far minus the terms that have left the window; error ≈ 1e-32 of
 Σ|terms|), so a day-long cumulative sum does not cost the window's precision, and a window of
 zero terms sums to exactly 0. Window bounds advance by merge passes over receive times, which
 therefore must not decrease within a table (checked). The hot loops are numba kernels with the
-running state in registers (one pass for the per-quote features and the impact slope, one per
-window) — plain numpy would need a dozen day-long temporaries and binary searches.
+running state in registers (one pass for the per-quote features and the impact slope, one for
+all windows) — plain numpy would need a dozen day-long temporaries and binary searches.
 The stream form (:mod:`aurora.core.stream`) computes the same numbers incrementally.
 """
 
@@ -365,47 +365,69 @@ def _base_kernel(  # noqa: PLR0917 (numba kernel: positional only)
 @nb.njit(cache=True, error_model="numpy")
 def _window_kernel(  # noqa: PLR0917 (numba kernel: positional only)
     b_ts: np.ndarray, b_seq: np.ndarray, mid: np.ndarray, e: np.ndarray, t_ts: np.ndarray,
-    t_seq: np.ndarray, t_sv: np.ndarray, t_qty: np.ndarray, first: int, win_ns: int,
+    t_seq: np.ndarray, t_sv: np.ndarray, t_qty: np.ndarray, first: int, win_ns: np.ndarray,
     slope: np.ndarray, tick: float,
 ) -> np.ndarray:
-    """Rows ofi, tfi, absorption of one window for bbo events first..n−1 (one pass, state in
-    registers; see :func:`_base_kernel` for how window sums are taken)."""
+    """Rows ofi, tfi, absorption of every window w (rows 3w, 3w+1, 3w+2) for bbo events
+    first..n−1, all windows in one pass: the running totals of the terms added are shared, each
+    window keeps the totals of the terms that have left it (see :func:`_base_kernel` for how
+    window sums are taken)."""
     n = b_ts.shape[0]
     nt = t_ts.shape[0]
-    out = np.empty((3, n - first))
+    nw = win_ns.shape[0]
+    out = np.empty((3 * nw, n - first))
+    left = np.zeros((nw, 6))  # per window: e, side·qty, qty totals that left it (hi, lo)
+    b_left = np.zeros(nw, dtype=np.int64)  # first bbo event still in the window
+    t_left = np.zeros(nw, dtype=np.int64)  # first trade still in the window
     e_h = e_l = sv_h = sv_l = q_h = q_l = 0.0
-    re_h = re_l = rsv_h = rsv_l = rq_h = rq_l = 0.0
     tp = 0
-    bs = 0
-    ts_ = 0
     for i in range(n):
         while tp < nt and t_seq[tp] < b_seq[i]:
             sv_h, sv_l = _dd2(sv_h, sv_l, t_sv[tp])
             q_h, q_l = _dd2(q_h, q_l, t_qty[tp])
             tp += 1
         e_h, e_l = _dd2(e_h, e_l, e[i])
-        lim = b_ts[i] - win_ns
-        while b_ts[bs] <= lim:
-            re_h, re_l = _dd2(re_h, re_l, e[bs])
-            bs += 1
-        while ts_ < nt and t_ts[ts_] <= lim:
-            rsv_h, rsv_l = _dd2(rsv_h, rsv_l, t_sv[ts_])
-            rq_h, rq_l = _dd2(rq_h, rq_l, t_qty[ts_])
-            ts_ += 1
-        if i < first:
-            continue
-        k = i - first
-        out[0, k] = (e_h - re_h) + (e_l - re_l)
-        if tp > ts_:
-            num = (sv_h - rsv_h) + (sv_l - rsv_l)
-            den = (q_h - rq_h) + (q_l - rq_l)
-        else:
-            num = 0.0
-            den = 0.0
-        out[1, k] = num / den if den > 0 else 0.0
-        j = bs - 1 if bs > 0 else 0
-        moved = abs(mid[i] - mid[j]) / tick
-        out[2, k] = -num * slope[k] / (moved + 1.0) + 0.0
+        for w in range(nw):
+            lim = b_ts[i] - win_ns[w]
+            bs = b_left[w]
+            if b_ts[bs] <= lim:
+                re_h = left[w, 0]
+                re_l = left[w, 1]
+                while b_ts[bs] <= lim:
+                    re_h, re_l = _dd2(re_h, re_l, e[bs])
+                    bs += 1
+                left[w, 0] = re_h
+                left[w, 1] = re_l
+                b_left[w] = bs
+            ts_ = t_left[w]
+            if ts_ < nt and t_ts[ts_] <= lim:
+                rsv_h = left[w, 2]
+                rsv_l = left[w, 3]
+                rq_h = left[w, 4]
+                rq_l = left[w, 5]
+                while ts_ < nt and t_ts[ts_] <= lim:
+                    rsv_h, rsv_l = _dd2(rsv_h, rsv_l, t_sv[ts_])
+                    rq_h, rq_l = _dd2(rq_h, rq_l, t_qty[ts_])
+                    ts_ += 1
+                left[w, 2] = rsv_h
+                left[w, 3] = rsv_l
+                left[w, 4] = rq_h
+                left[w, 5] = rq_l
+                t_left[w] = ts_
+            if i < first:
+                continue
+            k = i - first
+            out[3 * w, k] = (e_h - left[w, 0]) + (e_l - left[w, 1])
+            if tp > ts_:
+                num = (sv_h - left[w, 2]) + (sv_l - left[w, 3])
+                den = (q_h - left[w, 4]) + (q_l - left[w, 5])
+            else:
+                num = 0.0
+                den = 0.0
+            out[3 * w + 1, k] = num / den if den > 0 else 0.0
+            j = bs - 1 if bs > 0 else 0
+            moved = abs(mid[i] - mid[j]) / tick
+            out[3 * w + 2, k] = -num * slope[k] / (moved + 1.0) + 0.0
     return out
 
 
@@ -461,10 +483,11 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
         "mid": mid[keep], "spread_bps": rows[0], "obi_l1": rows[1], "microprice_w": rows[2],
         "obi_w": obi_w_asof(b_seq[keep], depth, params.obi_weights()),
     }
-    for secs in params.windows_s:
+    win_ns = np.array([round(secs * NS) for secs in params.windows_s], dtype=np.int64)
+    wrows = _window_kernel(b_ts, b_seq, mid, e, t_ts, t_seq, t_sv, t_qty, first, win_ns, slope, tick)
+    for w, secs in enumerate(params.windows_s):
         lab = window_label(secs)
-        cols[f"ofi_{lab}"], cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = _window_kernel(
-            b_ts, b_seq, mid, e, t_ts, t_seq, t_sv, t_qty, first, round(secs * NS), slope, tick)
+        cols[f"ofi_{lab}"], cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = wrows[3 * w:3 * w + 3]
     if microprice is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
             cols["microprice"] = mid[keep] + microprice.adjustment(bq[keep] / (bq[keep] + aq[keep]),

@@ -32,7 +32,7 @@ import pyarrow.dataset as ds
 
 from aurora.core.book import OrderBook, replay_depth
 from aurora.core.features import NS, BookTops, FeatureParams, feature_columns, infer_tick_size
-from aurora.core.labels import LabelParams, triple_barrier
+from aurora.core.labels import LabelParams, label_columns
 from aurora.core.microprice import MicropriceModel
 from aurora.ticks.store import TickStore
 
@@ -174,18 +174,7 @@ def _labels(bbo: Columns, head: Columns | None, next_start_ns: int | None,
         ts, bid, ask = (np.concatenate([bbo[c], head[c]]) for c in cols)
     else:
         ts, bid, ask = (bbo[c] for c in cols)
-    long = triple_barrier(ts, bid, ask, lp.tp_bps, lp.sl_bps, lp.horizon_s, side=1,
-                          data_end_ns=next_start_ns)
-    short = triple_barrier(ts, bid, ask, lp.tp_bps, lp.sl_bps, lp.horizon_s, side=-1,
-                           data_end_ns=next_start_ns)
-    return {
-        "label_long": long.outcome[:n], "ret_long_bps": long.ret_bps[:n],
-        "exit_long_ns": long.exit_ts_ns[:n],
-        "label_short": short.outcome[:n], "ret_short_bps": short.ret_bps[:n],
-        "exit_short_ns": short.exit_ts_ns[:n],
-        "label_end_ns": np.maximum(long.end_ns[:n], short.end_ns[:n]),
-        "label_complete": long.complete[:n] & short.complete[:n],
-    }
+    return label_columns(ts, bid, ask, lp, data_end_ns=next_start_ns, n=n)
 
 
 def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
