@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED_WS
 
 from aurora.core.book import replay_depth
 from aurora.core.features import NS, BookTops, FeatureParams, compute_features, ofi_terms, window_sums
 from aurora.core.stream import stream_features
 from aurora.ticks.binance_ws import parse_recording
 
-DATA = Path("/work/shared/data/binance-ws/spot")
+DATA = SHARED_WS
 FILES = sorted(DATA.glob("*.gz")) if DATA.is_dir() else []
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "binance_ws"
 shared = pytest.mark.skipif(not FILES, reason="shared recordings not present on this machine")
