@@ -139,10 +139,11 @@ def _candidates(settings: Settings, cal: Calibration, args: argparse.Namespace, 
     b = cal.body.barriers
     labels = LabelParams(tp_bps=b.tp_bps, sl_bps=b.sl_bps, horizon_s=b.horizon_s)
     store = TickStore(settings.path(settings.storage.ticks_dir))
-    frame = feature_table(store, EXCHANGE, args.symbol, DEFAULT_START.date(), end,
+    replay_start = DEFAULT_START + timedelta(hours=args.hours - args.replay_hours)
+    # Only the replayed days: the feature table takes the windows' context from the day before.
+    frame = feature_table(store, EXCHANGE, args.symbol, replay_start.date(), end,
                           FeatureParams.from_settings(settings.features), labels)
-    t_end = DEFAULT_START + timedelta(hours=args.hours)
-    t0 = int((t_end - timedelta(hours=args.replay_hours)).timestamp() * 1e9)
+    t0 = int(replay_start.timestamp() * 1e9)
     frame = frame[(frame["ts_ns"] >= t0) & frame["label_complete"]]
     bucket = (frame["ts_ns"] // int(args.every_s * 1e9))
     return frame[~bucket.duplicated()].reset_index(drop=True)
