@@ -151,8 +151,6 @@ def create_app(settings: Settings, events: EventLog | None = None) -> FastAPI:
             doc = get_openapi(title=app.title, version=app.version, description=app.description,
                               routes=[*gate.router.routes, *app.routes])
             schemas = doc["components"]["schemas"]
-            for model in gate.BODY_MODELS:
-                schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name in ("PretradeRequest", "PosttradeRequest"):
                 schemas[name]["properties"]["symbol"]["enum"] = sorted(settings.symbols)
             schemas["PretradeRequest"]["properties"]["regime"]["enum"] = sorted(settings.risk.regimes)

@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import State
 
 from aurora.api.service import GateService
 
@@ -37,13 +38,18 @@ Service = Annotated[GateService, Depends(get_service)]
 
 async def require_token(request: Request) -> None:
     """Admit the request or raise 401 (wrong or missing token) / 503 (no token configured)."""
-    token: bytes | None = request.app.state.token
+    authorise(request.app.state, request.headers.get("authorization", ""))
+
+
+def authorise(state: State, authorization: str) -> None:
+    """The policy of :func:`require_token`, given the app's state and the ``Authorization`` header."""
+    token: bytes | None = state.token
     if token is None:
-        if request.app.state.allow_unauthenticated:
+        if state.allow_unauthenticated:
             return
         raise HTTPException(503, "no API token is configured: set AURORA_API_TOKEN "
                                  "(or api.allow_unauthenticated: true for local replay)")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    scheme, _, given = authorization.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
         raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
