@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,11 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     return str(obj)
+
+
+def _now() -> str:
+    """The current time as the envelope's ``ts``: ISO-8601 UTC with microseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def encode(record: dict[str, Any]) -> bytes:
@@ -117,7 +122,7 @@ class JsonlSink:
         return self._open()
 
     def write(self, line: bytes) -> None:
-        """Append one encoded line, rotating first if it would overflow the file."""
+        """Append one or more encoded lines, rotating first if they would overflow the file."""
         with self._lock:
             fd = self._locked_fd()
             try:
@@ -168,21 +173,32 @@ class EventLog:
 
     def emit(self, event: str, /, *, stream: str = "aurora_events", **fields: Any) -> dict[str, Any]:
         """Write one event and return the record. ``fields`` must not reuse the envelope keys."""
-        record: dict[str, Any] = {
-            "ts": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            "event": event,
-            "service": self.service,
-            "run_id": self.run_id,
-        }
+        record = self._record(_now(), event, fields)
+        self._write(stream, encode(record))
+        return record
+
+    def emit_many(self, events: Iterable[tuple[str, Mapping[str, Any]]], /, *,
+                  stream: str = "aurora_events") -> int:
+        """Write several ``(event, fields)`` with one append (one lock, one ``write(2)``) and return
+        how many. They share one ``ts``, the time of writing; each line is a complete record."""
+        ts = _now()
+        lines = [encode(self._record(ts, event, fields)) for event, fields in events]
+        if lines:
+            self._write(stream, b"".join(lines))
+        return len(lines)
+
+    def _record(self, ts: str, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        record: dict[str, Any] = {"ts": ts, "event": event, "service": self.service, "run_id": self.run_id}
         clash = record.keys() & fields.keys()
         if clash:
             raise ValueError(f"event fields may not override envelope keys: {sorted(clash)}")
         record.update(fields)
-        line = encode(record)
-        self._sink(stream).write(line)
-        if self.echo:
-            sys.stderr.write(line.decode())
         return record
+
+    def _write(self, stream: str, data: bytes) -> None:
+        self._sink(stream).write(data)
+        if self.echo:
+            sys.stderr.write(data.decode())
 
     def close(self) -> None:
         for sink in self._sinks.values():

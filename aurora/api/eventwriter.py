@@ -9,20 +9,28 @@ inline p50 ~156 µs / p99 2.4–5.3 ms; a thread woken per event p50 ~182 µs / 
 (GIL hand-offs on every request); this batching thread p50 ~129 µs / p99 ~0.7 ms; no events
 at all p50 ~125 µs. So the request path only puts the fields on a queue (well under a
 microsecond, and no thread wake-up), and this thread wakes every ``flush_s`` seconds to hand
-whatever is queued to the same :meth:`EventLog.emit`, the only writer of the log: format,
-rotation and crash safety are unchanged. Each record carries ``decided_at_s`` (epoch seconds
-of the decision), since its ``ts`` is when it was written (at most ~``flush_s`` later).
+whatever is queued to :meth:`EventLog.emit_many`: one lock and one ``write(2)`` per batch
+instead of four syscalls per event, and so far fewer GIL hand-offs with the event loop (each
+syscall releases the GIL). Server CPU per pre-trade check, server and load generator pinned to
+one core each: ~147 µs writing event by event, ~136 µs in one append per batch, ~136 µs with
+no events at all. The log's format, rotation and crash safety are those of every event. Each
+record carries ``decided_at_s`` (epoch seconds of the decision), since its ``ts`` is when its
+batch was written (at most ~``flush_s`` later).
 The price: a ``kill -9`` loses the decisions of the last ``flush_s`` (the durable risk state
 is committed synchronously and is not affected); a clean shutdown drains the queue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from typing import Any
 
 from aurora.events import EventLog
+
+#: Most events written by one append (bounds the size of one write).
+_BATCH_MAX = 1024
 
 
 class EventWriter:
@@ -35,16 +43,18 @@ class EventWriter:
         self._thread.start()
 
     def emit(self, event: str, /, **fields: Any) -> None:
-        """Queue one event for :meth:`EventLog.emit` (returns at once)."""
+        """Queue one event for the next batch (returns at once)."""
         self._queue.put((event, fields))
 
     def _drain(self) -> None:
         while True:
-            try:
-                event, fields = self._queue.get_nowait()
-            except queue.Empty:
+            batch = []
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < _BATCH_MAX:
+                    batch.append(self._queue.get_nowait())
+            if not batch:
                 return
-            self.events.emit(event, **fields)
+            self.events.emit_many(batch)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_s):
