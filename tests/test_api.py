@@ -226,6 +226,8 @@ def test_openapi_is_complete_with_examples(client: httpx.Client) -> None:
     assert paths["/pretrade/check"]["post"]["security"] == [{"bearerAuth": []}]
     assert "security" not in paths["/health"]["get"]
     assert "422" in paths["/pretrade/check"]["post"]["responses"]
+    reasons = schemas["PretradeResponse"]["properties"]["reasons"]
+    assert "SYMBOL_UNKNOWN" in reasons["items"]["enum"] and "`SYMBOL_UNKNOWN`" in reasons["description"]
 
 
 def test_kill_switch_route_denies_until_released(tmp_path: Path) -> None:
@@ -248,6 +250,26 @@ def test_no_token_refuses_mutations_unless_explicitly_allowed(tmp_path: Path) ->
     env = {"AURORA_API__ALLOW_UNAUTHENTICATED": "true"}
     with ServerProcess(make_home(tmp_path / "b"), env) as srv, httpx.Client(base_url=srv.url) as c:
         assert c.post("/pretrade/check", json=PRETRADE).status_code == 200
+
+
+def test_symbol_the_artifact_does_not_cover_is_denied_with_symbol_unknown(tmp_path: Path) -> None:
+    home = make_home(tmp_path / "home", artifact=False)
+    write_artifact(home / "data" / "artifacts" / "current.json", "btc-only", symbols=("BTCUSDT",))
+    with ServerProcess(home, {"AURORA_API_TOKEN": TOKEN}) as srv, httpx.Client(base_url=srv.url) as c:
+        eth = {**PRETRADE, "symbol": "ETHUSDT", "price": 3000.0}
+        r = c.post("/pretrade/check", json=eth, headers=AUTH)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["allow"] is False and out["max_qty"] == 0.0 and out["reasons"] == ["SYMBOL_UNKNOWN"]
+        assert decision_event(srv, out["decision_id"])["reasons"] == ["SYMBOL_UNKNOWN"]
+        # with every other failing gate too
+        r = c.post("/pretrade/check", json={**eth, "latency_ms": 900.0}, headers=AUTH)
+        assert set(r.json()["reasons"]) == {"SYMBOL_UNKNOWN", "LATENCY"}
+        assert c.post("/pretrade/check", json=PRETRADE, headers=AUTH).json()["allow"] is True
+        assert 'aurora_decision_reasons_total{reason="SYMBOL_UNKNOWN"} 2.0' in c.get("/metrics").text
+        # a symbol without configured exchange filters is bad input, named in a 422
+        r = c.post("/pretrade/check", json={**PRETRADE, "symbol": "DOGEUSDT"}, headers=AUTH)
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "symbol"
 
 
 def test_live_mode_refuses_to_start_without_a_token(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from aurora.core.risk import (
     SLIPPAGE,
     SPREAD,
     SPRT,
+    SYMBOL_UNKNOWN,
 )
 
 NOW = datetime(2026, 1, 2, 3, 0, tzinfo=UTC).timestamp()
@@ -47,7 +48,8 @@ def make_limits(**kw: object) -> risk.Limits:
     return replace(base, **kw)
 
 
-MODEL = risk.Model(version="m1", tp_bps=10.0, sl_bps=10.0, created_at_s=NOW - 3600)
+MODEL = risk.Model(version="m1", tp_bps=10.0, sl_bps=10.0, created_at_s=NOW - 3600,
+                   symbols=frozenset({"BTCUSDT"}))
 
 
 def make_request(**kw: object) -> risk.Request:
@@ -138,6 +140,28 @@ def test_model_missing_and_stale() -> None:
     assert d.reasons == (MODEL_MISSING,) and d.epi_bps is None
     old = replace(MODEL, created_at_s=NOW - 86400.5)
     assert risk.decide(make_request(), make_state(), make_limits(), old, NOW).reasons == (MODEL_STALE,)
+
+
+def test_symbol_without_filters_or_outside_the_model_is_denied_with_symbol_unknown() -> None:
+    eth = make_request(symbol="ETHUSDT", price=3000.0)
+    # no exchange filters for ETHUSDT (the model covers it): no size can be rounded, so deny
+    both = replace(MODEL, symbols=frozenset({"BTCUSDT", "ETHUSDT"}))
+    d = risk.decide(eth, make_state(), make_limits(), both, NOW)
+    assert not d.allow and d.reasons == (SYMBOL_UNKNOWN,) and d.max_qty == 0.0
+    # filters configured but the model was not calibrated on ETHUSDT
+    limits = make_limits(symbols={"BTCUSDT": BTC, "ETHUSDT": BTC})
+    d = risk.decide(eth, make_state(), limits, MODEL, NOW)
+    assert not d.allow and d.reasons == (SYMBOL_UNKNOWN,)
+    assert risk.decide(eth, make_state(), limits, both, NOW).allow
+    # reported together with every other failing gate; without a model only filters count
+    d = risk.decide(replace(eth, latency_ms=900.0), make_state(), make_limits(), None, NOW)
+    assert set(d.reasons) == {LATENCY, MODEL_MISSING, SYMBOL_UNKNOWN}
+    assert risk.decide(eth, make_state(), limits, None, NOW).reasons == (MODEL_MISSING,)
+
+
+def test_regime_without_a_rule_is_denied_not_an_error() -> None:
+    d = risk.decide(make_request(regime="moon"), make_state(), make_limits(), MODEL, NOW)
+    assert not d.allow and d.reasons == (REGIME,) and d.max_qty == 0.0
 
 
 def test_state_gates_and_every_failing_gate_is_reported() -> None:

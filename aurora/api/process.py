@@ -94,12 +94,12 @@ class ServerProcess:
 
 
 def write_artifact(path: Path, version: str, *, created_at: datetime | None = None, tp_bps: float = 10.0,
-                   sl_bps: float = 10.0) -> Path:
+                   sl_bps: float = 10.0, symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")) -> Path:
     """Save a small valid calibration artifact (one linear feature, Platt map) for a scratch home."""
     body = {
         "schema": SCHEMA, "created_at": (created_at or datetime.now(UTC)).isoformat(),
         "model_version": version,
-        "symbols": ["BTCUSDT", "ETHUSDT"], "features": ["obi_l1"],
+        "symbols": list(symbols), "features": ["obi_l1"],
         "score_model": {"kind": "linear", "weights": {"obi_l1": 1.0}, "intercept": 0.0},
         "calibrator": {"kind": "platt", "a": 1.0, "b": 0.0},
         "barriers": {"tp_bps": tp_bps, "sl_bps": sl_bps, "horizon_s": 30.0},

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from aurora.core import risk
+
 Side = Literal["buy", "sell"]
 Status = Literal["filled", "closed", "canceled", "rejected"]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,30}$", description="exchange symbol, e.g. BTCUSDT")]
@@ -40,6 +42,27 @@ def num(*, description: str, ge: float | None = None, gt: float | None = None,
     """A strict finite float field bounded to [-lim, lim] unless tighter bounds are given."""
     return Field(default, strict=True, allow_inf_nan=False, description=description,
                  ge=-lim if ge is None and gt is None else ge, gt=gt, le=lim if le is None else le)
+
+
+#: What each deny reason code means (every one of :data:`aurora.core.risk.REASONS`).
+REASON_DOCS = {
+    risk.LATENCY: "runner's latency_ms above risk.latency_ms_limit",
+    risk.SPREAD: "spread_bps above risk.spread_bps_limit",
+    risk.SLIPPAGE: "slippage_est_bps above risk.slippage_bps_limit",
+    risk.EPI_BELOW_MIN: "the runner's or Aurora's E[Π] at or below risk.pi_min_bps",
+    risk.EPI_MISMATCH: "e_pi_bps off Aurora's (recomputed from p_tp) by more than risk.epi_tolerance_bps",
+    risk.DAILY_DD: "today's drawdown from the day's peak equity reached risk.daily_dd_limit_pct",
+    risk.CVAR: "CVaR of the recent trade returns below -risk.cvar_limit_bps",
+    risk.SPRT: "an SPRT (Aurora's on closed trades, or the runner's sprt_llr) says the edge is gone",
+    risk.COOLOFF: "a cool-off is running (cooloff_s says how long)",
+    risk.KILL_SWITCH: "the kill switch is engaged",
+    risk.MODEL_MISSING: "no calibration artifact is loaded",
+    risk.MODEL_STALE: "the artifact is older than risk.model_max_age_s",
+    risk.REGIME: "the regime does not allow trading",
+    risk.SIZE_BELOW_MIN: "the allowed size is below the symbol's min qty or min notional",
+    risk.SYMBOL_UNKNOWN: "the loaded artifact does not cover this symbol, or it has no exchange filters",
+}
+Reason = Annotated[str, Field(json_schema_extra={"enum": list(risk.REASONS)})]
 
 
 class _Body(BaseModel):
@@ -74,7 +97,8 @@ class PretradeResponse(_Body):
 
     allow: bool
     max_qty: float = Field(description="largest quantity allowed, rounded down to the lot step; 0 on deny")
-    reasons: list[str] = Field(description="every failing gate (empty on allow)")
+    reasons: list[Reason] = Field(description="every failing gate (empty on allow):\n" + "\n".join(
+        f"- `{code}`: {REASON_DOCS[code]}" for code in risk.REASONS))
     cooloff_s: float = Field(description="seconds of cool-off remaining")
     decision_id: str
     model_version: str | None

@@ -92,7 +92,8 @@ class GateService:
                              error=self.model_error, kept_version=self.model.version if self.model else None)
             return self.model_error
         b = cal.body.barriers
-        self.model = risk.Model(cal.model_version, b.tp_bps, b.sl_bps, cal.created_at.timestamp())
+        self.model = risk.Model(cal.model_version, b.tp_bps, b.sl_bps, cal.created_at.timestamp(),
+                                frozenset(cal.body.symbols))
         self.calibration = cal
         self.model_error = None
         self._artifact_stamp = stamp

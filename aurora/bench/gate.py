@@ -70,7 +70,7 @@ def _time_each(fn: Callable[[], object], n: int) -> np.ndarray:
 def _in_process(settings: Settings, home: Path, n: int, report: Callable[[str], None]) -> dict[str, float]:
     limits = risk.limits_from_settings(settings)
     now = time.time()
-    model = risk.Model("bench", 10.0, 10.0, now - 60)
+    model = risk.Model("bench", 10.0, 10.0, now - 60, frozenset(limits.symbols))
     state = risk.initial_state(settings.account.equity, now, limits.day_roll_utc_hour)
     req = risk.Request(**BODY)
     d = risk.decide(req, state, limits, model, now)

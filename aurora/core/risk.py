@@ -49,8 +49,9 @@ MODEL_MISSING = "MODEL_MISSING"
 MODEL_STALE = "MODEL_STALE"
 REGIME = "REGIME"
 SIZE_BELOW_MIN = "SIZE_BELOW_MIN"
+SYMBOL_UNKNOWN = "SYMBOL_UNKNOWN"  # no exchange filters configured, or the model does not cover it
 REASONS = (LATENCY, SPREAD, SLIPPAGE, EPI_BELOW_MIN, EPI_MISMATCH, DAILY_DD, CVAR, SPRT, COOLOFF,
-           KILL_SWITCH, MODEL_MISSING, MODEL_STALE, REGIME, SIZE_BELOW_MIN)
+           KILL_SWITCH, MODEL_MISSING, MODEL_STALE, REGIME, SIZE_BELOW_MIN, SYMBOL_UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ class Model:
     tp_bps: float
     sl_bps: float
     created_at_s: float  # epoch seconds
+    symbols: frozenset[str]  # the symbols the artifact was calibrated on
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +292,9 @@ def size(req: Request, state: RiskState, limits: Limits, model: Model, *, filt: 
 def decide(req: Request, state: RiskState, limits: Limits, model: Model | None, now_s: float) -> Decision:
     """Run every gate; a deny names all failing gates and gives ``max_qty`` 0.
 
-    ``req.symbol`` and ``req.regime`` must be configured (the edge rejects others as bad input).
+    A symbol without exchange filters in ``limits`` or outside the model's symbols is denied
+    with ``SYMBOL_UNKNOWN``, a regime without a rule with ``REGIME`` (the API already refuses
+    unconfigured symbols and regimes as bad input; a runner deciding in process may not).
     ``state`` should already be rolled to ``now_s`` with :func:`roll_day`.
     """
     reasons: list[str] = []
@@ -314,6 +318,8 @@ def decide(req: Request, state: RiskState, limits: Limits, model: Model | None, 
         if now_s - model.created_at_s > limits.model_max_age_s:
             reasons.append(MODEL_STALE)
         epi = e_pi_bps(req.p_tp, model.tp_bps, model.sl_bps, limits.costs_bps)
+    if req.symbol not in limits.symbols or (model is not None and req.symbol not in model.symbols):
+        reasons.append(SYMBOL_UNKNOWN)
     if req.e_pi_bps <= limits.pi_min_bps or (epi is not None and epi <= limits.pi_min_bps):
         reasons.append(EPI_BELOW_MIN)
     if epi is not None and abs(req.e_pi_bps - epi) > limits.epi_tolerance_bps:
@@ -327,10 +333,10 @@ def decide(req: Request, state: RiskState, limits: Limits, model: Model | None, 
         reasons.append(SPRT)
         if limits.sprt_cooloff_s > cooloff:
             start_cooloff = cooloff = limits.sprt_cooloff_s
-    rule = limits.regimes[req.regime]
-    if not rule.allow:
+    rule = limits.regimes.get(req.regime)
+    if rule is None or not rule.allow:
         reasons.append(REGIME)
-    if reasons or model is None:
+    if reasons or model is None or rule is None:
         return Decision(False, 0.0, tuple(reasons), cooloff, epi, start_cooloff)
     qty = size(req, state, limits, model, filt=limits.symbols[req.symbol], regime_mult=rule.size_mult)
     if qty <= 0.0:
