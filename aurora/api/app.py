@@ -5,7 +5,8 @@ get 413 (checked on ``Content-Length`` and again while reading, for chunked bodi
 validation errors get 422 listing ``loc``/``field``/``msg``/``type`` of each problem but never
 the rejected input (FastAPI's default handler echoes it, and a NaN there fails to serialise
 and becomes a 500). The artifact is re-read when its file changes (polled every
-``api.artifact_poll_s``), on ``SIGHUP``, or on ``POST /admin/reload``.
+``api.artifact_poll_s``, which also rolls the trading day when due), on ``SIGHUP``, or on
+``POST /admin/reload``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -101,21 +103,25 @@ def _check_auth_config(settings: Settings) -> bytes | None:
     return token
 
 
-async def _watch_artifact(service: GateService, period_s: float) -> None:
+async def _maintain(service: GateService, period_s: float) -> None:
+    """Every ``period_s`` seconds: reload a changed artifact, roll the trading day when due."""
     while True:
         await asyncio.sleep(period_s)
         if service.artifact_changed():
             service.reload("file_change")
+        service.state_now()
 
 
-def create_app(settings: Settings, events: EventLog | None = None) -> FastAPI:
-    """Build the app; opens the state database and loads the artifact immediately."""
+def create_app(settings: Settings, events: EventLog | None = None,
+               clock: Callable[[], float] = time.time) -> FastAPI:
+    """Build the app; opens the state database and loads the artifact immediately. ``clock``:
+    epoch seconds now (see :class:`GateService`)."""
     token = _check_auth_config(settings)
-    service = GateService(settings, events or event_log(settings, "aurora-api"))
+    service = GateService(settings, events or event_log(settings, "aurora-api"), clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        watcher = asyncio.create_task(_watch_artifact(service, settings.api.artifact_poll_s))
+        watcher = asyncio.create_task(_maintain(service, settings.api.artifact_poll_s))
         loop = asyncio.get_running_loop()
         sighup = threading.current_thread() is threading.main_thread()
         if sighup:

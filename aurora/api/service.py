@@ -4,14 +4,19 @@ All methods run on the event-loop thread (the routes are ``async``), so state ch
 serialised without locks; every change is committed to the :class:`StateStore` before the
 route answers. The model reference is swapped in one assignment by :meth:`reload`, so a
 request in flight keeps the model it started with and no request is dropped by a reload.
+The trading day rolls (``account.day_roll_utc_hour``) on whichever comes first after the roll
+time: a check, a post-trade report, ``/health``, ``/metrics`` or the app's once-a-second
+maintenance (:meth:`state_now`), so what they report is what the next check would use.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,14 +40,18 @@ class _Remembered:
 
 
 class GateService:
-    def __init__(self, settings: Settings, events: EventLog) -> None:
+    """``clock`` gives the current time in epoch seconds (UTC): the decisions' time, cool-offs,
+    model age and the day roll (tests inject their own)."""
+
+    def __init__(self, settings: Settings, events: EventLog, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.events = events
+        self.clock = clock
         self.limits = risk.limits_from_settings(settings)
         self.metrics = Metrics()
         self.store = StateStore(settings.path(settings.api.state_db))
         self.decision_events = EventWriter(events, settings.api.decision_event_flush_s)
-        now = time.time()
+        now = clock()
         state = self.store.load()
         if state is None:
             state = risk.initial_state(settings.account.equity, now, self.limits.day_roll_utc_hour)
@@ -113,6 +122,15 @@ class GateService:
         self.state = state
         self.metrics.set_state(state)
 
+    def state_now(self) -> risk.RiskState:
+        """The risk state as of now, for reports: a new trading day once the roll time has passed,
+        committed (and in the metrics) unless the state store cannot be written right now."""
+        now = self.clock()
+        try:
+            return self._rolled(now)
+        except sqlite3.Error:
+            return risk.roll_day(self.state, now, self.limits.day_roll_utc_hour)
+
     def _rolled(self, now: float) -> risk.RiskState:
         state = risk.roll_day(self.state, now, self.limits.day_roll_utc_hour)
         if state is not self.state:
@@ -135,7 +153,7 @@ class GateService:
         an ``api.decision`` event with its inputs, reasons, model version and decision id,
         written by :class:`EventWriter` off the request path."""
         t0 = time.perf_counter()
-        now = time.time()
+        now = self.clock()
         state = self._rolled(now)
         req = risk.Request(body.symbol, body.side, body.qty, body.price, body.latency_ms,
                            body.slippage_est_bps, body.spread_bps, body.p_tp, body.e_pi_bps, body.regime,
@@ -169,7 +187,7 @@ class GateService:
 
     def posttrade(self, body: PosttradeRequest) -> dict[str, Any]:
         """Apply one post-trade report once (idempotent by client_order_id + status)."""
-        now = time.time()
+        now = self.clock()
         m = self.metrics
         if self.store.is_logged(body.client_order_id, body.status):
             m.posttrade.labels(body.status, "duplicate").inc()
@@ -209,7 +227,9 @@ class GateService:
                 "kill_switch": s.kill_switch}
 
     def health(self) -> dict[str, Any]:
-        now = time.time()
+        """Liveness and readiness, and the risk state as of now (the day rolled if due)."""
+        state = self.state_now()
+        now = self.clock()
         cal, model = self.calibration, self.model
         age = now - model.created_at_s if model else None
         fresh = age is not None and age <= self.limits.model_max_age_s
@@ -222,8 +242,8 @@ class GateService:
                       "sha256": cal.sha256 if cal else None,
                       "created_at": cal.created_at.isoformat() if cal else None,
                       "age_s": age, "error": self.model_error},
-            "state_store_writable": writable, "kill_switch": self.state.kill_switch,
-            "cooloff_s": self.cooloff_s(now), "drawdown_pct": self.state.drawdown_pct,
+            "state_store_writable": writable, "kill_switch": state.kill_switch,
+            "cooloff_s": self.cooloff_s(now), "drawdown_pct": state.drawdown_pct,
         }
 
     def close(self) -> None:

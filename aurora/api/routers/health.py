@@ -29,4 +29,5 @@ async def live() -> Response:
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
 async def metrics(service: Service) -> Response:
+    service.state_now()  # equity and drawdown as of now: the day rolled if due
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
