@@ -2,7 +2,8 @@
 
 uvloop + httptools, one process: the risk state lives in that process (and in its SQLite
 file), so more workers would each hold their own view of it. Refuses to start in live mode
-without ``AURORA_API_TOKEN``.
+without ``AURORA_API_TOKEN``. uvicorn's own log records become ``uvicorn.<level>`` events
+(:mod:`aurora.api.logs`; ``api.log_level``, ``api.access_log``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import uvicorn
 
 from aurora.api import create_app
+from aurora.api.logs import uvicorn_log_config
 from aurora.cli.context import CliError, Context
 
 
@@ -39,8 +41,10 @@ def _serve(ctx: Context) -> int:
     except OSError as exc:
         sock.close()
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", workers=1, access_log=False,
-                            log_level="warning", lifespan="on", server_header=False, date_header=False)
+    config = uvicorn.Config(app, loop="uvloop", http="httptools", workers=1, lifespan="on",
+                            log_config=uvicorn_log_config(ctx.events("aurora-api")),
+                            log_level=settings.api.log_level, access_log=settings.api.access_log,
+                            server_header=False, date_header=False)
     sock.listen(config.backlog)  # connections queue from here on, so the announcement below is safe
     ctx.events("aurora-api").emit("api.listening", host=host, port=sock.getsockname()[1], pid=os.getpid())
     uvicorn.Server(config).run(sockets=[sock])
