@@ -168,6 +168,12 @@ def test_bad_posttrade_input_is_422_and_changes_nothing(client: httpx.Client) ->
     assert client.get("/metrics").text.split("\naurora_equity ")[1].split("\n")[0] == equity
 
 
+def test_gate_routes_take_only_post(client: httpx.Client) -> None:
+    for path in ("/pretrade/check", "/posttrade/log"):
+        r = client.get(path, headers=AUTH)
+        assert r.status_code == 405 and r.headers["allow"] == "POST", r.text
+
+
 def test_oversized_bodies_get_413(client: httpx.Client, server: ServerProcess) -> None:
     big = json.dumps({**PRETRADE, "client_order_id": "x", "pad": "y" * 70000}).encode()
     r = client.post("/pretrade/check", content=big, headers={**AUTH, "Content-Type": "application/json"})

@@ -146,8 +146,9 @@ def create_app(settings: Settings, events: EventLog | None = None,
     app.state.allow_unauthenticated = settings.api.allow_unauthenticated
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
-    app.router.routes.extend(gate.serving_routes())  # the hot routes first: fewer routes to match
+    app.add_middleware(gate.HotRoutes, handlers=app.exception_handlers)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)  # outermost: 413 first
+    app.router.routes.extend(gate.serving_routes())  # what HotRoutes does not answer: 405 for GET
     for module in (health, admin):
         app.include_router(module.router)
 
