@@ -11,7 +11,7 @@ from aurora.cli import main
 
 FIGURES = {
     "ws_import_msgs_per_s", "csv_import_rows_per_s", "day_events", "scan_events_per_s",
-    "features_labels_events_per_s", "features_vs_scan_ratio",
+    "features_labels_events_per_s", "features_vs_scan_ratio", "features_first_day_vs_scan_ratio",
     "features_nodepth_vs_scan_ratio", "peak_rss_mb_1d", "peak_rss_mb_2d",
     "rss_multi_vs_one_day_ratio", "stream_events_per_s", "stream_feed_events_per_s",
 }

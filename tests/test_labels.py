@@ -38,9 +38,17 @@ def test_both_barriers_on_one_event_is_a_loss():
     # levels (up barrier at 0.99·entry, down barrier at 1.01·entry): the next event is both.
     ts = np.array([0, S], dtype=np.int64)
     px = np.array([100.0, 100.0])
-    o_l, x_l, c_l, o_s, x_s, c_s = _label_kernel(ts, px, px, 0.99, 1.01, 0.99, 1.01, 5 * S, S)
-    for outcome, exit_idx, complete in ((o_l, x_l, c_l), (o_s, x_s, c_s)):
-        assert outcome[0] == -1 and exit_idx[0] == 1 and complete[0]
+    o_l, o_s = np.empty(2, np.int8), np.empty(2, np.int8)
+    ret_l, ret_s = np.empty(2), np.empty(2)
+    exit_l, exit_s, end = (np.empty(2, np.int64) for _ in range(3))
+    complete = np.empty(2, bool)
+    for as_index, exit_at in ((True, 1), (False, S)):
+        bad = _label_kernel(ts, px, px, 0.99, 1.01, 0.99, 1.01, 5 * S, S, o_l, o_s, ret_l, ret_s,
+                            exit_l, exit_s, end, complete, as_index)
+        assert bad == -1
+        for outcome, exit_ in ((o_l, exit_l), (o_s, exit_s)):
+            assert outcome[0] == -1 and exit_[0] == exit_at
+        assert complete[0] and end[0] == S
 
 
 def test_short_side_mirror():

@@ -37,16 +37,17 @@ A windowed sum is the difference of two running totals kept in double-double ari
 terms added so far minus the terms that have left the window; error ≈ 1e-32 of a day's
 Σ|terms|), so a day-long cumulative sum does not cost the window's precision, and a window of
 zero terms sums to exactly 0. Window bounds advance by merge passes over receive times, which
-therefore must not decrease within a table (checked). The hot loops are numba kernels with the
-running state in registers (one pass for the per-quote features and the impact slope, one for
-all windows) — plain numpy would need a dozen day-long temporaries and binary searches.
+therefore must not decrease within a table (checked in the same pass). One numba kernel
+computes every feature in one pass with the running state in registers, writing into
+arrays from the caller's allocator — plain numpy would need a dozen day-long temporaries and
+binary searches.
 The stream form (:mod:`aurora.core.stream`) computes the same numbers incrementally.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
 BBO_COLUMNS = ("ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty")
 TRADE_COLUMNS = ("ts_ns", "seq", "qty", "side")
 NS = 1_000_000_000
+# ``alloc(shape, dtype)`` → an uninitialised array (np.empty's signature), for large outputs.
+Allocator = Callable[[Any, Any], np.ndarray]
 
 
 def window_label(seconds: float) -> str:
@@ -157,19 +160,24 @@ def infer_tick_size(*prices: np.ndarray) -> float:
     return float(f"{gap:.10g}")
 
 
-@nb.njit(cache=True, inline="always")
-def _ofi_term(bp: np.ndarray, bq: np.ndarray, ap: np.ndarray, aq: np.ndarray, i: int) -> float:
-    if i == 0:
-        return 0.0
+@nb.njit(cache=True)
+def _ofi_term(  # noqa: PLR0917 (numba kernel: positional only)
+    bp0: float, bq0: float, ap0: float, aq0: float, bp1: float, bq1: float, ap1: float,
+    aq1: float) -> float:
+    """e of a quote (bp1, bq1, ap1, aq1) after the quote (bp0, bq0, ap0, aq0).
+
+    Kernels' helpers take scalars, not arrays: an array passed to a call in a hot loop costs an
+    atomic reference-count increment and decrement per call, which made half of the feature
+    kernel's time."""
     v = 0.0
-    if bp[i] >= bp[i - 1]:
-        v += bq[i]
-    if bp[i] <= bp[i - 1]:
-        v -= bq[i - 1]
-    if ap[i] <= ap[i - 1]:
-        v -= aq[i]
-    if ap[i] >= ap[i - 1]:
-        v += aq[i - 1]
+    if bp1 >= bp0:
+        v += bq1
+    if bp1 <= bp0:
+        v -= bq0
+    if ap1 <= ap0:
+        v -= aq1
+    if ap1 >= ap0:
+        v += aq0
     return v
 
 
@@ -178,7 +186,8 @@ def _ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
                ask_qty: np.ndarray) -> np.ndarray:
     e = np.empty(bid_px.shape[0])
     for i in range(bid_px.shape[0]):
-        e[i] = _ofi_term(bid_px, bid_qty, ask_px, ask_qty, i)
+        e[i] = (_ofi_term(bid_px[i - 1], bid_qty[i - 1], ask_px[i - 1], ask_qty[i - 1], bid_px[i],
+                          bid_qty[i], ask_px[i], ask_qty[i]) if i > 0 else 0.0)
     return e
 
 
@@ -187,15 +196,6 @@ def ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
     """CKS (2014) order-flow terms e_n for consecutive quotes; e_0 = 0 (no previous quote)."""
     return _ofi_terms(*(np.ascontiguousarray(a, dtype=np.float64)
                         for a in (bid_px, bid_qty, ask_px, ask_qty)))
-
-
-@nb.njit(cache=True)
-def first_out_of_order(v: np.ndarray, strict: bool) -> int:
-    """Index of the first element that is below (or, ``strict``, not above) its predecessor; −1."""
-    for i in range(1, v.shape[0]):
-        if v[i] < v[i - 1] or (strict and v[i] == v[i - 1]):
-            return i
-    return -1
 
 
 @nb.njit(cache=True, inline="always")
@@ -256,15 +256,6 @@ def window_sums(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nd
     return _window_diff(hi, lo, np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64))
 
 
-def _check_monotone(ts: np.ndarray, seq: np.ndarray, table: str) -> None:
-    if first_out_of_order(seq, True) >= 0:
-        raise ValueError(f"{table}: seq must be strictly increasing (rows in arrival order)")
-    bad = first_out_of_order(ts, False)
-    if bad >= 0:
-        raise ValueError(f"{table}: ts_ns decreases at row {bad} "
-                         "(receive times must be non-decreasing in arrival order)")
-
-
 def _require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -301,92 +292,106 @@ class BookTops:
     in_sync: np.ndarray
 
 
-def obi_w_asof(bbo_seq: np.ndarray, tops: BookTops | None, weights: np.ndarray) -> np.ndarray:
-    """``obi_w`` at each bbo event: the last book state with seq < the event's seq."""
-    if tops is None or tops.seq.size == 0:
-        return np.full(bbo_seq.shape[0], np.nan)
-    values = book_imbalance(tops.bid_qty, tops.ask_qty, weights)
-    values = np.where(np.asarray(tops.in_sync, dtype=bool), values, np.nan)
-    return _asof(values, np.ascontiguousarray(tops.seq, dtype=np.int64),
-                 np.ascontiguousarray(bbo_seq, dtype=np.int64))
+# Rows of the kernel's output matrix: the per-quote features, then ofi, tfi, absorption per window.
+_ROW_MID, _ROW_SPREAD, _ROW_OBI_L1, _ROW_OBI_W, _ROW_MICRO_W, _ROW_MICRO = range(6)
+_FIXED_ROWS = 6
+# What the kernel found out of order (0: nothing), with the row, for the error message.
+_BAD_BBO_SEQ, _BAD_BBO_TS, _BAD_TRADE_SEQ, _BAD_TRADE_TS = 1, 2, 3, 4
+_ORDER_ERRORS = {
+    _BAD_BBO_SEQ: "bbo: seq must be strictly increasing (rows in arrival order); not at row {row}",
+    _BAD_BBO_TS: "bbo: ts_ns decreases at row {row} (receive times must be non-decreasing in "
+                 "arrival order)",
+    _BAD_TRADE_SEQ: "trades: seq must be strictly increasing (rows in arrival order); not at row "
+                    "{row}",
+    _BAD_TRADE_TS: "trades: ts_ns decreases at row {row} (receive times must be non-decreasing "
+                   "in arrival order)",
+}
+
+
+@nb.njit(cache=True)
+def _trade_order(seq0: int, ts0: int, seq1: int, ts1: int) -> int:
+    """0 when a trade (seq1, ts1) may follow the trade (seq0, ts0) (seq strictly up, ts not
+    down), else the ``_BAD_TRADE_*`` code."""
+    if seq1 <= seq0:
+        return _BAD_TRADE_SEQ
+    if ts1 < ts0:
+        return _BAD_TRADE_TS
+    return 0
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _base_kernel(  # noqa: PLR0917 (numba kernel: positional only)
+def _feature_kernel(  # noqa: PLR0917 (numba kernel: one fused pass)
     b_ts: np.ndarray, b_seq: np.ndarray, bp: np.ndarray, bq: np.ndarray, ap: np.ndarray,
-    aq: np.ndarray, mid: np.ndarray, t_seq: np.ndarray, t_sv: np.ndarray, first: int,
-    imp_ns: int, tick: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows spread_bps, obi_l1, microprice_w for bbo events first..n−1, the impact slope
-    b = Σxy/Σx² over the trailing impact window (0 when Σx² = 0), and the OFI terms e (all n).
+    aq: np.ndarray, t_ts: np.ndarray, t_seq: np.ndarray, t_side: np.ndarray, t_qty: np.ndarray,
+    d_seq: np.ndarray, d_obi: np.ndarray, first: int, imp_ns: int, win_ns: np.ndarray,
+    tick: float, out: np.ndarray, e: np.ndarray, x: np.ndarray,
+) -> tuple[int, int]:
+    """Every feature of bbo events first..n−1 into the rows of ``out`` (``_ROW_*``, then ofi, tfi,
+    absorption of window w in rows ``_FIXED_ROWS`` + 3w, +1, +2), in one pass over the quotes
+    with the trades merged in by ``seq``; ``e`` and ``x`` (length n) are scratch for the OFI
+    terms and the |signed volume| between quotes, read again where they leave a window.
 
     A window sum is (running total of the terms added) − (running total of the terms that left),
     both double-double in arrival order: bit for bit the prefix-sum difference P(end) − P(start),
-    and what :mod:`aurora.core.stream` computes."""
-    n = b_ts.shape[0]
-    nt = t_seq.shape[0]
-    out = np.empty((3, n - first))
-    slope = np.empty(n - first)
-    e = np.empty(n)  # CKS order-flow terms
-    x = np.empty(n)  # |signed trade volume| between consecutive quotes
-    xy_h = xy_l = xx_h = xx_l = rxy_h = rxy_l = rxx_h = rxx_l = 0.0
-    tp = 0
-    ri = 0
-    for i in range(n):
-        xv = 0.0
-        while tp < nt and t_seq[tp] < b_seq[i]:
-            xv += t_sv[tp]
-            tp += 1
-        xi = abs(xv)
-        x[i] = xi
-        e[i] = _ofi_term(bp, bq, ap, aq, i)
-        yi = abs(mid[i] - mid[i - 1]) / tick if i > 0 else 0.0
-        xy_h, xy_l = _dd2(xy_h, xy_l, xi * yi)
-        xx_h, xx_l = _dd2(xx_h, xx_l, xi * xi)
-        lim = b_ts[i] - imp_ns
-        while b_ts[ri] <= lim:
-            yr = abs(mid[ri] - mid[ri - 1]) / tick if ri > 0 else 0.0
-            rxy_h, rxy_l = _dd2(rxy_h, rxy_l, x[ri] * yr)
-            rxx_h, rxx_l = _dd2(rxx_h, rxx_l, x[ri] * x[ri])
-            ri += 1
-        if i < first:
-            continue
-        k = i - first
-        depth = bq[i] + aq[i]
-        out[0, k] = (ap[i] - bp[i]) / mid[i] * 1e4
-        out[1, k] = (bq[i] - aq[i]) / depth
-        out[2, k] = (bp[i] * aq[i] + ap[i] * bq[i]) / depth
-        sxx = (xx_h - rxx_h) + (xx_l - rxx_l)
-        sxy = (xy_h - rxy_h) + (xy_l - rxy_l)
-        slope[k] = sxy / sxx if sxx > 0 else 0.0
-    return out, slope, e
-
-
-@nb.njit(cache=True, error_model="numpy")
-def _window_kernel(  # noqa: PLR0917 (numba kernel: positional only)
-    b_ts: np.ndarray, b_seq: np.ndarray, mid: np.ndarray, e: np.ndarray, t_ts: np.ndarray,
-    t_seq: np.ndarray, t_sv: np.ndarray, t_qty: np.ndarray, first: int, win_ns: np.ndarray,
-    slope: np.ndarray, tick: float,
-) -> np.ndarray:
-    """Rows ofi, tfi, absorption of every window w (rows 3w, 3w+1, 3w+2) for bbo events
-    first..n−1, all windows in one pass: the running totals of the terms added are shared, each
-    window keeps the totals of the terms that have left it (see :func:`_base_kernel` for how
-    window sums are taken)."""
+    and what :mod:`aurora.core.stream` computes. Returns ``(0, 0)``, or the first ``_BAD_*``
+    order violation found and its row (the output is then incomplete)."""
     n = b_ts.shape[0]
     nt = t_ts.shape[0]
+    nd = d_seq.shape[0]
     nw = win_ns.shape[0]
-    out = np.empty((3 * nw, n - first))
     left = np.zeros((nw, 6))  # per window: e, side·qty, qty totals that left it (hi, lo)
     b_left = np.zeros(nw, dtype=np.int64)  # first bbo event still in the window
     t_left = np.zeros(nw, dtype=np.int64)  # first trade still in the window
     e_h = e_l = sv_h = sv_l = q_h = q_l = 0.0
-    tp = 0
+    xy_h = xy_l = xx_h = xx_l = rxy_h = rxy_l = rxx_h = rxx_l = 0.0
+    tp = 0  # trades merged so far
+    ri = 0  # first quote still in the impact window
+    dp = 0  # depth messages before the quote
     for i in range(n):
+        if i > 0:
+            if b_seq[i] <= b_seq[i - 1]:
+                return _BAD_BBO_SEQ, i
+            if b_ts[i] < b_ts[i - 1]:
+                return _BAD_BBO_TS, i
+        xv = 0.0
         while tp < nt and t_seq[tp] < b_seq[i]:
-            sv_h, sv_l = _dd2(sv_h, sv_l, t_sv[tp])
+            bad = _trade_order(t_seq[tp - 1], t_ts[tp - 1], t_seq[tp], t_ts[tp]) if tp > 0 else 0
+            if bad:
+                return bad, tp
+            sv = t_side[tp] * t_qty[tp]
+            xv += sv
+            sv_h, sv_l = _dd2(sv_h, sv_l, sv)
             q_h, q_l = _dd2(q_h, q_l, t_qty[tp])
             tp += 1
+        xi = abs(xv)
+        x[i] = xi
+        e[i] = (_ofi_term(bp[i - 1], bq[i - 1], ap[i - 1], aq[i - 1], bp[i], bq[i], ap[i], aq[i])
+                if i > 0 else 0.0)
         e_h, e_l = _dd2(e_h, e_l, e[i])
+        mid = (bp[i] + ap[i]) * 0.5
+        yi = abs(mid - (bp[i - 1] + ap[i - 1]) * 0.5) / tick if i > 0 else 0.0
+        xy_h, xy_l = _dd2(xy_h, xy_l, xi * yi)
+        xx_h, xx_l = _dd2(xx_h, xx_l, xi * xi)
+        lim = b_ts[i] - imp_ns
+        while b_ts[ri] <= lim:
+            yr = abs((bp[ri] + ap[ri]) * 0.5 - (bp[ri - 1] + ap[ri - 1]) * 0.5) / tick if ri > 0 else 0.0
+            rxy_h, rxy_l = _dd2(rxy_h, rxy_l, x[ri] * yr)
+            rxx_h, rxx_l = _dd2(rxx_h, rxx_l, x[ri] * x[ri])
+            ri += 1
+        while dp < nd and d_seq[dp] < b_seq[i]:
+            dp += 1
+        k = i - first
+        if k >= 0:
+            depth = bq[i] + aq[i]
+            out[_ROW_MID, k] = mid
+            out[_ROW_SPREAD, k] = (ap[i] - bp[i]) / mid * 1e4
+            out[_ROW_OBI_L1, k] = (bq[i] - aq[i]) / depth
+            out[_ROW_OBI_W, k] = d_obi[dp - 1] if dp > 0 else np.nan
+            out[_ROW_MICRO_W, k] = (bp[i] * aq[i] + ap[i] * bq[i]) / depth
+            out[_ROW_MICRO, k] = np.nan
+        sxx = (xx_h - rxx_h) + (xx_l - rxx_l)
+        sxy = (xy_h - rxy_h) + (xy_l - rxy_l)
+        slope = sxy / sxx if sxx > 0 else 0.0
         for w in range(nw):
             lim = b_ts[i] - win_ns[w]
             bs = b_left[w]
@@ -406,7 +411,7 @@ def _window_kernel(  # noqa: PLR0917 (numba kernel: positional only)
                 rq_h = left[w, 4]
                 rq_l = left[w, 5]
                 while ts_ < nt and t_ts[ts_] <= lim:
-                    rsv_h, rsv_l = _dd2(rsv_h, rsv_l, t_sv[ts_])
+                    rsv_h, rsv_l = _dd2(rsv_h, rsv_l, t_side[ts_] * t_qty[ts_])
                     rq_h, rq_l = _dd2(rq_h, rq_l, t_qty[ts_])
                     ts_ += 1
                 left[w, 2] = rsv_h
@@ -414,34 +419,25 @@ def _window_kernel(  # noqa: PLR0917 (numba kernel: positional only)
                 left[w, 4] = rq_h
                 left[w, 5] = rq_l
                 t_left[w] = ts_
-            if i < first:
+            if k < 0:
                 continue
-            k = i - first
-            out[3 * w, k] = (e_h - left[w, 0]) + (e_l - left[w, 1])
+            row = _FIXED_ROWS + 3 * w
+            out[row, k] = (e_h - left[w, 0]) + (e_l - left[w, 1])
             if tp > ts_:
                 num = (sv_h - left[w, 2]) + (sv_l - left[w, 3])
                 den = (q_h - left[w, 4]) + (q_l - left[w, 5])
             else:
                 num = 0.0
                 den = 0.0
-            out[3 * w + 1, k] = num / den if den > 0 else 0.0
+            out[row + 1, k] = num / den if den > 0 else 0.0
             j = bs - 1 if bs > 0 else 0
-            moved = abs(mid[i] - mid[j]) / tick
-            out[3 * w + 2, k] = -num * slope[k] / (moved + 1.0) + 0.0
-    return out
-
-
-@nb.njit(cache=True)
-def _asof(values: np.ndarray, seq: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """values[last j with seq[j] < query[i]], NaN before the first; both ascending."""
-    out = np.empty(query.shape[0])
-    j = 0
-    m = seq.shape[0]
-    for i in range(query.shape[0]):
-        while j < m and seq[j] < query[i]:
-            j += 1
-        out[i] = values[j - 1] if j > 0 else np.nan
-    return out
+            moved = abs(mid - (bp[j] + ap[j]) * 0.5) / tick
+            out[row + 2, k] = -num * slope / (moved + 1.0) + 0.0
+    for k in range(max(tp, 1), nt):  # trades after the last quote: checked, not used
+        bad = _trade_order(t_seq[k - 1], t_ts[k - 1], t_seq[k], t_ts[k])
+        if bad:
+            return bad, k
+    return 0, 0
 
 
 def _column(frame: Any, name: str, dtype: type) -> np.ndarray:
@@ -455,10 +451,12 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     params: FeatureParams,
     microprice: MicropriceModel | None = None,
     context_start_ns: int | None = None,
+    alloc: Allocator = np.empty,
 ) -> dict[str, np.ndarray]:
     """:func:`compute_features` as a dict of arrays (``ts_ns``, ``update_id`` and the features).
 
-    ``bbo``/``trades`` may be anything indexable by column name (DataFrame, dict of arrays).
+    ``bbo``/``trades`` may be anything indexable by column name (DataFrame, dict of arrays);
+    ``alloc`` makes the feature arrays and the kernel's scratch.
     """
     b_ts = _column(bbo, "ts_ns", np.int64)
     b_seq = _column(bbo, "seq", np.int64)
@@ -466,34 +464,39 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     t_ts = _column(trades, "ts_ns", np.int64)
     t_seq = _column(trades, "seq", np.int64)
     t_qty = _column(trades, "qty", np.float64)
-    t_sv = _column(trades, "side", np.float64) * t_qty
-    _check_monotone(b_ts, b_seq, "bbo")
-    _check_monotone(t_ts, t_seq, "trades")
+    t_side = _column(trades, "side", np.int8)  # +1 taker buy, −1 taker sell (the store schema)
     if params.tick_size is None and bp.size:
         params = params.with_tick(infer_tick_size(bp, ap))
     tick = params.tick_size or 1.0
     first = 0 if context_start_ns is None else int(np.searchsorted(b_ts, context_start_ns, side="left"))
+    if depth is None or depth.seq.size == 0:
+        d_seq, d_obi = np.empty(0, dtype=np.int64), np.empty(0)
+    else:
+        d_seq = np.ascontiguousarray(depth.seq, dtype=np.int64)
+        d_obi = np.where(np.asarray(depth.in_sync, dtype=bool),
+                         book_imbalance(depth.bid_qty, depth.ask_qty, params.obi_weights()), np.nan)
+    n = b_ts.shape[0]
+    out = alloc((_FIXED_ROWS + 3 * len(params.windows_s), n - first), np.float64)
+    win_ns = np.array([round(secs * NS) for secs in params.windows_s], dtype=np.int64)
+    bad, row = _feature_kernel(b_ts, b_seq, bp, bq, ap, aq, t_ts, t_seq, t_side, t_qty, d_seq,
+                               d_obi, first, round(params.impact_window_s * NS), win_ns, tick, out,
+                               alloc(n, np.float64), alloc(n, np.float64))
+    if bad:
+        raise ValueError(_ORDER_ERRORS[bad].format(row=row))
     keep = slice(first, None)
-
-    mid = (bp + ap) * 0.5
-    rows, slope, e = _base_kernel(b_ts, b_seq, bp, bq, ap, aq, mid, t_seq, t_sv, first,
-                                  round(params.impact_window_s * NS), tick)
     cols: dict[str, np.ndarray] = {
         "ts_ns": b_ts[keep], "update_id": _column(bbo, "update_id", np.int64)[keep],
-        "mid": mid[keep], "spread_bps": rows[0], "obi_l1": rows[1], "microprice_w": rows[2],
-        "obi_w": obi_w_asof(b_seq[keep], depth, params.obi_weights()),
+        "mid": out[_ROW_MID], "spread_bps": out[_ROW_SPREAD], "obi_l1": out[_ROW_OBI_L1],
+        "obi_w": out[_ROW_OBI_W], "microprice_w": out[_ROW_MICRO_W], "microprice": out[_ROW_MICRO],
     }
-    win_ns = np.array([round(secs * NS) for secs in params.windows_s], dtype=np.int64)
-    wrows = _window_kernel(b_ts, b_seq, mid, e, t_ts, t_seq, t_sv, t_qty, first, win_ns, slope, tick)
     for w, secs in enumerate(params.windows_s):
         lab = window_label(secs)
-        cols[f"ofi_{lab}"], cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = wrows[3 * w:3 * w + 3]
+        row0 = _FIXED_ROWS + 3 * w
+        cols[f"ofi_{lab}"], cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = out[row0:row0 + 3]
     if microprice is not None:
+        b, a = bq[keep], aq[keep]
         with np.errstate(invalid="ignore", divide="ignore"):
-            cols["microprice"] = mid[keep] + microprice.adjustment(bq[keep] / (bq[keep] + aq[keep]),
-                                                                 ap[keep] - bp[keep])
-    else:
-        cols["microprice"] = np.full(rows.shape[1], np.nan)
+            out[_ROW_MICRO] = out[_ROW_MID] + microprice.adjustment(b / (b + a), ap[keep] - bp[keep])
     return {name: cols[name] for name in ("ts_ns", "update_id", *params.names)}
 
 

@@ -12,21 +12,20 @@ within the horizon (or at i itself when there is none). A short mirrors it: ente
 (bid[exit] − ask[i]) / ask[i]·1e4; short: (bid[i] − ask[exit]) / bid[i]·1e4). ``complete`` is False
 for a timeout whose horizon runs past the end of the data (the outcome is censored, not known).
 
-Speed: both sides are labelled in one pass. Most labels time out and are settled from block
-bounds of the window's max/min; the few others find the first crossing of a level by scanning
-the window, skipping every block of ``COARSE`` events whose max (min) cannot reach it.
+Speed: both sides are labelled in one pass. Most labels time out and are settled from the
+window's exact max/min (monotone deques); the few others find the first crossing of a level by
+scanning the window, skipping every block of ``COARSE`` events whose max (min) cannot reach it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numba as nb
 import numpy as np
-
-from aurora.core.features import first_out_of_order
 
 NS = 1_000_000_000
 
@@ -71,6 +70,9 @@ class LabelResult:
 
 # Block length of the coarse max/min used to skip ahead when resolving a barrier crossing.
 COARSE = 64
+# A label's window crosses its up level, its down level (bit flags; the kernel keeps 8 | flags
+# in the outcome array until the label is resolved).
+UP, DOWN, PENDING = 1, 2, 8
 
 
 @nb.njit(cache=True)
@@ -111,168 +113,144 @@ def _first_cross(  # noqa: PLR0917 (numba kernel: positional only)
 @nb.njit(cache=True)
 def _resolve(  # noqa: PLR0917 (numba kernel: positional only)
     watch: np.ndarray, up_level: float, dn_level: float, up_wins: bool, i: int, last: int,
-    hi: np.ndarray, lo: np.ndarray, outcome: np.ndarray, exit_idx: np.ndarray,
-    complete: np.ndarray) -> None:
-    """Exact outcome of a label the block screen could not settle as a timeout."""
-    j_up = _first_cross(watch, hi, i + 1, last, up_level, True)
-    j_dn = _first_cross(watch, lo, i + 1, last, dn_level, False)
-    if j_up < 0 and j_dn < 0:  # the bound was loose: a timeout after all
-        outcome[i] = 0
-        return
-    complete[i] = True
+    hi: np.ndarray, lo: np.ndarray, crossed: int) -> tuple[int, int]:
+    """Exact ``(outcome, exit index)`` of a label whose window (i, last] crosses a level
+    (``crossed``: ``UP``, ``DOWN`` or both): the first crossing, a loss when both cross on one
+    event."""
+    j_up = _first_cross(watch, hi, i + 1, last, up_level, True) if crossed & UP else -1
+    j_dn = (_first_cross(watch, lo, i + 1, j_up if j_up >= 0 else last, dn_level, False)
+            if crossed & DOWN else -1)
+    if j_up < 0 and j_dn < 0:  # not reached while the screen is exact; a timeout if it were not
+        return 0, last
     if j_dn < 0 or (0 <= j_up < j_dn):
-        exit_idx[i] = j_up
-        outcome[i] = 1 if up_wins else -1
-    elif j_up < 0 or j_dn < j_up:
-        exit_idx[i] = j_dn
-        outcome[i] = -1 if up_wins else 1
-    else:  # both barriers on the same event: a loss
-        exit_idx[i] = j_up
-        outcome[i] = -1
+        return (1 if up_wins else -1), j_up
+    if j_up < 0 or j_dn < j_up:
+        return (-1 if up_wins else 1), j_dn
+    return -1, j_up  # both barriers on the same event: a loss
 
 
-@nb.njit(cache=True, inline="always")
-def _running_bounds(  # noqa: PLR0917 (numba kernel: positional only)
-    bid: np.ndarray, ask: np.ndarray, start: int, stop: int, step: int, base: int,
-    out: np.ndarray) -> None:
-    """Running bid max, bid min, ask max, ask min over i = start, start+step, … (stop
-    excluded) into out[0..3, i − base]."""
-    bh = bl = bid[start]
-    ah = al = ask[start]
-    for i in range(start, stop, step):
-        bh = max(bh, bid[i])
-        bl = min(bl, bid[i])
-        ah = max(ah, ask[i])
-        al = min(al, ask[i])
-        k = i - base
-        out[0, k] = bh
-        out[1, k] = bl
-        out[2, k] = ah
-        out[3, k] = al
+@nb.njit(cache=True)
+def _ret_bps(entry: float, exit_px: float, long: bool) -> float:
+    """Return of a trade in bps of its entry price (a long exits at the bid, a short at the ask).
+
+    Helpers of the hot loops take scalars, not arrays: an array passed to a call costs an atomic
+    reference-count increment and decrement per call (numba), which made ~40 % of this kernel."""
+    return (exit_px - entry) / entry * 1e4 if long else (entry - exit_px) / entry * 1e4
 
 
 @nb.njit(cache=True)
 def _label_kernel(  # noqa: PLR0917 (numba kernel: positional only)
     ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, long_up: float, long_dn: float,
-    short_up: float, short_dn: float, horizon_ns: int, data_end_ns: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Outcome, exit index and completeness of a long and a short entered at every event, in one
-    pass. A long enters at the ask and watches the bid (up barrier ``bid ≥ ask·long_up`` = tp,
-    down ``bid ≤ ask·long_dn`` = sl); a short enters at the bid and watches the ask (up
-    ``ask ≥ bid·short_up`` = sl, down ``ask ≤ bid·short_dn`` = tp). Both on one event: a loss."""
+    short_up: float, short_dn: float, horizon_ns: int, data_end_ns: int, o_l: np.ndarray,
+    o_s: np.ndarray, ret_l: np.ndarray, ret_s: np.ndarray, exit_l: np.ndarray, exit_s: np.ndarray,
+    end: np.ndarray, complete: np.ndarray, exit_as_index: bool,
+) -> int:
+    """Labels of a long and a short entered at each of the first m = ``o_l.shape[0]`` events
+    (the events after them are lookahead only), in one pass, written into the output arrays
+    (``exit_l``/``exit_s``: exit times, or exit indices with ``exit_as_index``). A long enters at the ask and
+    watches the bid (up barrier ``bid ≥ ask·long_up`` = tp, down ``bid ≤ ask·long_dn`` = sl); a
+    short enters at the bid and watches the ask (up ``ask ≥ bid·short_up`` = sl, down
+    ``ask ≤ bid·short_dn`` = tp). Both on one event: a loss. ``end`` is the later side's end
+    time, ``complete`` whether both outcomes are known. Returns −1, or the first index where
+    ``ts`` decreases (nothing is written then)."""
     n = ts.shape[0]
-    o_l = np.zeros(n, dtype=np.int8)
-    o_s = np.zeros(n, dtype=np.int8)
-    x_l = np.empty(n, dtype=np.int64)
-    x_s = np.empty(n, dtype=np.int64)
-    c_l = np.empty(n, dtype=np.bool_)
-    c_s = np.empty(n, dtype=np.bool_)
-    # Most labels time out: settle those from block bounds of the window's max/min (van Herk /
-    # Gil-Werman: with blocks at least as long as any window, max x[l..r] ≤ max(suffix max of l's
-    # block from l, prefix max of the next block to r), exact when r is in the next block). A
-    # conservative test: anything it cannot rule out is resolved exactly below. Only two blocks'
-    # prefix/suffix buffers are kept, so this streams through the day; the window's last event
-    # (largest j with ts[j] ≤ ts[i] + horizon) advances with i and is not stored.
-    block = 1
+    m = o_l.shape[0]
+    for i in range(1, n):
+        if ts[i] < ts[i - 1]:
+            return i
+    # Most labels time out: settle those from the exact max and min of bid and ask over the
+    # window (i, last], kept by monotone deques as both ends advance (each event enters and leaves
+    # each deque once); the few with a level crossed somewhere in the window (o = PENDING | the
+    # levels crossed, ``last`` kept in the exit output meanwhile) are resolved exactly below. The
+    # deques are rings sized to the longest window, so this streams through the day.
+    longest = 1
     r = 0
-    for i in range(n):
+    for i in range(m):
         while r < n and ts[r] <= ts[i] + horizon_ns:
             r += 1
-        block = max(block, r - 1 - i)
-    suf = np.empty((4, block))  # bid max, bid min, ask max, ask min
-    pre = np.empty((4, block))
+        longest = max(longest, r - i)
+    size = 1
+    while size < longest + 1:
+        size *= 2
+    mask = size - 1
+    # deque k holds (index, sign_k · price) of events in the window, front = the extreme:
+    # 0 bid max, 1 bid min (as −bid), 2 ask max, 3 ask min (as −ask)
+    dq_idx = np.empty((4, size), dtype=np.int64)
+    dq_val = np.empty((4, size))
+    heads = np.zeros(4, dtype=np.int64)
+    tails = np.zeros(4, dtype=np.int64)
     t_end = max(ts[n - 1], data_end_ns) if n else data_end_ns
-    pending = 0
+    pending = False
     r = 0
-    for b0 in range(0, n, block):
-        b1 = min(b0 + block, n)
-        _running_bounds(bid, ask, b1 - 1, b0 - 1, -1, b0, suf)
-        if b1 < n:
-            _running_bounds(bid, ask, b1, min(b1 + block, n), 1, b1, pre)
-        for i in range(b0, b1):
-            while r < n and ts[r] <= ts[i] + horizon_ns:
-                r += 1
-            last = r - 1
-            x_l[i] = last
-            x_s[i] = last
-            done = t_end > ts[i] + horizon_ns
-            c_l[i] = done
-            c_s[i] = done
-            if last <= i:
-                continue
-            if i + 1 < b1:
-                k = i + 1 - b0
-                bh, bl, ah, al = suf[0, k], suf[1, k], suf[2, k], suf[3, k]
-                if last >= b1:
-                    k = last - b1
-                    bh = max(bh, pre[0, k])
-                    bl = min(bl, pre[1, k])
-                    ah = max(ah, pre[2, k])
-                    al = min(al, pre[3, k])
-            else:
-                k = last - b1
-                bh, bl, ah, al = pre[0, k], pre[1, k], pre[2, k], pre[3, k]
-            if bh >= ask[i] * long_up or bl <= ask[i] * long_dn:
-                o_l[i] = 2  # resolved below
-                pending += 1
-            if ah >= bid[i] * short_up or al <= bid[i] * short_dn:
-                o_s[i] = 2
-                pending += 1
+    for i in range(m):
+        while r < n and ts[r] <= ts[i] + horizon_ns:
+            for k in range(4):
+                px = bid[r] if k < 2 else ask[r]
+                v = px if k % 2 == 0 else -px
+                t = tails[k]
+                while t > heads[k] and dq_val[k, (t - 1) & mask] <= v:
+                    t -= 1
+                dq_idx[k, t & mask] = r
+                dq_val[k, t & mask] = v
+                tails[k] = t + 1
+            r += 1
+        last = r - 1  # a timeout exits here (at i itself when no later event is in the window)
+        hit_l = hit_s = 0
+        if last > i:
+            for k in range(4):
+                h = heads[k]
+                while h < tails[k] and dq_idx[k, h & mask] <= i:
+                    h += 1
+                heads[k] = h
+            hit_l = ((UP if dq_val[0, heads[0] & mask] >= ask[i] * long_up else 0)
+                     | (DOWN if -dq_val[1, heads[1] & mask] <= ask[i] * long_dn else 0))
+            hit_s = ((UP if dq_val[2, heads[2] & mask] >= bid[i] * short_up else 0)
+                     | (DOWN if -dq_val[3, heads[3] & mask] <= bid[i] * short_dn else 0))
+        if hit_l:
+            o_l[i] = PENDING | hit_l  # resolved below
+        else:
+            o_l[i] = 0
+            ret_l[i] = _ret_bps(ask[i], bid[last], True)
+        exit_l[i] = last
+        if hit_s:
+            o_s[i] = PENDING | hit_s
+        else:
+            o_s[i] = 0
+            ret_s[i] = _ret_bps(bid[i], ask[last], False)
+        exit_s[i] = last
+        pending = pending or hit_l != 0 or hit_s != 0
+        end[i] = ts[i] + horizon_ns
+        complete[i] = t_end > ts[i] + horizon_ns
     if pending:
         b_hi, b_lo = _coarse(bid)
         a_hi, a_lo = _coarse(ask)
-        for i in range(n):
-            if o_l[i] == 2:
-                _resolve(bid, ask[i] * long_up, ask[i] * long_dn, True, i, x_l[i], b_hi, b_lo,
-                         o_l, x_l, c_l)
-            if o_s[i] == 2:
-                _resolve(ask, bid[i] * short_up, bid[i] * short_dn, False, i, x_s[i], a_hi, a_lo,
-                         o_s, x_s, c_s)
-    return o_l, x_l, c_l, o_s, x_s, c_s
+        for i in range(m):
+            if o_l[i] < PENDING and o_s[i] < PENDING:
+                continue
+            end_l = end_s = ts[i] + horizon_ns
+            if o_l[i] >= PENDING:
+                o, j = _resolve(bid, ask[i] * long_up, ask[i] * long_dn, True, i, exit_l[i], b_hi,
+                                b_lo, o_l[i])
+                o_l[i], ret_l[i], exit_l[i] = o, _ret_bps(ask[i], bid[j], True), j
+                if o != 0:
+                    end_l = ts[j]
+            if o_s[i] >= PENDING:
+                o, j = _resolve(ask, bid[i] * short_up, bid[i] * short_dn, False, i, exit_s[i],
+                                a_hi, a_lo, o_s[i])
+                o_s[i], ret_s[i], exit_s[i] = o, _ret_bps(bid[i], ask[j], False), j
+                if o != 0:
+                    end_s = ts[j]
+            end[i] = max(end_l, end_s)
+            done = t_end > ts[i] + horizon_ns
+            complete[i] = (done or o_l[i] != 0) and (done or o_s[i] != 0)
+    if not exit_as_index:
+        for i in range(m):
+            exit_l[i] = ts[exit_l[i]]
+            exit_s[i] = ts[exit_s[i]]
+    return -1
 
 
-@nb.njit(cache=True, inline="always")
-def _exit(  # noqa: PLR0917 (numba kernel: positional only)
-    ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, i: int, j: int, outcome: int, long: bool,
-    horizon_ns: int) -> tuple[int, float, int]:
-    """Exit time, return (bps) and end time of the label entered at i and exited at j."""
-    ret = (bid[j] - ask[i]) / ask[i] * 1e4 if long else (bid[i] - ask[j]) / bid[i] * 1e4
-    return ts[j], ret, (ts[j] if outcome != 0 else ts[i] + horizon_ns)
-
-
-@nb.njit(cache=True)
-def _returns(  # noqa: PLR0917 (numba kernel: positional only)
-    ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, outcome: np.ndarray,
-             exit_idx: np.ndarray, long: bool, horizon_ns: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = ts.shape[0]
-    exit_ts = np.empty(n, dtype=np.int64)
-    ret = np.empty(n)
-    end_ns = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        exit_ts[i], ret[i], end_ns[i] = _exit(ts, bid, ask, i, exit_idx[i], outcome[i], long,
-                                              horizon_ns)
-    return exit_ts, ret, end_ns
-
-
-@nb.njit(cache=True)
-def _pair_columns(  # noqa: PLR0917 (numba kernel: positional only)
-    ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, x_l: np.ndarray, o_l: np.ndarray,
-    c_l: np.ndarray, x_s: np.ndarray, o_s: np.ndarray, c_s: np.ndarray, horizon_ns: int, n: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """ret/exit time of both sides, label end (the later one) and completeness (both), first n."""
-    ret_l = np.empty(n)
-    ret_s = np.empty(n)
-    exit_l = np.empty(n, dtype=np.int64)
-    exit_s = np.empty(n, dtype=np.int64)
-    end = np.empty(n, dtype=np.int64)
-    complete = np.empty(n, dtype=np.bool_)
-    for i in range(n):
-        exit_l[i], ret_l[i], end_l = _exit(ts, bid, ask, i, x_l[i], o_l[i], True, horizon_ns)
-        exit_s[i], ret_s[i], end_s = _exit(ts, bid, ask, i, x_s[i], o_s[i], False, horizon_ns)
-        end[i] = max(end_l, end_s)
-        complete[i] = c_l[i] and c_s[i]
-    return ret_l, exit_l, ret_s, exit_s, end, complete
+Allocator = Callable[[int, Any], np.ndarray]
 
 
 def _inputs(ts_ns: np.ndarray, bid_px: np.ndarray, ask_px: np.ndarray, *, tp_bps: float,
@@ -285,17 +263,29 @@ def _inputs(ts_ns: np.ndarray, bid_px: np.ndarray, ask_px: np.ndarray, *, tp_bps
     ask = np.ascontiguousarray(ask_px, dtype=np.float64)
     if not (ts.shape == bid.shape == ask.shape) or ts.ndim != 1:
         raise ValueError("ts_ns, bid_px and ask_px must be 1-D arrays of one length")
-    if first_out_of_order(ts, False) >= 0:
-        raise ValueError("ts_ns must be non-decreasing")
     end = int(data_end_ns) if data_end_ns is not None else (int(ts[-1]) if ts.size else 0)
     return ts, bid, ask, round(horizon_s * NS), end
 
 
-def _both_sides(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, *, tp_bps: float,
-                sl_bps: float, horizon_ns: int, end: int) -> tuple[np.ndarray, ...]:
+def _both_sides(  # noqa: PLR0917 (internal: mirrors label_columns)
+    ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, tp_bps: float, sl_bps: float,
+    horizon_ns: int, end: int, m: int, alloc: Allocator, exit_idx: bool = False,
+) -> dict[str, np.ndarray]:
+    """The label columns of the first m events (``exit_*_ns`` hold exit indices with
+    ``exit_idx``)."""
+    cols = {"label_long": alloc(m, np.int8), "ret_long_bps": alloc(m, np.float64),
+            "exit_long_ns": alloc(m, np.int64), "label_short": alloc(m, np.int8),
+            "ret_short_bps": alloc(m, np.float64), "exit_short_ns": alloc(m, np.int64),
+            "label_end_ns": alloc(m, np.int64), "label_complete": alloc(m, np.bool_)}
     # long: up = tp, down = sl (of the ask); short: up = sl, down = tp (of the bid)
-    return _label_kernel(ts, bid, ask, 1.0 + tp_bps / 1e4, 1.0 - sl_bps / 1e4,
-                         1.0 + sl_bps / 1e4, 1.0 - tp_bps / 1e4, horizon_ns, end)
+    bad = _label_kernel(ts, bid, ask, 1.0 + tp_bps / 1e4, 1.0 - sl_bps / 1e4, 1.0 + sl_bps / 1e4,
+                        1.0 - tp_bps / 1e4, horizon_ns, end, cols["label_long"],
+                        cols["label_short"], cols["ret_long_bps"], cols["ret_short_bps"],
+                        cols["exit_long_ns"], cols["exit_short_ns"], cols["label_end_ns"],
+                        cols["label_complete"], exit_idx)
+    if bad >= 0:
+        raise ValueError(f"ts_ns must be non-decreasing (decreases at row {bad})")
+    return cols
 
 
 def triple_barrier(  # noqa: PLR0917 (the documented positional API)
@@ -312,34 +302,32 @@ def triple_barrier(  # noqa: PLR0917 (the documented positional API)
         raise ValueError(f"side must be +1 (long) or -1 (short), got {side!r}")
     ts, bid, ask, horizon_ns, end = _inputs(ts_ns, bid_px, ask_px, tp_bps=tp_bps, sl_bps=sl_bps,
                                             horizon_s=horizon_s, data_end_ns=data_end_ns)
-    o_l, x_l, c_l, o_s, x_s, c_s = _both_sides(ts, bid, ask, tp_bps=tp_bps, sl_bps=sl_bps,
-                                               horizon_ns=horizon_ns, end=end)
-    outcome, exit_idx, complete = (o_l, x_l, c_l) if side == 1 else (o_s, x_s, c_s)
-    exit_ts, ret, end_ns = _returns(ts, bid, ask, outcome, exit_idx, side == 1, horizon_ns)
-    return LabelResult(outcome=outcome, exit_idx=exit_idx, exit_ts_ns=exit_ts, ret_bps=ret,
-                       complete=complete, end_ns=end_ns)
+    cols = _both_sides(ts, bid, ask, tp_bps, sl_bps, horizon_ns, end, ts.shape[0], np.empty,
+                       exit_idx=True)
+    name = "long" if side == 1 else "short"
+    outcome, exit_idx = cols[f"label_{name}"], cols[f"exit_{name}_ns"]
+    exit_ts = ts[exit_idx]
+    t_end = max(int(ts[-1]), end) if ts.size else end
+    return LabelResult(outcome=outcome, exit_idx=exit_idx, exit_ts_ns=exit_ts,
+                       ret_bps=cols[f"ret_{name}_bps"],
+                       complete=(outcome != 0) | (ts + horizon_ns < t_end),
+                       end_ns=np.where(outcome != 0, exit_ts, ts + horizon_ns))
 
 
 def label_columns(  # noqa: PLR0917 (mirrors triple_barrier)
     ts_ns: np.ndarray, bid_px: np.ndarray, ask_px: np.ndarray, params: LabelParams,
-    data_end_ns: int | None = None, n: int | None = None,
+    data_end_ns: int | None = None, n: int | None = None, alloc: Allocator = np.empty,
 ) -> dict[str, np.ndarray]:
     """Long and short labels of the first ``n`` events (default all; the events after them are
     lookahead only), computed in one pass: ``label_long``/``label_short`` (int8),
     ``ret_long_bps``/``ret_short_bps``, ``exit_long_ns``/``exit_short_ns``, ``label_end_ns`` (the
     later of the two sides' end times) and ``label_complete`` (both sides known) — the same
-    numbers as :func:`triple_barrier` with ``side`` ±1."""
+    numbers as :func:`triple_barrier` with ``side`` ±1. ``alloc(length, dtype)`` makes the
+    (uninitialised) output arrays."""
     ts, bid, ask, horizon_ns, end = _inputs(ts_ns, bid_px, ask_px, tp_bps=params.tp_bps,
                                             sl_bps=params.sl_bps, horizon_s=params.horizon_s,
                                             data_end_ns=data_end_ns)
     n = ts.shape[0] if n is None else n
     if not 0 <= n <= ts.shape[0]:
         raise ValueError(f"n must be in [0, {ts.shape[0]}], got {n}")
-    o_l, x_l, c_l, o_s, x_s, c_s = _both_sides(ts, bid, ask, tp_bps=params.tp_bps,
-                                               sl_bps=params.sl_bps, horizon_ns=horizon_ns,
-                                               end=end)
-    ret_l, exit_l, ret_s, exit_s, end_ns, complete = _pair_columns(
-        ts, bid, ask, x_l, o_l, c_l, x_s, o_s, c_s, horizon_ns, n)
-    return {"label_long": o_l[:n], "ret_long_bps": ret_l, "exit_long_ns": exit_l,
-            "label_short": o_s[:n], "ret_short_bps": ret_s, "exit_short_ns": exit_s,
-            "label_end_ns": end_ns, "label_complete": complete}
+    return _both_sides(ts, bid, ask, params.tp_bps, params.sl_bps, horizon_ns, end, n, alloc)

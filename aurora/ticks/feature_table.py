@@ -28,12 +28,21 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from aurora.core.book import OrderBook, replay_depth
-from aurora.core.features import NS, BookTops, FeatureParams, feature_columns, infer_tick_size
+from aurora.core.features import (
+    NS,
+    Allocator,
+    BookTops,
+    FeatureParams,
+    feature_columns,
+    infer_tick_size,
+)
 from aurora.core.labels import LabelParams, label_columns
 from aurora.core.microprice import MicropriceModel
+from aurora.ticks.recycler import Recycler
 from aurora.ticks.store import TickStore
 
 BBO_READ = ["ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty"]
@@ -53,23 +62,34 @@ Columns = dict[str, np.ndarray]
 @dataclass
 class _Day:
     day: date
-    bbo: Columns
-    trades: Columns
+    bbo: pa.Table
+    trades: pa.Table
     depth: pa.Table | None
+
+
+def _joined(parts: list[np.ndarray], alloc: Allocator) -> np.ndarray:
+    """The parts end to end, in one array."""
+    out = alloc(sum(len(p) for p in parts), parts[0].dtype)
+    np.concatenate(parts, out=out)
+    return out
+
+
+def _chunks(table: pa.Table, name: str) -> list[np.ndarray]:
+    """A column's chunks as numpy arrays (views, except bit-packed booleans: store columns have
+    no nulls)."""
+    return [chunk.to_numpy(zero_copy_only=False) for chunk in table.column(name).chunks]
 
 
 def _arrays(table: pa.Table) -> Columns:
     return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
+def _no_rows(table: pa.Table) -> Columns:
+    return {f.name: np.empty(0, dtype=f.type.to_pandas_dtype()) for f in table.schema}
+
+
 def _take(cols: Columns, sl: slice | np.ndarray) -> Columns:
     return {k: np.array(v[sl]) for k, v in cols.items()}  # copies: the day's arrays can go
-
-
-def _concat(a: Columns, b: Columns) -> Columns:
-    if not len(a["ts_ns"]):
-        return b
-    return {k: np.concatenate([a[k], b[k]]) for k in b}
 
 
 def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, day: date, *,
@@ -85,8 +105,8 @@ def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, da
 
 
 def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_depth: bool) -> _Day:
-    bbo = _arrays(_read_partition(store, "bbo", exchange, symbol, day, columns=BBO_READ))
-    trades = _arrays(_read_partition(store, "trades", exchange, symbol, day, columns=TRADE_READ))
+    bbo = _read_partition(store, "bbo", exchange, symbol, day, columns=BBO_READ)
+    trades = _read_partition(store, "trades", exchange, symbol, day, columns=TRADE_READ)
     depth = None
     if with_depth:
         d = _read_partition(store, "depth", exchange, symbol, day, columns=DEPTH_READ)
@@ -102,16 +122,18 @@ def _head(store: TickStore, exchange: str, symbol: str, day: date,
     dataset = ds.dataset(sorted(str(f) for f in part.glob("*.parquet")), format="parquet")
     table = dataset.to_table(columns=["ts_ns", "seq", "bid_px", "ask_px"],
                              filter=ds.field("ts_ns") <= until_ns)
-    cols = _arrays(table)
-    order = np.lexsort((cols["seq"], cols["ts_ns"]))
+    cols = {name: table.column(name).to_numpy() for name in table.column_names}
+    order = np.lexsort((cols.pop("seq"), cols["ts_ns"]))
     first = dataset.head(1, columns=["ts_ns"]).column("ts_ns").to_numpy()
     return {k: v[order] for k, v in cols.items()}, (int(first[0]) if first.size else None)
 
 
-def _tops(depth: pa.Table | None, book: OrderBook, levels: int) -> BookTops | None:
+def _tops(depth: pa.Table | None, book: OrderBook, levels: int,
+          alloc: Allocator) -> BookTops | None:
     if depth is None or not len(depth):
         return None
-    out = replay_depth(depth, levels, book=book)
+    out = replay_depth({name: _joined(_chunks(depth, name), alloc) for name in depth.column_names},
+                       levels, book=book)
     return BookTops(seq=out["seq"], bid_qty=out["bid_qty"], ask_qty=out["ask_qty"],
                     in_sync=out["in_sync"])
 
@@ -132,17 +154,21 @@ def _join_tops(a: BookTops | None, b: BookTops | None) -> BookTops | None:
                     np.vstack([a.ask_qty, b.ask_qty]), np.concatenate([a.in_sync, b.in_sync]))
 
 
-def _tail(day: _Day, since_ns: int) -> tuple[Columns, Columns]:
+def _tail(bbo: Columns, trades: Columns, since_ns: int) -> tuple[Columns, Columns]:
     """Context for the next day: quotes after ``since_ns`` plus the one before, and every trade
     after that quote (copied, so the rest of the day can be freed)."""
-    ts = day.bbo["ts_ns"]
+    ts = bbo["ts_ns"]
     i = max(int(np.searchsorted(ts, since_ns, side="right")) - 1, 0)
-    bbo = _take(day.bbo, slice(i, None))
-    if not len(bbo["ts_ns"]):
-        return bbo, _take(day.trades, slice(0, 0))
-    first_seq = int(bbo["seq"][0])
-    j = int(np.searchsorted(day.trades["seq"], first_seq, side="right"))
-    return bbo, _take(day.trades, slice(j, None))
+    ctx_bbo = _take(bbo, slice(i, None))
+    if not len(ctx_bbo["ts_ns"]):
+        return ctx_bbo, _take(trades, slice(0, 0))
+    j = int(np.searchsorted(trades["seq"], int(ctx_bbo["seq"][0]), side="right"))
+    return ctx_bbo, _take(trades, slice(j, None))
+
+
+def _first_seq(table: pa.Table) -> int | None:
+    value = pc.min(table.column("seq")).as_py() if table.num_rows else None
+    return None if value is None else int(value)
 
 
 def _rebase(bbo: Columns, trades: Columns, top: BookTops | None, cur: _Day,
@@ -150,7 +176,7 @@ def _rebase(bbo: Columns, trades: Columns, top: BookTops | None, cur: _Day,
     """Shift the context's ``seq`` below the day's first ``seq`` when the two days came from
     separate imports (each import numbers its messages from its own start); order within the
     context is kept."""
-    firsts = [int(f["seq"].min()) for f in (cur.bbo, cur.trades) if len(f["seq"])]
+    firsts = [s for s in (_first_seq(cur.bbo), _first_seq(cur.trades)) if s is not None]
     if cur_tops is not None and cur_tops.seq.size:
         firsts.append(int(cur_tops.seq.min()))
     lasts = [int(f["seq"].max()) for f in (bbo, trades) if len(f["seq"])]
@@ -166,15 +192,12 @@ def _rebase(bbo: Columns, trades: Columns, top: BookTops | None, cur: _Day,
     return bbo, trades, top
 
 
-def _labels(bbo: Columns, head: Columns | None, next_start_ns: int | None,
-            lp: LabelParams) -> Columns:
-    n = len(bbo["ts_ns"])
-    cols = ("ts_ns", "bid_px", "ask_px")
-    if head is not None and len(head["ts_ns"]):
-        ts, bid, ask = (np.concatenate([bbo[c], head[c]]) for c in cols)
-    else:
-        ts, bid, ask = (bbo[c] for c in cols)
-    return label_columns(ts, bid, ask, lp, data_end_ns=next_start_ns, n=n)
+def _assemble(ctx: Columns, day: pa.Table, alloc: Allocator,
+              head: Columns | None = None) -> Columns:
+    """Context, the day and (where it has the column) the next day's head, one array a column."""
+    return {name: _joined([ctx[name], *_chunks(day, name),
+                           *([head[name]] if head is not None and name in head else [])], alloc)
+            for name in day.column_names}
 
 
 def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
@@ -198,6 +221,8 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
                                 f" (stored days: {', '.join(map(str, stored)) or 'none'})")
     stored_set = set(stored)
     context_ns = round(params.context_s * NS)
+    # day-sized arrays come back once the caller has let go of the previous day's frame
+    arrays = Recycler()
     book = OrderBook()
     ctx: tuple[Columns, Columns] | None = None
     prev_top: BookTops | None = None
@@ -205,44 +230,54 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
     if prev_day in stored_set:
         warm = _read_day(store, exchange, symbol, prev_day, with_depth)
         if with_depth:
-            prev_top = _last_top(_tops(warm.depth, book, params.obi_levels))
-        ctx = _tail(warm, int(pd.Timestamp(days[0]).value) - context_ns)
+            prev_top = _last_top(_tops(warm.depth, book, params.obi_levels, arrays.empty))
+        ctx = _tail(_arrays(warm.bbo), _arrays(warm.trades),
+                    int(pd.Timestamp(days[0]).value) - context_ns)
         del warm
-    for day in days:
-        cur = _read_day(store, exchange, symbol, day, with_depth)
-        if params.tick_size is None:
-            params = params.with_tick(infer_tick_size(cur.bbo["bid_px"], cur.bbo["ask_px"]))
-        day_start = int(pd.Timestamp(day).value)
-        if ctx is None or prev_day != day - timedelta(days=1):
-            ctx = (_take(cur.bbo, slice(0, 0)), _take(cur.trades, slice(0, 0)))
-            prev_top, book = None, OrderBook()
-        day_tops = _tops(cur.depth, book, params.obi_levels) if with_depth else None
-        cur.depth = None
-        ctx_bbo, ctx_trades, prev_top = _rebase(ctx[0], ctx[1], prev_top, cur, day_tops)
-        n_ctx = len(ctx_bbo["ts_ns"])
-        # one copy of the day: the day's own rows are views into the concatenated arrays
-        all_bbo, all_trades = _concat(ctx_bbo, cur.bbo), _concat(ctx_trades, cur.trades)
-        cur.bbo = {k: v[n_ctx:] for k, v in all_bbo.items()}
-        cur.trades = {k: v[len(ctx_trades["ts_ns"]):] for k, v in all_trades.items()}
-        cols = feature_columns(all_bbo, all_trades, _join_tops(prev_top, day_tops), params,
-                               microprice=microprice, context_start_ns=day_start)
-        del all_trades
-        if labels is not None:
-            nxt = day + timedelta(days=1)
+    try:
+        for day in days:
+            cur = _read_day(store, exchange, symbol, day, with_depth)
+            day_start = int(pd.Timestamp(day).value)
+            if ctx is None or prev_day != day - timedelta(days=1):
+                ctx = (_no_rows(cur.bbo), _no_rows(cur.trades))
+                prev_top, book = None, OrderBook()
+            day_tops = (_tops(cur.depth, book, params.obi_levels, arrays.empty) if with_depth
+                        else None)
+            ctx_bbo, ctx_trades, prev_top = _rebase(ctx[0], ctx[1], prev_top, cur, day_tops)
             head, next_start = None, None
-            if nxt in stored_set and len(cur.bbo["ts_ns"]):
+            nxt = day + timedelta(days=1)
+            if labels is not None and nxt in stored_set and cur.bbo.num_rows:
+                last_ns = cur.bbo.column("ts_ns")[-1].as_py()
                 head, next_start = _head(store, exchange, symbol, nxt,
-                                         int(cur.bbo["ts_ns"][-1]) + round(labels.horizon_s * NS))
-            cols.update(_labels(cur.bbo, head, next_start, labels))
-        prev_top = _last_top(day_tops) or prev_top
-        ctx = _tail(cur, day_start + 86_400 * NS - context_ns)
-        prev_day = day
-        del cur, day_tops, all_bbo
-        pa.default_memory_pool().release_unused()  # the day's Arrow buffers are done with
-        frame = pd.DataFrame(cols, copy=False)
-        del cols  # the caller holds the only reference: memory stays at about one day
-        yield day, frame
-        del frame
+                                         last_ns + round(labels.horizon_s * NS))
+            # one copy of the day, with the context before it and the next day's head after it; the
+            # rest are views into these arrays
+            n_ctx, n_day = len(ctx_bbo["ts_ns"]), cur.bbo.num_rows
+            all_bbo = _assemble(ctx_bbo, cur.bbo, arrays.empty, head)
+            all_trades = _assemble(ctx_trades, cur.trades, arrays.empty)
+            del cur
+            quotes = {k: v[:n_ctx + n_day] for k, v in all_bbo.items()}
+            if params.tick_size is None:
+                params = params.with_tick(infer_tick_size(quotes["bid_px"][n_ctx:],
+                                                          quotes["ask_px"][n_ctx:]))
+            cols = feature_columns(quotes, all_trades, _join_tops(prev_top, day_tops), params,
+                                   microprice=microprice, context_start_ns=day_start,
+                                   alloc=arrays.empty)
+            if labels is not None:
+                cols.update(label_columns(*(all_bbo[c][n_ctx:] for c in ("ts_ns", "bid_px", "ask_px")),
+                                          labels, data_end_ns=next_start, n=n_day, alloc=arrays.empty))
+            prev_top = _last_top(day_tops) or prev_top
+            ctx = _tail({k: v[n_ctx:] for k, v in quotes.items()},
+                        {k: v[len(ctx_trades["ts_ns"]):] for k, v in all_trades.items()},
+                        day_start + 86_400 * NS - context_ns)
+            prev_day = day
+            del day_tops, all_bbo, all_trades, quotes
+            frame = pd.DataFrame(cols, copy=False)
+            del cols  # the caller holds the only reference: memory stays at about one day
+            yield day, frame
+            del frame
+    finally:
+        arrays.clear()
 
 
 def feature_table(  # noqa: PLR0917 (the documented positional API)
