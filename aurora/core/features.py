@@ -271,8 +271,10 @@ def book_imbalance(bid_qty: np.ndarray, ask_qty: np.ndarray, weights: np.ndarray
     aq = np.nan_to_num(np.asarray(ask_qty, dtype=np.float64))
     k = min(bq.shape[1], aq.shape[1], weights.shape[0])
     bq, aq, w = bq[:, :k], aq[:, :k], weights[:k]
-    num = (bq - aq) @ w
-    den = (bq + aq) @ w
+    # elementwise, not ``@``: a BLAS matrix-vector product wakes OpenBLAS's thread pool, which
+    # then spins on the other cores for a few milliseconds (4 % of a streamed day's CPU)
+    num = ((bq - aq) * w).sum(axis=1)
+    den = ((bq + aq) * w).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
