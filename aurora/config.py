@@ -154,6 +154,7 @@ class ApiSettings(_Section):
     artifact_poll_s: float = Field(gt=0)
     decision_memory: int = Field(ge=1)
     decision_event_flush_s: float = Field(gt=0, le=1)
+    decision_event_backlog: int = Field(ge=1)
     log_level: Literal["critical", "error", "warning", "info", "debug"]
     access_log: bool
 

@@ -92,6 +92,12 @@ class JsonlSink:
             os.write(fd, b"\n")
         return fd
 
+    def _close(self, fd: int) -> None:
+        """Close our descriptor and forget it, so a failed reopen never leaves a closed (and
+        maybe reused) descriptor number to write to."""
+        self._fd = None
+        os.close(fd)
+
     def _moved(self) -> bool:
         """True when the path no longer names the file our descriptor writes to."""
         self._checked_at = time.monotonic()
@@ -104,7 +110,7 @@ class JsonlSink:
         """Our descriptor, exclusively locked, reopened first if the file was rotated elsewhere."""
         fd = self._fd if self._fd is not None else self._open()
         if time.monotonic() - self._checked_at > self.recheck_s and self._moved():
-            os.close(fd)
+            self._close(fd)
             fd = self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fd
@@ -118,7 +124,7 @@ class JsonlSink:
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
         else:
             os.truncate(self.path, 0)
-        os.close(fd)
+        self._close(fd)
         return self._open()
 
     def write(self, line: bytes) -> None:
@@ -130,7 +136,7 @@ class JsonlSink:
                 if size and size + len(line) > self.rotate_bytes:
                     if self._moved():
                         # Another process rotated already: write to the new file instead.
-                        os.close(fd)
+                        self._close(fd)
                         fd = self._open()
                     else:
                         fd = self._rotate(fd)
@@ -141,13 +147,13 @@ class JsonlSink:
                         fcntl.flock(fd, fcntl.LOCK_EX)
                 os.write(fd, line)
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                if self._fd is not None:  # None: a reopen failed; nothing of ours is locked
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         with self._lock:
             if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+                self._close(self._fd)
 
 
 @dataclass

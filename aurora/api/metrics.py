@@ -52,6 +52,12 @@ class Metrics:
         self.order_latency = Histogram("aurora_order_latency_seconds",
                                        "Runner latency: at the decision (estimated) vs the order (realised)",
                                        ["kind"], buckets=ORDER_LATENCY_BUCKETS, registry=r)
+        self.event_write_errors = Counter("aurora_event_write_errors",
+                                          "Failed appends of decision events (kept and retried)",
+                                          registry=r)
+        self.events_dropped = Counter("aurora_events_dropped",
+                                      "Decision events dropped: the backlog of unwritable events was full",
+                                      registry=r)
         for outcome in ("allow", "deny"):
             self.decisions.labels(outcome)
         for reason in REASONS:

@@ -181,13 +181,16 @@ class Health(_Body):
         "status": "ok", "ready": True, "mode": "replay", "model": {
             "loaded": True, "fresh": True, "version": "2026-01-01.1", "sha256": "ab12…",
             "created_at": "2026-01-01T00:00:00Z", "age_s": 3600.0, "error": None},
-        "state_store_writable": True, "kill_switch": False, "cooloff_s": 0.0, "drawdown_pct": 0.0}]})
+        "state_store_writable": True, "events_writable": True, "kill_switch": False,
+        "cooloff_s": 0.0, "drawdown_pct": 0.0}]})
 
     status: Literal["ok", "not_ready"]
     ready: bool
     mode: str
     model: ModelHealth
     state_store_writable: bool
+    events_writable: bool = Field(description="decision events are being written (False while "
+                                              "appends to the event log fail; they are retried)")
     kill_switch: bool
     cooloff_s: float
     drawdown_pct: float

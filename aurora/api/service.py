@@ -50,7 +50,10 @@ class GateService:
         self.limits = risk.limits_from_settings(settings)
         self.metrics = Metrics()
         self.store = StateStore(settings.path(settings.api.state_db))
-        self.decision_events = EventWriter(events, settings.api.decision_event_flush_s)
+        self.decision_events = EventWriter(events, settings.api.decision_event_flush_s,
+                                           settings.api.decision_event_backlog,
+                                           self.metrics.event_write_errors,
+                                           self.metrics.events_dropped)
         now = clock()
         state = self.store.load()
         if state is None:
@@ -234,7 +237,8 @@ class GateService:
         age = now - model.created_at_s if model else None
         fresh = age is not None and age <= self.limits.model_max_age_s
         writable = self.store.writable()
-        ready = fresh and writable
+        events_ok = not self.decision_events.failing
+        ready = fresh and writable and events_ok
         return {
             "status": "ok" if ready else "not_ready", "ready": ready, "mode": self.settings.api.mode,
             "model": {"loaded": model is not None, "fresh": fresh,
@@ -242,7 +246,8 @@ class GateService:
                       "sha256": cal.sha256 if cal else None,
                       "created_at": cal.created_at.isoformat() if cal else None,
                       "age_s": age, "error": self.model_error},
-            "state_store_writable": writable, "kill_switch": state.kill_switch,
+            "state_store_writable": writable, "events_writable": events_ok,
+            "kill_switch": state.kill_switch,
             "cooloff_s": self.cooloff_s(now), "drawdown_pct": state.drawdown_pct,
         }
 
