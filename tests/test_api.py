@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -364,3 +365,20 @@ def test_sighup_and_admin_route_reload(tmp_path: Path) -> None:
         r = c.post("/admin/reload", headers=AUTH).json()
         assert r == {"reloaded": True, "model_version": "by-admin", "sha256": r["sha256"], "error": None}
         assert c.post("/pretrade/check", json=PRETRADE, headers=AUTH).json()["model_version"] == "by-admin"
+
+
+def test_a_locked_state_store_fails_closed_with_503_and_applies_nothing(tmp_path: Path) -> None:
+    home = make_home(tmp_path / "home")
+    with ServerProcess(home, {"AURORA_API_TOKEN": TOKEN}) as srv, \
+            httpx.Client(base_url=srv.url, timeout=10.0) as c:
+        holder = sqlite3.connect(home / "data" / "state" / "aurora.sqlite", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another writer holds the database past the busy timeout
+        try:
+            r = c.post("/posttrade/log", json=posttrade("locked-1", realized_pnl=-5.0), headers=AUTH)
+            assert r.status_code == 503 and "risk state store unavailable" in r.json()["detail"]
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert c.get("/health").json()["drawdown_pct"] == 0.0  # the report was not applied
+        r = c.post("/posttrade/log", json=posttrade("locked-1", realized_pnl=-5.0), headers=AUTH)
+        assert r.status_code == 200 and r.json()["applied"] is True  # the retry applies it once

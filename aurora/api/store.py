@@ -66,12 +66,18 @@ class StateStore:
 
     def save(self, state: RiskState) -> None:
         """Replace the state (one durable transaction)."""
-        with self._tx():
-            self._put(state)
+        try:
+            with self._tx():
+                self._put(state)
+        except sqlite3.Error as exc:
+            raise StateStoreError(f"cannot write the risk state to {self.path}: {exc}") from exc
 
     def is_logged(self, client_order_id: str, status: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM posttrade_keys WHERE client_order_id = ? AND status = ?",
-                               (client_order_id, status)).fetchone()
+        try:
+            row = self._db.execute("SELECT 1 FROM posttrade_keys WHERE client_order_id = ? AND status = ?",
+                                   (client_order_id, status)).fetchone()
+        except sqlite3.Error as exc:
+            raise StateStoreError(f"cannot read the post-trade keys in {self.path}: {exc}") from exc
         return row is not None
 
     def log_posttrade(self, client_order_id: str, status: str, now_s: float, state: RiskState) -> bool:
@@ -83,6 +89,8 @@ class StateStore:
                 self._put(state)
         except sqlite3.IntegrityError:
             return False
+        except sqlite3.Error as exc:
+            raise StateStoreError(f"cannot record the post-trade report in {self.path}: {exc}") from exc
         return True
 
     def writable(self) -> bool:

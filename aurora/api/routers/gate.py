@@ -42,13 +42,15 @@ from aurora.api.schemas import (
     ValidationErrorBody,
 )
 from aurora.api.service import GateService
+from aurora.api.store import StateStoreError
 from aurora.events import encode
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or invalid bearer token"},
     413: {"model": ErrorBody, "description": "body larger than api.max_body_bytes"},
     422: {"model": ValidationErrorBody, "description": "invalid input; each error names its field"},
-    503: {"model": ErrorBody, "description": "no API token configured"},
+    503: {"model": ErrorBody, "description": "no API token configured, or the risk state store cannot "
+                                             "be read or written right now (nothing was applied)"},
 }
 router = APIRouter(tags=["gate"], responses=ERRORS)
 _JSON = (b"content-type", b"application/json")
@@ -100,7 +102,11 @@ class _Endpoint:
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
         service: GateService = state.service
-        out = encode(await self.endpoint(body=body, service=service))
+        try:
+            out = encode(await self.endpoint(body=body, service=service))
+        except StateStoreError as exc:  # fail closed: no allow, nothing applied; the caller retries
+            raise HTTPException(503, detail="risk state store unavailable, nothing was applied: "
+                                            f"{exc}") from None
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", b"%d" % len(out)), _JSON]})
         await send({"type": "http.response.body", "body": out})
