@@ -37,7 +37,7 @@ class IsotonicMap:
 
     def __call__(self, score: float) -> float:
         # bisect over a tuple is ~4x faster than np.interp for one scalar (measured in
-        # `auroractl bench calibrate`); the array path below uses np.interp.
+        # `auroractl bench calibrate`); the array path below does the same arithmetic.
         x, y = self.x, self.y
         if not score > x[0]:  # also catches NaN: treated as the lowest score
             return y[0]
@@ -48,9 +48,18 @@ class IsotonicMap:
         return y0 + (y[i] - y0) * (score - x0) / (x1 - x0)
 
     def predict(self, scores: np.ndarray) -> np.ndarray:
+        """:meth:`__call__` over an array, with the same arithmetic. Not ``np.interp``: it takes the
+        slope (y1 − y0)/(x1 − x0) first, which overflows to inf between thresholds closer than
+        ~1e-308 apart, where the scalar path's (y1 − y0)·(s − x0)/(x1 − x0) stays in [y0, y1]."""
         s = np.asarray(scores, dtype=np.float64)
-        out = np.interp(s, self.x, self.y)
-        return np.where(np.isnan(s), self.y[0], out)
+        x, y = np.asarray(self.x), np.asarray(self.y)
+        if x.size == 1:
+            return np.full(s.shape, y[0])
+        i = np.clip(np.searchsorted(x, s, side="right"), 1, x.size - 1)
+        x0, y0 = x[i - 1], y[i - 1]
+        with np.errstate(invalid="ignore", over="ignore"):  # only in lanes replaced just below
+            inside = y0 + (y[i] - y0) * (s - x0) / (x[i] - x0)
+        return np.where(~(s > x[0]), y[0], np.where(s >= x[-1], y[-1], inside))
 
 
 @dataclass(frozen=True)
