@@ -137,6 +137,9 @@ def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, 
         events += ts.size
         if progress:
             progress(f"{day}: {ts.size} bbo events, {int(keep.sum())} samples kept")
+        # let go of the day's table before the next is computed: its arrays are then reused for
+        # it (one day in memory, not two, and no page faults for a new day's worth of arrays)
+        del feats, ts, mid
     if not days:
         raise ValueError(f"no bbo data for {p.symbol} on {p.exchange} between {p.start} and {p.end} "
                          f"in the store {p.store}")

@@ -211,7 +211,12 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
     microprice: MicropriceModel | None = None,
     with_depth: bool = True,
 ) -> Iterator[tuple[date, pd.DataFrame]]:
-    """Yield ``(day, feature frame)`` for every stored day of quotes in ``[start, end]``."""
+    """Yield ``(day, feature frame)`` for every stored day of quotes in ``[start, end]``.
+
+    The day-sized arrays are reused for the next day once nothing refers to them any more, so a
+    consumer that drops its frame (and any views of its columns) before asking for the next day
+    keeps about one day in memory and saves faulting in new memory every day; one that keeps
+    frames only costs memory for what it keeps (held arrays are never reused)."""
     if start > end:
         raise FeatureTableError(f"start {start} is after end {end}")
     stored = store.dates("bbo", exchange, symbol)
