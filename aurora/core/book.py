@@ -6,8 +6,8 @@ Bootstrap (Binance "how to manage a local order book"):
 2. On a snapshot with ``lastUpdateId = L``: load it, drop buffered diffs with ``u ≤ L``; the first
    diff applied must straddle the snapshot — spot ``U ≤ L+1 ≤ u``, futures ``U ≤ L ≤ u``.
 3. Afterwards every diff must continue the chain — spot ``U == previous u + 1``, futures
-   ``pu == previous u``. (A futures diff without ``pu``, e.g. replayed from the tick store, can
-   only be checked for ``U > previous u``; import-time parsing checks ``pu``.)
+   ``pu == previous u``. (A futures diff without ``pu`` — e.g. from a store written before the
+   depth table kept ``prev_update_id`` — can only be checked for ``U > previous u``.)
 
 A diff that breaks the chain is a **gap**: it is counted and reported (:attr:`DiffResult.GAP`), the
 book is cleared and marked out of sync, and it re-synchronises from the next snapshot (the gapped
@@ -370,6 +370,18 @@ class OrderBook:
         return int(self._st[_BN]), int(self._st[_AN])
 
 
+def _prev_ids(depth: Any, starts: np.ndarray) -> np.ndarray:
+    """``prev_update_id`` (futures ``pu``) of each message, −1 where there is none (null, NaN or
+    −1: spot, snapshots, or a table without the column)."""
+    try:
+        column = depth["prev_update_id"]
+    except KeyError:
+        return np.full(len(starts), -1, np.int64)
+    # float64 holds update ids exactly (< 2**53) and turns nulls into NaN whatever the input type
+    pu = np.asarray(column, dtype=np.float64)[starts]
+    return np.where(np.isnan(pu), -1, pu).astype(np.int64)
+
+
 def replay_depth(depth: Any, n_levels: int, book: OrderBook | None = None,
                  futures: bool = False) -> dict[str, np.ndarray]:
     """Replay a depth table (DEPTH schema columns, rows in arrival order) message by message.
@@ -392,7 +404,7 @@ def replay_depth(depth: Any, n_levels: int, book: OrderBook | None = None,
         starts = np.zeros(0, np.int64)
     ends = np.r_[starts[1:], len(seq)].astype(np.int64)
     messages = {"is_snapshot": snap[starts], "first": first[starts], "last": last[starts],
-                "pu": np.full(len(starts), -1, np.int64), "start": starts.astype(np.int64), "end": ends}
+                "pu": _prev_ids(depth, starts), "start": starts.astype(np.int64), "end": ends}
     rows = {"side": np.asarray(depth["side"], dtype=np.int8),
             "price": np.asarray(depth["price"], dtype=np.float64),
             "qty": np.asarray(depth["qty"], dtype=np.float64)}

@@ -45,7 +45,7 @@ import orjson
 import pyarrow as pa
 
 from aurora.events import EventLog
-from aurora.ticks.schema import BBO, DEPTH, EXCHANGES, TRADES
+from aurora.ticks.schema import BBO, DEPTH, EXCHANGES, FUTURES_EXCHANGES, TRADES
 from aurora.ticks.store import TickStore, WriteReport
 
 OnBadInput = Literal["skip", "error"]
@@ -173,7 +173,7 @@ class _Columns:
 
 
 def _depth_rows(cols: dict[str, list[Any]], *, ts: int, exch: int | None, seq: int, first: int, last: int,
-                bids: list[Any], asks: list[Any], snapshot: bool) -> None:
+                prev: int | None, bids: list[Any], asks: list[Any], snapshot: bool) -> None:
     n = len(bids) + len(asks)
     px = [float(p) for p, _ in bids] + [float(p) for p, _ in asks]
     qty = [float(q) for _, q in bids] + [float(q) for _, q in asks]
@@ -182,6 +182,7 @@ def _depth_rows(cols: dict[str, list[Any]], *, ts: int, exch: int | None, seq: i
     cols["seq"] += [seq] * n
     cols["first_update_id"] += [first] * n
     cols["last_update_id"] += [last] * n
+    cols["prev_update_id"] += [prev] * n
     cols["side"] += [1] * len(bids) + [-1] * len(asks)
     cols["price"] += px
     cols["qty"] += qty
@@ -197,7 +198,7 @@ class _Parser:
         self.source = source
         self.symbol = symbol.upper()
         self.stream_prefix = symbol.lower() + "@"
-        self.futures = exchange != "binance"
+        self.futures = exchange in FUTURES_EXCHANGES
         self.mode = on_bad_input
         self.seq = seq
         self.cols = _Columns()
@@ -321,7 +322,7 @@ class _Parser:
         if prev is not None and last <= prev:
             raise _BadLineError(f"out-of-order: depth u {last} not above previous u {prev}")
         _depth_rows(self.cols.depth, ts=ts, exch=_ms(d["E"]) if "E" in d else None, seq=self.seq,
-                    first=first, last=last, bids=d["b"], asks=d["a"], snapshot=False)
+                    first=first, last=last, prev=pu, bids=d["b"], asks=d["a"], snapshot=False)
         if prev is not None:
             continuous = (pu == prev) if pu is not None else (first == prev + 1)
             if not continuous:
@@ -336,7 +337,7 @@ class _Parser:
     def snapshot(self, ts: int, d: dict[str, Any]) -> None:
         lid = int(d["lastUpdateId"])
         exch = _ms(d["E"]) if "E" in d else None
-        _depth_rows(self.cols.depth, ts=ts, exch=exch, seq=self.seq, first=lid, last=lid,
+        _depth_rows(self.cols.depth, ts=ts, exch=exch, seq=self.seq, first=lid, last=lid, prev=None,
                     bids=d["bids"], asks=d["asks"], snapshot=True)
 
     # -- driver -----------------------------------------------------------------------------------
@@ -369,7 +370,7 @@ def _table(cols: dict[str, Any], schema: pa.Schema) -> pa.Table:
     arrays = []
     for f in schema:
         values = cols[f.name]
-        if f.name == "exch_ns" and any(v is None for v in values):
+        if f.nullable and any(v is None for v in values):
             arrays.append(pa.array(values, type=f.type))
         elif pa.types.is_boolean(f.type):
             arrays.append(pa.array(np.asarray(values, dtype=bool)))

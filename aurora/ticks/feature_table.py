@@ -43,11 +43,13 @@ from aurora.core.features import (
 from aurora.core.labels import LabelParams, label_columns
 from aurora.core.microprice import MicropriceModel
 from aurora.ticks.recycler import Recycler
+from aurora.ticks.schema import FUTURES_EXCHANGES, SCHEMAS
 from aurora.ticks.store import TickStore
 
 BBO_READ = ["ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty"]
 TRADE_READ = ["ts_ns", "seq", "qty", "side"]
-DEPTH_READ = ["ts_ns", "seq", "first_update_id", "last_update_id", "side", "price", "qty", "is_snapshot"]
+DEPTH_READ = ["ts_ns", "seq", "first_update_id", "last_update_id", "prev_update_id", "side", "price",
+              "qty", "is_snapshot"]
 LABEL_COLUMNS = ("label_long", "ret_long_bps", "exit_long_ns", "label_short", "ret_short_bps",
                  "exit_short_ns", "label_end_ns", "label_complete")
 
@@ -101,7 +103,8 @@ def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, da
     files = sorted(str(f) for f in part.glob("*.parquet")) if part.is_dir() else []
     if not files:
         return store.read(table, exchange, symbol, day, day, columns)
-    return ds.dataset(files, format="parquet").to_table(columns=columns)
+    # the table's schema, not the file's: a column added since the file was written reads as null
+    return ds.dataset(files, schema=SCHEMAS[table], format="parquet").to_table(columns=columns)
 
 
 def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_depth: bool) -> _Day:
@@ -132,6 +135,9 @@ def _tops(depth: pa.Table | None, book: OrderBook, levels: int,
           alloc: Allocator) -> BookTops | None:
     if depth is None or not len(depth):
         return None
+    # prev_update_id is null where a message has no ``pu`` (spot, snapshots): −1 for the book
+    k = depth.schema.get_field_index("prev_update_id")
+    depth = depth.set_column(k, "prev_update_id", pc.fill_null(depth.column(k), -1))
     out = replay_depth({name: _joined(_chunks(depth, name), alloc) for name in depth.column_names},
                        levels, book=book)
     return BookTops(seq=out["seq"], bid_qty=out["bid_qty"], ask_qty=out["ask_qty"],
@@ -228,7 +234,8 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
     context_ns = round(params.context_s * NS)
     # day-sized arrays come back once the caller has let go of the previous day's frame
     arrays = Recycler()
-    book = OrderBook()
+    futures = exchange in FUTURES_EXCHANGES
+    book = OrderBook(futures=futures)
     ctx: tuple[Columns, Columns] | None = None
     prev_top: BookTops | None = None
     prev_day = days[0] - timedelta(days=1)
@@ -245,7 +252,7 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
             day_start = int(pd.Timestamp(day).value)
             if ctx is None or prev_day != day - timedelta(days=1):
                 ctx = (_no_rows(cur.bbo), _no_rows(cur.trades))
-                prev_top, book = None, OrderBook()
+                prev_top, book = None, OrderBook(futures=futures)
             day_tops = (_tops(cur.depth, book, params.obi_levels, arrays.empty) if with_depth
                         else None)
             ctx_bbo, ctx_trades, prev_top = _rebase(ctx[0], ctx[1], prev_top, cur, day_tops)

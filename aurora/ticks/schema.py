@@ -14,6 +14,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 EXCHANGES = ("binance", "binance-usdm", "binance-coinm")
+#: USD-M and COIN-M futures: their depth diffs chain by ``pu`` (``prev_update_id``), not ``U``.
+FUTURES_EXCHANGES = ("binance-usdm", "binance-coinm")
 PARTITION_KEYS = ("exchange", "symbol", "date")
 
 TRADES = pa.schema(
@@ -49,6 +51,8 @@ DEPTH = pa.schema(
         pa.field("seq", pa.int64(), nullable=False),
         pa.field("first_update_id", pa.int64(), nullable=False),
         pa.field("last_update_id", pa.int64(), nullable=False),
+        # futures diffs' ``pu`` (the previous message's ``u``); null for spot and for snapshots
+        pa.field("prev_update_id", pa.int64()),
         pa.field("side", pa.int8(), nullable=False),  # +1 bid, -1 ask
         pa.field("price", pa.float64(), nullable=False),
         pa.field("qty", pa.float64(), nullable=False),  # 0 deletes the level

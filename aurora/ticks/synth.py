@@ -254,7 +254,8 @@ def _chunk(p: SynthParams, st: _State, t0: int, t1: int, rng: np.random.Generato
         "bbo": {"ts_ns": tb, "exch_ns": None, "seq": ev_seq[bpos], "update_id": uid,
                 "bid_px": np.round(bid_t * p.tick_size, dec), "bid_qty": bq,
                 "ask_px": np.round(ask_t * p.tick_size, dec), "ask_qty": aq},
-        "depth": depth | {"exch_ns": (depth["ts_ns"] - lat) // 1_000_000 * 1_000_000},
+        "depth": depth | {"exch_ns": (depth["ts_ns"] - lat) // 1_000_000 * 1_000_000,
+                          "prev_update_id": None},  # a spot-like feed: no ``pu``
     }
 
 
@@ -271,8 +272,9 @@ def _depth(p: SynthParams, st: _State, *, t0: int, t1: int, times: np.ndarray, t
     d_times = np.arange((t0 // step + 1) * step, t1, step, dtype=np.int64)
     M = len(d_times)
     if st.levels is None and not M:
-        return {name: np.zeros(0, DEPTH.field(name).type.to_pandas_dtype()) for name in DEPTH.names
-                if name not in ("exch_ns", "seq")} | {"_msg": np.zeros(0, np.int64)}, np.zeros(0, np.int64)
+        empty = {name: np.zeros(0, DEPTH.field(name).type.to_pandas_dtype()) for name in DEPTH.names
+                 if name not in ("exch_ns", "seq", "prev_update_id")}
+        return empty | {"_msg": np.zeros(0, np.int64)}, np.zeros(0, np.int64)
     assert st.bbo is not None
     at = np.searchsorted(tb, d_times, side="right")  # index + 1 into the bbo with the pre-chunk one first
     top_b, top_a, q_b, q_a = (np.concatenate([[st.bbo[k]], book[k]])[at] for k in range(4))
