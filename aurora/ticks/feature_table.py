@@ -275,15 +275,18 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
             cols = feature_columns(quotes, all_trades, _join_tops(prev_top, day_tops), params,
                                    microprice=microprice, context_start_ns=day_start,
                                    alloc=arrays.empty)
-            if labels is not None:
-                cols.update(label_columns(*(all_bbo[c][n_ctx:] for c in ("ts_ns", "bid_px", "ask_px")),
-                                          labels, data_end_ns=next_start, n=n_day, alloc=arrays.empty))
             prev_top = _last_top(day_tops) or prev_top
             ctx = _tail({k: v[n_ctx:] for k, v in quotes.items()},
                         {k: v[len(ctx_trades["ts_ns"]):] for k, v in all_trades.items()},
                         day_start + 86_400 * NS - context_ns)
             prev_day = day
+            # the labels need only the quotes' prices and times: the rest is free for their output
+            lookahead = [all_bbo[c][n_ctx:] for c in ("ts_ns", "bid_px", "ask_px")]
             del day_tops, all_bbo, all_trades, quotes
+            if labels is not None:
+                cols.update(label_columns(*lookahead, labels, data_end_ns=next_start, n=n_day,
+                                          alloc=arrays.empty))
+            del lookahead
             frame = pd.DataFrame(cols, copy=False)
             del cols  # the caller holds the only reference: memory stays at about one day
             yield day, frame
