@@ -21,9 +21,10 @@ Label columns (see :mod:`aurora.core.labels`): ``label_long``/``label_short`` (i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,15 +83,16 @@ def _chunks(table: pa.Table, name: str) -> list[np.ndarray]:
     return [chunk.to_numpy(zero_copy_only=False) for chunk in table.column(name).chunks]
 
 
-def _arrays(table: pa.Table) -> Columns:
-    return {name: table.column(name).to_numpy() for name in table.column_names}
+def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """A table's columns, not copied: :func:`_tail` converts only what it searches and keeps."""
+    return {name: table.column(name) for name in table.column_names}
 
 
 def _no_rows(table: pa.Table) -> Columns:
     return {f.name: np.empty(0, dtype=f.type.to_pandas_dtype()) for f in table.schema}
 
 
-def _take(cols: Columns, sl: slice | np.ndarray) -> Columns:
+def _take(cols: Mapping[str, Any], sl: slice) -> Columns:
     return {k: np.array(v[sl]) for k, v in cols.items()}  # copies: the day's arrays can go
 
 
@@ -160,7 +162,8 @@ def _join_tops(a: BookTops | None, b: BookTops | None) -> BookTops | None:
                     np.vstack([a.ask_qty, b.ask_qty]), np.concatenate([a.in_sync, b.in_sync]))
 
 
-def _tail(bbo: Columns, trades: Columns, since_ns: int) -> tuple[Columns, Columns]:
+def _tail(bbo: Mapping[str, Any], trades: Mapping[str, Any],
+          since_ns: int) -> tuple[Columns, Columns]:
     """Context for the next day: quotes after ``since_ns`` plus the one before, and every trade
     after that quote (copied, so the rest of the day can be freed)."""
     ts = bbo["ts_ns"]
@@ -243,7 +246,7 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
         warm = _read_day(store, exchange, symbol, prev_day, with_depth)
         if with_depth:
             prev_top = _last_top(_tops(warm.depth, book, params.obi_levels, arrays.empty))
-        ctx = _tail(_arrays(warm.bbo), _arrays(warm.trades),
+        ctx = _tail(_columns(warm.bbo), _columns(warm.trades),
                     int(pd.Timestamp(days[0]).value) - context_ns)
         del warm
     try:
