@@ -61,7 +61,7 @@ def test_per_call_api_equals_feed_and_rings_grow():
             s.on_book_top(tops.bid_qty[r], tops.ask_qty[r], bool(tops.in_sync[r]))
     per_call = pd.DataFrame(rows, columns=list(s.names))
     batch = compute_features(bbo, trades, tops, PARAMS, microprice=_model())
-    assert s._si[2] > 16  # the rings grew past the initial capacity
+    assert s.capacity > 16  # the rings grew past the initial capacity
     assert_same(batch, pd.concat([batch[["ts_ns", "update_id"]], per_call], axis=1))
 
 

@@ -42,6 +42,24 @@ computes every feature in one pass with the running state in registers, writing 
 arrays from the caller's allocator — plain numpy would need a dozen day-long temporaries and
 binary searches.
 The stream form (:mod:`aurora.core.stream`) computes the same numbers incrementally.
+
+How to add a feature
+--------------------
+Every per-event formula is one scalar ``@nb.njit(inline="always")`` function in the "Formulas"
+section below, called by both kernels (the batch :func:`_feature_kernel` here and the stream
+kernels of :mod:`aurora.core.stream`), which is what keeps the two forms equal. So a feature is:
+
+1. its formula: a scalar helper (scalars in, a float out: an array passed to a call in a hot loop
+   costs numba a reference-count update per call);
+2. its name: in ``QUOTE_FEATURES`` (a function of the current quote and book) with a ``ROW_*``
+   constant, or in ``WINDOW_FEATURES`` (one column per window, ``{name}_{W}``) with its index;
+3. one line in each kernel writing the helper's value into its row: ``out[ROW_X, k] = …`` in
+   :func:`_feature_kernel`, ``out[ROW_X] = …`` in ``stream._on_bbo``;
+4. its definition with units in the list above, and a hand-worked test in ``tests/test_features.py``
+   (``tests/test_stream.py`` and ``tests/test_parity.py`` then check batch = stream).
+
+A feature needing new running state (a new windowed sum) also needs that sum kept in both
+kernels: a double-double total (:func:`dd_add`) and, in the stream, a field of the ring entries.
 """
 
 from __future__ import annotations
@@ -57,6 +75,14 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from aurora.core.microprice import MicropriceModel
+
+# Feature names, in output order (FeatureParams.names): the features of the current quote and
+# book, then every window's ofi, tfi and absorption (``ofi_1s, ofi_5s, tfi_1s, …``).
+QUOTE_FEATURES = ("mid", "spread_bps", "obi_l1", "obi_w", "microprice_w", "microprice")
+ROW_MID, ROW_SPREAD, ROW_OBI_L1, ROW_OBI_W, ROW_MICROPRICE_W, ROW_MICROPRICE = range(6)
+WINDOW_FEATURES = ("ofi", "tfi", "absorption")
+OFI, TFI, ABSORPTION = range(3)
+_N_QUOTE = len(QUOTE_FEATURES)
 
 BBO_COLUMNS = ("ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty")
 TRADE_COLUMNS = ("ts_ns", "seq", "qty", "side")
@@ -105,9 +131,7 @@ class FeatureParams:
         if self.tick_size is not None and not (math.isfinite(self.tick_size) and self.tick_size > 0):
             raise ValueError(f"tick_size must be a positive price, got {self.tick_size}")
         object.__setattr__(self, "windows_s", windows)
-        names = ["mid", "spread_bps", "obi_l1", "obi_w"]
-        names += [f"ofi_{lab}" for lab in labels] + [f"tfi_{lab}" for lab in labels]
-        names += ["microprice_w", "microprice"] + [f"absorption_{lab}" for lab in labels]
+        names = [*QUOTE_FEATURES, *(f"{f}_{lab}" for f in WINDOW_FEATURES for lab in labels)]
         object.__setattr__(self, "names", tuple(names))
 
     @classmethod
@@ -140,8 +164,8 @@ class FeatureParams:
         return max(*self.windows_s, self.impact_window_s)
 
     def obi_weights(self) -> np.ndarray:
-        """w_i = exp(−obi_decay·(i − 1)), i = 1..obi_levels."""
-        return np.exp(-self.obi_decay * np.arange(self.obi_levels, dtype=np.float64))
+        """w_i = exp(−obi_decay·(i − 1)), i = 1..obi_levels (:func:`obi_weight`)."""
+        return _obi_weights(float(self.obi_decay), int(self.obi_levels))
 
 
 def infer_tick_size(*prices: np.ndarray) -> float:
@@ -160,15 +184,39 @@ def infer_tick_size(*prices: np.ndarray) -> float:
     return float(f"{gap:.10g}")
 
 
-@nb.njit(cache=True)
-def _ofi_term(  # noqa: PLR0917 (numba kernel: positional only)
+# ---- Formulas: one scalar function per feature, called by both kernels (batch and stream).
+# Scalars in, scalars out (see "How to add a feature"); inlined into the kernels.
+
+@nb.njit(cache=True, inline="always")
+def mid_price(bid_px: float, ask_px: float) -> float:
+    """``mid`` = (bid_px + ask_px) / 2, price units."""
+    return (bid_px + ask_px) * 0.5
+
+
+@nb.njit(cache=True, inline="always")
+def spread_bps(bid_px: float, ask_px: float) -> float:
+    """``spread_bps`` = (ask_px − bid_px) / mid · 1e4, bps."""
+    return (ask_px - bid_px) / mid_price(bid_px, ask_px) * 1e4
+
+
+@nb.njit(cache=True, inline="always")
+def obi_l1(bid_qty: float, ask_qty: float) -> float:
+    """``obi_l1`` = (bid_qty − ask_qty) / (bid_qty + ask_qty), in [−1, 1]; NaN when both are 0."""
+    return (bid_qty - ask_qty) / (bid_qty + ask_qty)
+
+
+@nb.njit(cache=True, inline="always")
+def microprice_w(bid_px: float, bid_qty: float, ask_px: float, ask_qty: float) -> float:
+    """``microprice_w`` = (bid_px·ask_qty + ask_px·bid_qty) / (bid_qty + ask_qty), price units."""
+    return (bid_px * ask_qty + ask_px * bid_qty) / (bid_qty + ask_qty)
+
+
+@nb.njit(cache=True, inline="always")
+def ofi_term(  # noqa: PLR0917 (numba helper: positional only)
     bp0: float, bq0: float, ap0: float, aq0: float, bp1: float, bq1: float, ap1: float,
     aq1: float) -> float:
-    """e of a quote (bp1, bq1, ap1, aq1) after the quote (bp0, bq0, ap0, aq0).
-
-    Kernels' helpers take scalars, not arrays: an array passed to a call in a hot loop costs an
-    atomic reference-count increment and decrement per call, which made half of the feature
-    kernel's time."""
+    """CKS (2014) order flow e of a quote (bp1, bq1, ap1, aq1) after the quote (bp0, bq0, ap0,
+    aq0), base units, positive = buying pressure."""
     v = 0.0
     if bp1 >= bp0:
         v += bq1
@@ -181,13 +229,102 @@ def _ofi_term(  # noqa: PLR0917 (numba kernel: positional only)
     return v
 
 
+@nb.njit(cache=True, inline="always")
+def obi_weight(decay: float, level: int) -> float:
+    """w_i = exp(−decay·(i − 1)) of book level i = ``level`` + 1 (``level`` counts from 0)."""
+    return math.exp(-decay * level)
+
+
+@nb.njit(cache=True, inline="always")
+def obi_w_add(num: float, den: float, weight: float, bid_qty: float,
+              ask_qty: float) -> tuple[float, float]:
+    """``obi_w``'s sums (Σ w(Qb − Qa), Σ w(Qb + Qa)) with one more level; a NaN quantity (a
+    missing level) counts as 0."""
+    b = 0.0 if math.isnan(bid_qty) else bid_qty
+    a = 0.0 if math.isnan(ask_qty) else ask_qty
+    return num + weight * (b - a), den + weight * (b + a)
+
+
+@nb.njit(cache=True, inline="always")
+def obi_w(num: float, den: float, in_sync: bool) -> float:
+    """``obi_w`` = num / den from :func:`obi_w_add`'s sums; NaN with no depth or no valid book."""
+    return num / den if in_sync and den > 0 else np.nan
+
+
+@nb.njit(cache=True, inline="always")
+def mid_move_ticks(mid: float, prev_mid: float, tick: float) -> float:
+    """|mid − prev_mid| in ticks (the impact regression's y, and absorption's move)."""
+    return abs(mid - prev_mid) / tick
+
+
+@nb.njit(cache=True, inline="always")
+def impact_slope(sum_xy: float, sum_xx: float) -> float:
+    """b = Σxy / Σx², ticks per unit of net volume; 0 without trades in the impact window."""
+    return sum_xy / sum_xx if sum_xx > 0 else 0.0
+
+
+@nb.njit(cache=True, inline="always")
+def tfi(signed_qty: float, qty: float) -> float:
+    """``tfi`` = Σ side·qty / Σ qty of a window's trades; 0 when it holds none."""
+    return signed_qty / qty if qty > 0 else 0.0
+
+
+@nb.njit(cache=True, inline="always")
+def absorption(signed_qty: float, slope: float, moved_ticks: float) -> float:
+    """``absorption`` = −V·b / (|Δmid|/tick + 1): absorbed selling positive (+0.0: no −0)."""
+    return -signed_qty * slope / (moved_ticks + 1.0) + 0.0
+
+
+@nb.njit(cache=True, inline="always")
+def microprice_cell(  # noqa: PLR0917 (numba helper: positional only)
+    bid_px: float, bid_qty: float, ask_px: float, ask_qty: float, tick: float,
+    imbalance_buckets: int, spread_buckets: int) -> int:
+    """Index ``spread_bucket · imbalance_buckets + imbalance_bucket`` of the quote's cell of the
+    micro-price table (:mod:`aurora.core.microprice`), or −1 when it has none (NaN imbalance)."""
+    imb = bid_qty / (bid_qty + ask_qty)
+    ticks = np.rint((ask_px - bid_px) / tick)
+    if not (math.isfinite(imb) and math.isfinite(ticks)):
+        return -1
+    ib = min(math.floor(min(max(imb, 0.0), 1.0) * imbalance_buckets), imbalance_buckets - 1)
+    sb = int(min(max(ticks, 1.0), float(spread_buckets))) - 1
+    return sb * imbalance_buckets + ib
+
+
+@nb.njit(cache=True, inline="always")
+def microprice_at(mid: float, g_ticks: float, tick: float) -> float:
+    """``microprice`` = mid + G·tick, G in ticks from the quote's cell (NaN: no model or cell)."""
+    return mid + g_ticks * tick
+
+
+@nb.njit(cache=True, inline="always")
+def dd_add(hi: float, lo: float, x: float) -> tuple[float, float]:
+    """Double-double (hi, lo) + x (Knuth TwoSum, then renormalise).
+
+    The running total of a day of terms stays exact to ~1e-32 relative, so a window sum taken as
+    the difference of two running totals keeps the window's own precision (DESIGN.md §4).
+    """
+    t = hi + x
+    bp = t - hi
+    c = lo + ((hi - (t - bp)) + (x - bp))
+    s2 = t + c
+    return s2, c - (s2 - t)
+
+
+@nb.njit(cache=True, inline="always")
+def dd_since(hi: float, lo: float, hi0: float, lo0: float) -> float:
+    """Σ of the terms added to a running double-double total since it was (hi0, lo0)."""
+    return (hi - hi0) + (lo - lo0)
+
+
+# ---- Array helpers (tests, notebooks)
+
 @nb.njit(cache=True)
 def _ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
                ask_qty: np.ndarray) -> np.ndarray:
     e = np.empty(bid_px.shape[0])
     for i in range(bid_px.shape[0]):
-        e[i] = (_ofi_term(bid_px[i - 1], bid_qty[i - 1], ask_px[i - 1], ask_qty[i - 1], bid_px[i],
-                          bid_qty[i], ask_px[i], ask_qty[i]) if i > 0 else 0.0)
+        e[i] = (ofi_term(bid_px[i - 1], bid_qty[i - 1], ask_px[i - 1], ask_qty[i - 1], bid_px[i],
+                         bid_qty[i], ask_px[i], ask_qty[i]) if i > 0 else 0.0)
     return e
 
 
@@ -198,45 +335,14 @@ def ofi_terms(bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
                         for a in (bid_px, bid_qty, ask_px, ask_qty)))
 
 
-@nb.njit(cache=True, inline="always")
-def dd_add(acc: np.ndarray, k: int, x: float) -> None:
-    """Double-double ``acc[k] + acc[k+1] += x`` (Knuth TwoSum, then renormalise).
-
-    The running total of a day of terms stays exact to ~1e-32 relative, so a window sum taken as
-    the difference of two running totals keeps the window's own precision (DESIGN.md §4).
-    """
-    s = acc[k]
-    t = s + x
-    bp = t - s
-    c = acc[k + 1] + ((s - (t - bp)) + (x - bp))
-    s2 = t + c
-    acc[k + 1] = c - (s2 - t)
-    acc[k] = s2
-
-
-@nb.njit(cache=True, inline="always")
-def _dd2(hi: float, lo: float, x: float) -> tuple[float, float]:
-    """:func:`dd_add` on two scalars (kept in registers by the batch kernel); same arithmetic."""
-    t = hi + x
-    bp = t - hi
-    c = lo + ((hi - (t - bp)) + (x - bp))
-    s2 = t + c
-    return s2, c - (s2 - t)
-
-
 @nb.njit(cache=True)
 def _dd_prefix(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Prefix sums in double-double: hi[k] + lo[k] = Σ x[:k]."""
     n = x.shape[0]
-    hi = np.empty(n + 1)
-    lo = np.empty(n + 1)
-    hi[0] = 0.0
-    lo[0] = 0.0
-    acc = np.zeros(2)
+    hi = np.zeros(n + 1)
+    lo = np.zeros(n + 1)
     for i in range(n):
-        dd_add(acc, 0, x[i])
-        hi[i + 1] = acc[0]
-        lo[i + 1] = acc[1]
+        hi[i + 1], lo[i + 1] = dd_add(hi[i], lo[i], x[i])
     return hi, lo
 
 
@@ -246,7 +352,7 @@ def _window_diff(hi: np.ndarray, lo: np.ndarray, start: np.ndarray, end: np.ndar
     for i in range(start.shape[0]):
         s = start[i]
         e = end[i]
-        out[i] = (hi[e] - hi[s]) + (lo[e] - lo[s]) if e > s else 0.0
+        out[i] = dd_since(hi[e], lo[e], hi[s], lo[s]) if e > s else 0.0
     return out
 
 
@@ -256,27 +362,43 @@ def window_sums(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nd
     return _window_diff(hi, lo, np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64))
 
 
+@nb.njit(cache=True)
+def _obi_weights(decay: float, levels: int) -> np.ndarray:
+    w = np.empty(levels)
+    for i in range(levels):
+        w[i] = obi_weight(decay, i)
+    return w
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _book_obi(bid_qty: np.ndarray, ask_qty: np.ndarray, in_sync: np.ndarray,
+              weights: np.ndarray, out: np.ndarray) -> None:
+    """``obi_w`` of every book state (rows of the level matrices) into ``out``."""
+    levels = min(bid_qty.shape[1], ask_qty.shape[1], weights.shape[0])
+    for r in range(bid_qty.shape[0]):
+        num = den = 0.0
+        for i in range(levels):
+            num, den = obi_w_add(num, den, weights[i], bid_qty[r, i], ask_qty[r, i])
+        out[r] = obi_w(num, den, in_sync[r])
+
+
+def book_imbalance(bid_qty: np.ndarray, ask_qty: np.ndarray, weights: np.ndarray,
+                   in_sync: np.ndarray | None = None) -> np.ndarray:
+    """``obi_w`` of level matrices (rows = book states, columns = levels 1..N; a missing level 0
+    or NaN); NaN where the weighted depth is 0 or the row is not ``in_sync``."""
+    bq = np.ascontiguousarray(bid_qty, dtype=np.float64)
+    aq = np.ascontiguousarray(ask_qty, dtype=np.float64)
+    sync = (np.ones(bq.shape[0], dtype=np.bool_) if in_sync is None
+            else np.ascontiguousarray(in_sync, dtype=np.bool_))
+    out = np.empty(bq.shape[0])
+    _book_obi(bq, aq, sync, np.ascontiguousarray(weights, dtype=np.float64), out)
+    return out
+
+
 def _require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{table} frame lacks columns {missing}")
-
-
-def book_imbalance(bid_qty: np.ndarray, ask_qty: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted depth imbalance of level matrices (rows = book states, columns = levels 1..N).
-
-    Missing levels are 0 (or NaN, treated as 0). NaN where the weighted depth is 0.
-    """
-    bq = np.nan_to_num(np.asarray(bid_qty, dtype=np.float64))
-    aq = np.nan_to_num(np.asarray(ask_qty, dtype=np.float64))
-    k = min(bq.shape[1], aq.shape[1], weights.shape[0])
-    bq, aq, w = bq[:, :k], aq[:, :k], weights[:k]
-    # elementwise, not ``@``: a BLAS matrix-vector product wakes OpenBLAS's thread pool, which
-    # then spins on the other cores for a few milliseconds (4 % of a streamed day's CPU)
-    num = ((bq - aq) * w).sum(axis=1)
-    den = ((bq + aq) * w).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 @dataclass(frozen=True)
@@ -294,9 +416,14 @@ class BookTops:
     in_sync: np.ndarray
 
 
-# Rows of the kernel's output matrix: the per-quote features, then ofi, tfi, absorption per window.
-_ROW_MID, _ROW_SPREAD, _ROW_OBI_L1, _ROW_OBI_W, _ROW_MICRO_W, _ROW_MICRO = range(6)
-_FIXED_ROWS = 6
+@nb.njit(cache=True, inline="always")
+def window_row(feature: int, window: int, n_windows: int) -> int:
+    """Position in ``FeatureParams.names`` of ``WINDOW_FEATURES[feature]`` of window ``window``."""
+    return _N_QUOTE + feature * n_windows + window
+
+
+# ---- Batch kernel
+
 # What the kernel found out of order (0: nothing), with the row, for the error message.
 _BAD_BBO_SEQ, _BAD_BBO_TS, _BAD_TRADE_SEQ, _BAD_TRADE_TS = 1, 2, 3, 4
 _ORDER_ERRORS = {
@@ -326,12 +453,14 @@ def _feature_kernel(  # noqa: PLR0917 (numba kernel: one fused pass)
     b_ts: np.ndarray, b_seq: np.ndarray, bp: np.ndarray, bq: np.ndarray, ap: np.ndarray,
     aq: np.ndarray, t_ts: np.ndarray, t_seq: np.ndarray, t_side: np.ndarray, t_qty: np.ndarray,
     d_seq: np.ndarray, d_obi: np.ndarray, first: int, imp_ns: int, win_ns: np.ndarray,
-    tick: float, out: np.ndarray, e: np.ndarray, x: np.ndarray,
+    tick: float, mp_g: np.ndarray, mp_tick: float, mp_ni: int, mp_ns: int, out: np.ndarray,
+    e: np.ndarray, x: np.ndarray,
 ) -> tuple[int, int]:
-    """Every feature of bbo events first..n−1 into the rows of ``out`` (``_ROW_*``, then ofi, tfi,
-    absorption of window w in rows ``_FIXED_ROWS`` + 3w, +1, +2), in one pass over the quotes
-    with the trades merged in by ``seq``; ``e`` and ``x`` (length n) are scratch for the OFI
-    terms and the |signed volume| between quotes, read again where they leave a window.
+    """Every feature of bbo events first..n−1 into ``out`` (rows in ``FeatureParams.names``
+    order), in one pass over the quotes with the trades merged in by ``seq``; ``e`` and ``x``
+    (length n) are scratch for the OFI terms and the |signed volume| between quotes, read again
+    where they leave a window. ``mp_g``: the micro-price table (ticks, flat, ``mp_tick`` 0 for
+    none).
 
     A window sum is (running total of the terms added) − (running total of the terms that left),
     both double-double in arrival order: bit for bit the prefix-sum difference P(end) − P(start),
@@ -341,9 +470,12 @@ def _feature_kernel(  # noqa: PLR0917 (numba kernel: one fused pass)
     nt = t_ts.shape[0]
     nd = d_seq.shape[0]
     nw = win_ns.shape[0]
-    left = np.zeros((nw, 6))  # per window: e, side·qty, qty totals that left it (hi, lo)
-    b_left = np.zeros(nw, dtype=np.int64)  # first bbo event still in the window
-    t_left = np.zeros(nw, dtype=np.int64)  # first trade still in the window
+    # per window: the totals of e, side·qty, qty that left it (hi, lo), first bbo and trade in it
+    left_e = np.zeros((nw, 2))
+    left_sv = np.zeros((nw, 2))
+    left_q = np.zeros((nw, 2))
+    b_left = np.zeros(nw, dtype=np.int64)
+    t_left = np.zeros(nw, dtype=np.int64)
     e_h = e_l = sv_h = sv_l = q_h = q_l = 0.0
     xy_h = xy_l = xx_h = xx_l = rxy_h = rxy_l = rxx_h = rxx_l = 0.0
     tp = 0  # trades merged so far
@@ -362,79 +494,72 @@ def _feature_kernel(  # noqa: PLR0917 (numba kernel: one fused pass)
                 return bad, tp
             sv = t_side[tp] * t_qty[tp]
             xv += sv
-            sv_h, sv_l = _dd2(sv_h, sv_l, sv)
-            q_h, q_l = _dd2(q_h, q_l, t_qty[tp])
+            sv_h, sv_l = dd_add(sv_h, sv_l, sv)
+            q_h, q_l = dd_add(q_h, q_l, t_qty[tp])
             tp += 1
         xi = abs(xv)
         x[i] = xi
-        e[i] = (_ofi_term(bp[i - 1], bq[i - 1], ap[i - 1], aq[i - 1], bp[i], bq[i], ap[i], aq[i])
-                if i > 0 else 0.0)
-        e_h, e_l = _dd2(e_h, e_l, e[i])
-        mid = (bp[i] + ap[i]) * 0.5
-        yi = abs(mid - (bp[i - 1] + ap[i - 1]) * 0.5) / tick if i > 0 else 0.0
-        xy_h, xy_l = _dd2(xy_h, xy_l, xi * yi)
-        xx_h, xx_l = _dd2(xx_h, xx_l, xi * xi)
+        mid = mid_price(bp[i], ap[i])
+        if i > 0:
+            e[i] = ofi_term(bp[i - 1], bq[i - 1], ap[i - 1], aq[i - 1], bp[i], bq[i], ap[i], aq[i])
+            yi = mid_move_ticks(mid, mid_price(bp[i - 1], ap[i - 1]), tick)
+        else:
+            e[i] = yi = 0.0
+        e_h, e_l = dd_add(e_h, e_l, e[i])
+        xy_h, xy_l = dd_add(xy_h, xy_l, xi * yi)
+        xx_h, xx_l = dd_add(xx_h, xx_l, xi * xi)
         lim = b_ts[i] - imp_ns
         while b_ts[ri] <= lim:
-            yr = abs((bp[ri] + ap[ri]) * 0.5 - (bp[ri - 1] + ap[ri - 1]) * 0.5) / tick if ri > 0 else 0.0
-            rxy_h, rxy_l = _dd2(rxy_h, rxy_l, x[ri] * yr)
-            rxx_h, rxx_l = _dd2(rxx_h, rxx_l, x[ri] * x[ri])
+            yr = (mid_move_ticks(mid_price(bp[ri], ap[ri]), mid_price(bp[ri - 1], ap[ri - 1]), tick)
+                  if ri > 0 else 0.0)
+            rxy_h, rxy_l = dd_add(rxy_h, rxy_l, x[ri] * yr)
+            rxx_h, rxx_l = dd_add(rxx_h, rxx_l, x[ri] * x[ri])
             ri += 1
         while dp < nd and d_seq[dp] < b_seq[i]:
             dp += 1
         k = i - first
         if k >= 0:
-            depth = bq[i] + aq[i]
-            out[_ROW_MID, k] = mid
-            out[_ROW_SPREAD, k] = (ap[i] - bp[i]) / mid * 1e4
-            out[_ROW_OBI_L1, k] = (bq[i] - aq[i]) / depth
-            out[_ROW_OBI_W, k] = d_obi[dp - 1] if dp > 0 else np.nan
-            out[_ROW_MICRO_W, k] = (bp[i] * aq[i] + ap[i] * bq[i]) / depth
-            out[_ROW_MICRO, k] = np.nan
-        sxx = (xx_h - rxx_h) + (xx_l - rxx_l)
-        sxy = (xy_h - rxy_h) + (xy_l - rxy_l)
-        slope = sxy / sxx if sxx > 0 else 0.0
+            out[ROW_MID, k] = mid
+            out[ROW_SPREAD, k] = spread_bps(bp[i], ap[i])
+            out[ROW_OBI_L1, k] = obi_l1(bq[i], aq[i])
+            out[ROW_OBI_W, k] = d_obi[dp - 1] if dp > 0 else np.nan
+            out[ROW_MICROPRICE_W, k] = microprice_w(bp[i], bq[i], ap[i], aq[i])
+            cell = microprice_cell(bp[i], bq[i], ap[i], aq[i], mp_tick, mp_ni, mp_ns) if mp_tick > 0 else -1
+            out[ROW_MICROPRICE, k] = microprice_at(mid, mp_g[cell] if cell >= 0 else np.nan, mp_tick)
+        slope = impact_slope(dd_since(xy_h, xy_l, rxy_h, rxy_l), dd_since(xx_h, xx_l, rxx_h, rxx_l))
         for w in range(nw):
             lim = b_ts[i] - win_ns[w]
             bs = b_left[w]
             if b_ts[bs] <= lim:
-                re_h = left[w, 0]
-                re_l = left[w, 1]
+                re_h, re_l = left_e[w, 0], left_e[w, 1]
                 while b_ts[bs] <= lim:
-                    re_h, re_l = _dd2(re_h, re_l, e[bs])
+                    re_h, re_l = dd_add(re_h, re_l, e[bs])
                     bs += 1
-                left[w, 0] = re_h
-                left[w, 1] = re_l
+                left_e[w, 0], left_e[w, 1] = re_h, re_l
                 b_left[w] = bs
             ts_ = t_left[w]
             if ts_ < nt and t_ts[ts_] <= lim:
-                rsv_h = left[w, 2]
-                rsv_l = left[w, 3]
-                rq_h = left[w, 4]
-                rq_l = left[w, 5]
+                rsv_h, rsv_l = left_sv[w, 0], left_sv[w, 1]
+                rq_h, rq_l = left_q[w, 0], left_q[w, 1]
                 while ts_ < nt and t_ts[ts_] <= lim:
-                    rsv_h, rsv_l = _dd2(rsv_h, rsv_l, t_side[ts_] * t_qty[ts_])
-                    rq_h, rq_l = _dd2(rq_h, rq_l, t_qty[ts_])
+                    rsv_h, rsv_l = dd_add(rsv_h, rsv_l, t_side[ts_] * t_qty[ts_])
+                    rq_h, rq_l = dd_add(rq_h, rq_l, t_qty[ts_])
                     ts_ += 1
-                left[w, 2] = rsv_h
-                left[w, 3] = rsv_l
-                left[w, 4] = rq_h
-                left[w, 5] = rq_l
+                left_sv[w, 0], left_sv[w, 1] = rsv_h, rsv_l
+                left_q[w, 0], left_q[w, 1] = rq_h, rq_l
                 t_left[w] = ts_
             if k < 0:
                 continue
-            row = _FIXED_ROWS + 3 * w
-            out[row, k] = (e_h - left[w, 0]) + (e_l - left[w, 1])
+            out[window_row(OFI, w, nw), k] = dd_since(e_h, e_l, left_e[w, 0], left_e[w, 1])
             if tp > ts_:
-                num = (sv_h - left[w, 2]) + (sv_l - left[w, 3])
-                den = (q_h - left[w, 4]) + (q_l - left[w, 5])
+                signed = dd_since(sv_h, sv_l, left_sv[w, 0], left_sv[w, 1])
+                total = dd_since(q_h, q_l, left_q[w, 0], left_q[w, 1])
             else:
-                num = 0.0
-                den = 0.0
-            out[row + 1, k] = num / den if den > 0 else 0.0
-            j = bs - 1 if bs > 0 else 0
-            moved = abs(mid - (bp[j] + ap[j]) * 0.5) / tick
-            out[row + 2, k] = -num * slope / (moved + 1.0) + 0.0
+                signed = total = 0.0
+            out[window_row(TFI, w, nw), k] = tfi(signed, total)
+            j = bs - 1 if bs > 0 else 0  # the quote before the window (the first ever: itself)
+            moved = mid_move_ticks(mid, mid_price(bp[j], ap[j]), tick)
+            out[window_row(ABSORPTION, w, nw), k] = absorption(signed, slope, moved)
     for k in range(max(tp, 1), nt):  # trades after the last quote: checked, not used
         bad = _trade_order(t_seq[k - 1], t_ts[k - 1], t_seq[k], t_ts[k])
         if bad:
@@ -475,31 +600,25 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
         d_seq, d_obi = np.empty(0, dtype=np.int64), np.empty(0)
     else:
         d_seq = np.ascontiguousarray(depth.seq, dtype=np.int64)
-        d_obi = np.where(np.asarray(depth.in_sync, dtype=bool),
-                         book_imbalance(depth.bid_qty, depth.ask_qty, params.obi_weights()), np.nan)
+        d_obi = book_imbalance(depth.bid_qty, depth.ask_qty, params.obi_weights(), depth.in_sync)
+    if microprice is None:
+        mp_g, mp_tick, mp_ni, mp_ns = np.zeros(1), 0.0, 1, 1
+    else:
+        mp_g, mp_tick = np.ascontiguousarray(microprice.table.ravel()), microprice.tick_size
+        mp_ni, mp_ns = microprice.imbalance_buckets, microprice.spread_buckets
     n = b_ts.shape[0]
-    out = alloc((_FIXED_ROWS + 3 * len(params.windows_s), n - first), np.float64)
+    out = alloc((len(params.names), n - first), np.float64)
     win_ns = np.array([round(secs * NS) for secs in params.windows_s], dtype=np.int64)
     bad, row = _feature_kernel(b_ts, b_seq, bp, bq, ap, aq, t_ts, t_seq, t_side, t_qty, d_seq,
-                               d_obi, first, round(params.impact_window_s * NS), win_ns, tick, out,
-                               alloc(n, np.float64), alloc(n, np.float64))
+                               d_obi, first, round(params.impact_window_s * NS), win_ns, tick,
+                               mp_g, mp_tick, mp_ni, mp_ns, out, alloc(n, np.float64),
+                               alloc(n, np.float64))
     if bad:
         raise ValueError(_ORDER_ERRORS[bad].format(row=row))
     keep = slice(first, None)
-    cols: dict[str, np.ndarray] = {
-        "ts_ns": b_ts[keep], "update_id": _column(bbo, "update_id", np.int64)[keep],
-        "mid": out[_ROW_MID], "spread_bps": out[_ROW_SPREAD], "obi_l1": out[_ROW_OBI_L1],
-        "obi_w": out[_ROW_OBI_W], "microprice_w": out[_ROW_MICRO_W], "microprice": out[_ROW_MICRO],
-    }
-    for w, secs in enumerate(params.windows_s):
-        lab = window_label(secs)
-        row0 = _FIXED_ROWS + 3 * w
-        cols[f"ofi_{lab}"], cols[f"tfi_{lab}"], cols[f"absorption_{lab}"] = out[row0:row0 + 3]
-    if microprice is not None:
-        b, a = bq[keep], aq[keep]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[_ROW_MICRO] = out[_ROW_MID] + microprice.adjustment(b / (b + a), ap[keep] - bp[keep])
-    return {name: cols[name] for name in ("ts_ns", "update_id", *params.names)}
+    cols = {"ts_ns": b_ts[keep], "update_id": _column(bbo, "update_id", np.int64)[keep]}
+    cols.update(zip(params.names, out, strict=True))
+    return cols
 
 
 def compute_features(  # noqa: PLR0917 (the documented positional API)
