@@ -1,5 +1,6 @@
-"""Day-by-day feature tables: recycled day arrays never change a frame the caller still holds;
-futures depth replays by ``pu``; partitions from before ``prev_update_id`` still read."""
+"""Day-by-day feature tables: the day-buffer contract (a frame is valid until the next day is
+requested; poisoned after); futures depth replays by ``pu``; partitions from before
+``prev_update_id`` still read."""
 
 from __future__ import annotations
 
@@ -11,46 +12,56 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import SHARED_WS
 
 from aurora.core.book import DiffResult, replay_depth
 from aurora.core.features import FeatureParams
-from aurora.core.labels import LabelParams
+from aurora.core.labels import LabelParams, label_columns
 from aurora.ticks.binance_ws import import_recordings
-from aurora.ticks.feature_table import iter_feature_days
-from aurora.ticks.recycler import Recycler
+from aurora.ticks.day_buffers import DayBuffers
+from aurora.ticks.feature_table import LABEL_COLUMNS, iter_feature_days
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
 
 DAY1 = date(2024, 1, 1)
 
 
-def test_recycler_reuses_only_arrays_nobody_holds():
-    r = Recycler()
-    a = r.empty(1000, np.float64)
-    a[:] = 1.0
-    b = r.empty((2, 400), np.int64)  # a is held: new memory
-    assert not np.shares_memory(a, b)
-    view = a[10:20]
-    del a
-    c = r.empty(500, np.float64)  # a view of the first array still holds it
-    assert not np.shares_memory(view, c)
-    del view
-    d = r.empty(900, np.int8)  # now free and the smallest that fits
-    assert d.shape == (900,) and d.dtype == np.int8
-    assert r.held_bytes >= 1000 * 8 + 800 * 8 + 500 * 8
-    frame = pd.DataFrame({"x": r.empty(100, np.float64)}, copy=False)
-    e = r.empty(100, np.float64)
-    assert not np.shares_memory(frame["x"].to_numpy(), e)  # a pandas column holds it too
-    r.clear()
-    assert r.held_bytes == 0
+def test_day_buffers_reuse_released_memory_only():
+    b = DayBuffers()
+    x = b.empty(1000, np.float64)
+    y = b.empty((2, 400), np.int64)  # x is in use: new memory
+    assert not np.shares_memory(x, y)
+    b.give_back(x)
+    z = b.empty(900, np.int8)  # x's buffer, the smallest free one that fits
+    assert np.shares_memory(x, z) and z.shape == (900,) and z.dtype == np.int8
+    assert not np.shares_memory(y, b.empty(10, np.int64))
+    b.release()
+    assert np.shares_memory(y, b.empty((2, 400), np.int64))
+    with pytest.raises(ValueError, match="not an array handed out"):
+        b.give_back(np.zeros(3))
+    assert b.held_bytes >= 1000 * 8 + 800 * 8
+    b.clear()
+    assert b.held_bytes == 0
 
 
-def test_recycler_shapes_and_alignment():
-    r = Recycler()
-    x = r.empty((3, 5), "float64")
-    assert x.shape == (3, 5) and x.flags.c_contiguous and x.flags.aligned
-    assert r.empty(0, np.bool_).shape == (0,)
-    assert r.empty(np.int64(4), np.int32).shape == (4,)
+def test_day_buffers_poison_released_memory_and_shapes():
+    b = DayBuffers(poison=True)
+    f, i, ok = b.empty((3, 5), "float64"), b.empty(4, np.int64), b.empty(2, np.bool_)
+    assert f.flags.c_contiguous and f.flags.aligned and b.empty(0, np.bool_).shape == (0,)
+    f[:] = 1.0
+    i[:] = 7
+    ok[:] = False
+    b.release()
+    assert np.isnan(f).all() and (i == -1).all() and ok.all()
+
+
+def test_day_buffers_without_reuse_are_plain_arrays():
+    b = DayBuffers(reuse=False, poison=True)
+    x = b.empty(10, np.float64)
+    x[:] = 2.0
+    b.give_back(x)
+    b.release()
+    assert (x == 2.0).all() and not np.shares_memory(x, b.empty(10, np.float64))
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +77,11 @@ def three_days(tmp_path_factory: pytest.TempPathFactory) -> TickStore:
 
 def _days(store: TickStore, first: date, last: date) -> dict[date, pd.DataFrame]:
     return dict(iter_feature_days(store, "binance", "BTCUSDT", first, last,
-                                  FeatureParams(tick_size=0.01), LabelParams(horizon_s=5.0)))
+                                  FeatureParams(tick_size=0.01), LabelParams(horizon_s=5.0),
+                                  keep_frames=True))
 
 
-def test_frames_held_across_days_equal_days_computed_alone(three_days):
+def test_frames_kept_across_days_equal_days_computed_alone(three_days):
     held = _days(three_days, DAY1, DAY1 + timedelta(days=2))  # every frame kept while streaming
     assert list(held) == [DAY1 + timedelta(days=k) for k in range(3)]
     for day, frame in held.items():
@@ -82,10 +94,23 @@ def test_frames_dropped_while_streaming_are_the_frames_held(three_days):
     sums = {}
     for day, frame in iter_feature_days(three_days, "binance", "BTCUSDT", DAY1,
                                         DAY1 + timedelta(days=2), FeatureParams(tick_size=0.01),
-                                        LabelParams(horizon_s=5.0)):
+                                        LabelParams(horizon_s=5.0), poison_released=True):
         sums[day] = pd.util.hash_pandas_object(frame, index=False).sum()
         del frame  # its arrays are reused for the next day
     assert sums == {d: pd.util.hash_pandas_object(f, index=False).sum() for d, f in held.items()}
+
+
+def test_a_frame_held_past_its_day_is_poisoned(three_days):
+    days = iter_feature_days(three_days, "binance", "BTCUSDT", DAY1, DAY1 + timedelta(days=1),
+                             FeatureParams(tick_size=0.01), LabelParams(horizon_s=5.0),
+                             poison_released=True)
+    _, first = next(days)
+    kept = first.copy()
+    assert kept["mid"].notna().all() and (kept["ts_ns"] > 0).all()
+    next(days)  # the contract: day 1's arrays are released (poisoned, or holding day 2)
+    for name in ("ts_ns", "mid", "obi_l1", "ofi_1s", "label_long"):
+        assert not np.array_equal(first[name], kept[name]), name
+    assert first["mid"].isna().any() or (first["ts_ns"] == -1).any()
 
 
 def _futures_recording(path: Path) -> None:
@@ -135,3 +160,39 @@ def test_depth_partitions_written_before_prev_update_id_still_read(tmp_path: Pat
 
 def _days_of(store: TickStore, exchange: str, day: date) -> dict[date, pd.DataFrame]:
     return dict(iter_feature_days(store, exchange, "BTCUSDT", day, day, FeatureParams(tick_size=0.01)))
+
+
+def _continuous_labels(store: TickStore, first: date, last: date, params: LabelParams) -> dict:
+    """Labels of every stored quote computed in one piece, as if the days were one file."""
+    quotes = store.read("bbo", "binance", "BTCUSDT", first, last, ["ts_ns", "bid_px", "ask_px"])
+    return label_columns(*(quotes.column(c).to_numpy() for c in ("ts_ns", "bid_px", "ask_px")),
+                         params)
+
+
+def _assert_labels_continue(store: TickStore, first: date, last: date, horizon_s: float) -> None:
+    params = LabelParams(horizon_s=horizon_s)
+    frames = dict(iter_feature_days(store, "binance", "BTCUSDT", first, last,
+                                    FeatureParams(tick_size=0.01), params, keep_frames=True))
+    whole = _continuous_labels(store, first, last, params)
+    joined = pd.concat(frames.values(), ignore_index=True)
+    for name in LABEL_COLUMNS:
+        np.testing.assert_array_equal(joined[name].to_numpy(), whole[name], err_msg=name)
+    for day in list(frames)[:-1]:  # the next stored day covers every horizon of the day
+        assert frames[day]["label_complete"].all(), day
+
+
+def test_labels_near_midnight_use_the_next_day(three_days):
+    day1 = three_days.read("bbo", "binance", "BTCUSDT", DAY1, DAY1, ["ts_ns"]).column("ts_ns")
+    midnight = int(pd.Timestamp(DAY1 + timedelta(days=1)).value)
+    assert midnight - day1[-1].as_py() < 5 * 1_000_000_000  # the last horizons cross midnight
+    _assert_labels_continue(three_days, DAY1, DAY1 + timedelta(days=2), horizon_s=5.0)
+
+
+@pytest.mark.skipif(not (SHARED_WS / "btcusdt_20240809.gz").exists(),
+                    reason="shared recordings not present on this machine")
+def test_labels_of_the_shared_recordings_continue_across_midnight(tmp_path: Path) -> None:
+    """20240808 and 20240809 are one connection: the 30 s labels of 23:59:3x need 20240809."""
+    store = TickStore(tmp_path / "ticks")
+    import_recordings([SHARED_WS / "btcusdt_20240808.gz", SHARED_WS / "btcusdt_20240809.gz"], store,
+                      "binance", "BTCUSDT", "skip")
+    _assert_labels_continue(store, date(2024, 8, 8), date(2024, 8, 9), horizon_s=30.0)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
 from aurora.cli import main
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "binance_ws"
 FIGURES = {
     "ws_import_msgs_per_s", "csv_import_rows_per_s", "day_events", "scan_events_per_s",
     "features_labels_events_per_s", "features_vs_scan_ratio", "features_first_day_vs_scan_ratio",
@@ -21,9 +23,15 @@ FIGURES = {
 def test_bench_features_smoke(home, tmp_path, capsys):
     rc = main(["--home", str(home), "bench", "features", "--hours", "0.02", "--days", "2",
                "--csv-rows", "2000", "--stream-events", "5000", "--repeat", "1",
-               "--workdir", str(tmp_path / "w"),
+               "--workdir", str(tmp_path / "w"), "--recordings", str(FIXTURES),
                "--json"])
     assert rc == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(figures) == FIGURES
     assert all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in figures.values())
+
+
+def test_bench_features_names_a_missing_recordings_folder(home, tmp_path):
+    with pytest.raises(SystemExit, match=r"--recordings .*nowhere: no Binance websocket recordings"):
+        main(["--home", str(home), "bench", "features", "--recordings", str(tmp_path / "nowhere"),
+              "--workdir", str(tmp_path / "w")])

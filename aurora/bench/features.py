@@ -3,8 +3,8 @@
 Figures (rates are per second of wall time on one core; the scan and the feature run are each
 timed ``--repeat`` times and the fastest run counts):
 
-- ``ws_import_msgs_per_s``: parsing the raw websocket recordings (shared files, else the test
-  fixtures) with :func:`aurora.ticks.binance_ws.parse_recording`.
+- ``ws_import_msgs_per_s``: parsing the raw spot websocket recordings of ``--recordings`` with
+  :func:`aurora.ticks.binance_ws.parse_recording`.
 - ``csv_import_rows_per_s``: importing a generated data.binance.vision trades CSV (with its
   CHECKSUM) into a store with :func:`aurora.ticks.vision.import_vision`.
 - ``scan_events_per_s``: a plain ``pyarrow.dataset`` scan of one synthetic day's bbo + trades
@@ -55,8 +55,8 @@ DESCRIPTION = "feature/label throughput vs a raw Parquet scan, import rates, mem
 SYMBOL = "BTCUSDT"
 EXCHANGE = "binance"
 DAY0 = date(2024, 1, 1)
-SHARED = Path("/work/shared/data/binance-ws/spot")
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "binance_ws"
+# the shared recordings beside the checkout (../shared/data/binance-ws)
+RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance-ws"
 # ~20 % above the synthetic market's default rates, so that a 24 h day holds > 10 M bbo + trades
 RATE_SCALE = 1.2
 
@@ -73,6 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(a shared machine's noise only ever slows a run down)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--workdir", type=Path, help="keep the generated store here (default: a temp dir)")
+    p.add_argument("--recordings", type=Path, default=RECORDINGS, metavar="DIR",
+                   help="Binance websocket recordings for the import rate: DIR/spot/*.gz or "
+                        "DIR/*.gz, files named SYMBOL_YYYYMMDD.gz (default: %(default)s)")
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -81,10 +84,17 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def _ws_import(report: Callable[[str], None]) -> float:
-    files = sorted(SHARED.glob("*.gz")) if SHARED.is_dir() else sorted(FIXTURES.glob("*.gz"))
+def _recordings(folder: Path) -> list[Path]:
+    """The spot recordings in ``folder/spot`` or ``folder``; an error naming the fix if none."""
+    files = sorted((folder / "spot").glob("*.gz")) or sorted(folder.glob("*.gz"))
     if not files:
-        return float("nan")
+        raise SystemExit(f"--recordings {folder}: no Binance websocket recordings (*.gz) in it or "
+                         "in its spot/ folder; pass --recordings DIR (e.g. the shared data's "
+                         "binance-ws folder, or tests/fixtures/binance_ws)")
+    return files
+
+
+def _ws_import(files: list[Path], report: Callable[[str], None]) -> float:
     msgs = 0
     secs = 0.0
     for f in files:
@@ -216,6 +226,7 @@ def _stream(store: TickStore, n_events: int, report: Callable[[str], None]) -> t
 def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) -> dict[str, Any]:
     if args.hours <= 0 or args.days < 1:
         raise SystemExit("--hours must be > 0 and --days >= 1")
+    recordings = _recordings(args.recordings)
     # one core for everything measured: Arrow's CPU and I/O pools too (the scan would otherwise
     # decode on every core while the feature kernels use one)
     pa.set_cpu_count(1)
@@ -228,7 +239,7 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
     try:
         root.mkdir(parents=True, exist_ok=True)
         figures: dict[str, Any] = {}
-        figures["ws_import_msgs_per_s"] = round(_ws_import(report))
+        figures["ws_import_msgs_per_s"] = round(_ws_import(recordings, report))
         csv_store = TickStore(root / "csv-store")
         figures["csv_import_rows_per_s"] = round(
             _csv_import(csv_store, args.csv_rows, root, args.seed, report))

@@ -579,11 +579,13 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     microprice: MicropriceModel | None = None,
     context_start_ns: int | None = None,
     alloc: Allocator = np.empty,
+    give_back: Callable[..., None] | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`compute_features` as a dict of arrays (``ts_ns``, ``update_id`` and the features).
 
     ``bbo``/``trades`` may be anything indexable by column name (DataFrame, dict of arrays);
-    ``alloc`` makes the feature arrays and the kernel's scratch.
+    ``alloc`` makes the feature arrays and the kernel's scratch, and ``give_back`` (if given) is
+    called with the scratch arrays once the kernel is done with them.
     """
     b_ts = _column(bbo, "ts_ns", np.int64)
     b_seq = _column(bbo, "seq", np.int64)
@@ -609,10 +611,12 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     n = b_ts.shape[0]
     out = alloc((len(params.names), n - first), np.float64)
     win_ns = np.array([round(secs * NS) for secs in params.windows_s], dtype=np.int64)
+    scratch = alloc(n, np.float64), alloc(n, np.float64)
     bad, row = _feature_kernel(b_ts, b_seq, bp, bq, ap, aq, t_ts, t_seq, t_side, t_qty, d_seq,
                                d_obi, first, round(params.impact_window_s * NS), win_ns, tick,
-                               mp_g, mp_tick, mp_ni, mp_ns, out, alloc(n, np.float64),
-                               alloc(n, np.float64))
+                               mp_g, mp_tick, mp_ni, mp_ns, out, *scratch)
+    if give_back is not None:
+        give_back(*scratch)
     if bad:
         raise ValueError(_ORDER_ERRORS[bad].format(row=row))
     keep = slice(first, None)

@@ -7,9 +7,10 @@ Each day is computed from its own partitions plus:
   that quote), so windows at the start of a day see exactly what a continuous run would;
 - the order book carried over from the previous day's depth replay (a day whose depth does not
   start with a snapshot, at the start of a run, is warmed up by replaying the previous day);
-- with labels, the head of the next day (its first ``horizon_s`` seconds of quotes), so labels
-  near midnight are not cut short. Labels are censored (``label_complete`` False) only where
-  the stored data itself ends inside the horizon (no next day, or one that starts after it).
+- with labels, the head of the next day (its quotes up to ``horizon_s`` after the day's last one,
+  and the time of the first quote after that), so labels near midnight are not cut short.
+  Labels are censored (``label_complete`` False) only where the stored data itself ends inside
+  the horizon (no next stored day, or one that ends inside it).
 
 The tick size is ``params.tick_size`` or, when ``None``, inferred once from the first day's
 quotes and kept for the whole run.
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -43,7 +45,7 @@ from aurora.core.features import (
 )
 from aurora.core.labels import LabelParams, label_columns
 from aurora.core.microprice import MicropriceModel
-from aurora.ticks.recycler import Recycler
+from aurora.ticks.day_buffers import DayBuffers
 from aurora.ticks.schema import FUTURES_EXCHANGES, SCHEMAS
 from aurora.ticks.store import TickStore
 
@@ -96,6 +98,18 @@ def _take(cols: Mapping[str, Any], sl: slice) -> Columns:
     return {k: np.array(v[sl]) for k, v in cols.items()}  # copies: the day's arrays can go
 
 
+@cache
+def read_pool() -> pa.MemoryPool:
+    """Arrow's jemalloc pool, keeping freed memory 10 s, for the day partitions' decode buffers.
+
+    Arrow's default pool hands freed memory back to the OS at once, so each day's Parquet buffers
+    would be faulted in again; this pool serves only these reads, so nothing else in the process
+    (a notebook importing aurora) changes.
+    """
+    pa.jemalloc_set_decay_ms(10_000)
+    return pa.jemalloc_memory_pool()
+
+
 def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, day: date, *,
                     columns: list[str]) -> pa.Table:
     """One day's partition as stored. The store keeps each partition sorted by (ts_ns, seq), so
@@ -106,7 +120,8 @@ def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, da
     if not files:
         return store.read(table, exchange, symbol, day, day, columns)
     # the table's schema, not the file's: a column added since the file was written reads as null
-    return ds.dataset(files, schema=SCHEMAS[table], format="parquet").to_table(columns=columns)
+    return ds.dataset(files, schema=SCHEMAS[table], format="parquet").to_table(
+        columns=columns, memory_pool=read_pool())
 
 
 def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_depth: bool) -> _Day:
@@ -122,26 +137,36 @@ def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_dept
 def _head(store: TickStore, exchange: str, symbol: str, day: date,
           until_ns: int) -> tuple[Columns, int | None]:
     """Quotes of ``day`` with ts_ns ≤ until_ns (row groups past it are skipped, not read), and
-    the day's first receive time (None when it holds no quote)."""
-    part = store.partition_dir("bbo", exchange, symbol, day)
-    dataset = ds.dataset(sorted(str(f) for f in part.glob("*.parquet")), format="parquet")
-    table = dataset.to_table(columns=["ts_ns", "seq", "bid_px", "ask_px"],
-                             filter=ds.field("ts_ns") <= until_ns)
+    how far the stored data is known to run: the first receive time after until_ns, else the
+    day's last one (None when the day holds no quote).
+
+    A label's outcome is known (``label_complete``) when the data runs past its horizon, so the
+    first quote after the horizon of the day's last event completes every label of the day."""
+    files = sorted(str(f) for f in store.partition_dir("bbo", exchange, symbol, day).glob("*.parquet"))
+    table = ds.dataset(files, format="parquet").to_table(
+        columns=["ts_ns", "seq", "bid_px", "ask_px"], filter=ds.field("ts_ns") <= until_ns)
     cols = {name: table.column(name).to_numpy() for name in table.column_names}
     order = np.lexsort((cols.pop("seq"), cols["ts_ns"]))
-    first = dataset.head(1, columns=["ts_ns"]).column("ts_ns").to_numpy()
-    return {k: v[order] for k, v in cols.items()}, (int(first[0]) if first.size else None)
+    # partitions are stored sorted by ts_ns: a file's first row past the horizon is its earliest
+    after = [int(t[0]) for f in files if len(t := ds.dataset(f, format="parquet").head(
+        1, columns=["ts_ns"], filter=ds.field("ts_ns") > until_ns).column("ts_ns").to_numpy())]
+    if after:
+        data_end: int | None = min(after)
+    else:
+        data_end = int(cols["ts_ns"].max()) if cols["ts_ns"].size else None
+    return {k: v[order] for k, v in cols.items()}, data_end
 
 
 def _tops(depth: pa.Table | None, book: OrderBook, levels: int,
-          alloc: Allocator) -> BookTops | None:
+          buffers: DayBuffers) -> BookTops | None:
     if depth is None or not len(depth):
         return None
     # prev_update_id is null where a message has no ``pu`` (spot, snapshots): −1 for the book
     k = depth.schema.get_field_index("prev_update_id")
     depth = depth.set_column(k, "prev_update_id", pc.fill_null(depth.column(k), -1))
-    out = replay_depth({name: _joined(_chunks(depth, name), alloc) for name in depth.column_names},
-                       levels, book=book)
+    cols = {name: _joined(_chunks(depth, name), buffers.empty) for name in depth.column_names}
+    out = replay_depth(cols, levels, book=book)
+    buffers.give_back(*cols.values())
     return BookTops(seq=out["seq"], bid_qty=out["bid_qty"], ask_qty=out["ask_qty"],
                     in_sync=out["in_sync"])
 
@@ -219,13 +244,18 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
     labels: LabelParams | None = None,
     microprice: MicropriceModel | None = None,
     with_depth: bool = True,
+    *,
+    keep_frames: bool = False,
+    poison_released: bool = False,
 ) -> Iterator[tuple[date, pd.DataFrame]]:
     """Yield ``(day, feature frame)`` for every stored day of quotes in ``[start, end]``.
 
-    The day-sized arrays are reused for the next day once nothing refers to them any more, so a
-    consumer that drops its frame (and any views of its columns) before asking for the next day
-    keeps about one day in memory and saves faulting in new memory every day; one that keeps
-    frames only costs memory for what it keeps (held arrays are never reused)."""
+    Buffer contract: a yielded frame's arrays are valid until the next day is requested (the
+    generator resumed or closed); their memory then holds the next day, so a month streams in
+    about one day's memory. Copy what you keep (``frame.copy()``, or rows taken by fancy
+    indexing), or pass ``keep_frames=True`` to get frames that own their memory.
+    ``poison_released`` (debugging, tests): released memory is filled with NaN / −1 / True, so
+    a consumer that holds a frame too long reads garbage at once."""
     if start > end:
         raise FeatureTableError(f"start {start} is after end {end}")
     stored = store.dates("bbo", exchange, symbol)
@@ -235,8 +265,7 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
                                 f" (stored days: {', '.join(map(str, stored)) or 'none'})")
     stored_set = set(stored)
     context_ns = round(params.context_s * NS)
-    # day-sized arrays come back once the caller has let go of the previous day's frame
-    arrays = Recycler()
+    buffers = DayBuffers(reuse=not keep_frames, poison=poison_released)
     futures = exchange in FUTURES_EXCHANGES
     book = OrderBook(futures=futures)
     ctx: tuple[Columns, Columns] | None = None
@@ -245,10 +274,11 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
     if prev_day in stored_set:
         warm = _read_day(store, exchange, symbol, prev_day, with_depth)
         if with_depth:
-            prev_top = _last_top(_tops(warm.depth, book, params.obi_levels, arrays.empty))
+            prev_top = _last_top(_tops(warm.depth, book, params.obi_levels, buffers))
         ctx = _tail(_columns(warm.bbo), _columns(warm.trades),
                     int(pd.Timestamp(days[0]).value) - context_ns)
         del warm
+        buffers.release()
     try:
         for day in days:
             cur = _read_day(store, exchange, symbol, day, with_depth)
@@ -256,20 +286,20 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
             if ctx is None or prev_day != day - timedelta(days=1):
                 ctx = (_no_rows(cur.bbo), _no_rows(cur.trades))
                 prev_top, book = None, OrderBook(futures=futures)
-            day_tops = (_tops(cur.depth, book, params.obi_levels, arrays.empty) if with_depth
+            day_tops = (_tops(cur.depth, book, params.obi_levels, buffers) if with_depth
                         else None)
             ctx_bbo, ctx_trades, prev_top = _rebase(ctx[0], ctx[1], prev_top, cur, day_tops)
-            head, next_start = None, None
+            head, data_end = None, None
             nxt = day + timedelta(days=1)
             if labels is not None and nxt in stored_set and cur.bbo.num_rows:
                 last_ns = cur.bbo.column("ts_ns")[-1].as_py()
-                head, next_start = _head(store, exchange, symbol, nxt,
+                head, data_end = _head(store, exchange, symbol, nxt,
                                          last_ns + round(labels.horizon_s * NS))
             # one copy of the day, with the context before it and the next day's head after it; the
             # rest are views into these arrays
             n_ctx, n_day = len(ctx_bbo["ts_ns"]), cur.bbo.num_rows
-            all_bbo = _assemble(ctx_bbo, cur.bbo, arrays.empty, head)
-            all_trades = _assemble(ctx_trades, cur.trades, arrays.empty)
+            all_bbo = _assemble(ctx_bbo, cur.bbo, buffers.empty, head)
+            all_trades = _assemble(ctx_trades, cur.trades, buffers.empty)
             del cur
             quotes = {k: v[:n_ctx + n_day] for k, v in all_bbo.items()}
             if params.tick_size is None:
@@ -277,25 +307,29 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
                                                           quotes["ask_px"][n_ctx:]))
             cols = feature_columns(quotes, all_trades, _join_tops(prev_top, day_tops), params,
                                    microprice=microprice, context_start_ns=day_start,
-                                   alloc=arrays.empty)
+                                   alloc=buffers.empty, give_back=buffers.give_back)
             prev_top = _last_top(day_tops) or prev_top
             ctx = _tail({k: v[n_ctx:] for k, v in quotes.items()},
                         {k: v[len(ctx_trades["ts_ns"]):] for k, v in all_trades.items()},
                         day_start + 86_400 * NS - context_ns)
             prev_day = day
-            # the labels need only the quotes' prices and times: the rest is free for their output
+            # the labels need only the quotes' prices and times (the frame keeps ts_ns and
+            # update_id): the rest is free for their output
+            buffers.give_back(*all_trades.values(),
+                              *(all_bbo[c] for c in ("seq", "bid_qty", "ask_qty")))
             lookahead = [all_bbo[c][n_ctx:] for c in ("ts_ns", "bid_px", "ask_px")]
             del day_tops, all_bbo, all_trades, quotes
             if labels is not None:
-                cols.update(label_columns(*lookahead, labels, data_end_ns=next_start, n=n_day,
-                                          alloc=arrays.empty))
+                cols.update(label_columns(*lookahead, labels, data_end_ns=data_end, n=n_day,
+                                          alloc=buffers.empty))
             del lookahead
             frame = pd.DataFrame(cols, copy=False)
-            del cols  # the caller holds the only reference: memory stays at about one day
+            del cols
             yield day, frame
             del frame
+            buffers.release()  # the contract: the frame just yielded is no longer valid
     finally:
-        arrays.clear()
+        buffers.clear()
 
 
 def feature_table(  # noqa: PLR0917 (the documented positional API)
@@ -311,5 +345,5 @@ def feature_table(  # noqa: PLR0917 (the documented positional API)
 ) -> pd.DataFrame:
     """All days of :func:`iter_feature_days` in one frame (for ranges that fit in memory)."""
     parts = [f for _, f in iter_feature_days(store, exchange, symbol, start, end, params, labels,
-                                             microprice, with_depth)]
+                                             microprice, with_depth, keep_frames=True)]
     return pd.concat(parts, ignore_index=True)
