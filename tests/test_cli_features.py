@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -141,3 +142,22 @@ def test_microprice_from_an_artifact(home, store_root, tmp_path, capsys):
     assert _run(home, "--store", str(store_root), "--symbol", "BTCUSDT", "--start", "2024-01-02",
                 "--end", "2024-01-02", "--out", str(out), "--microprice", str(art)) == 2
     assert "no 'microprice' object" in capsys.readouterr().err
+
+
+def test_unsynced_book_is_reported_and_logged(home, store_root, tmp_path, capsys):
+    """A store without depth: book_ok False on every row, one range over the whole table."""
+    bare = tmp_path / "bare"
+    shutil.copytree(store_root, bare)
+    shutil.rmtree(bare / "depth")
+    out = tmp_path / "f.parquet"
+    assert _run(home, "--store", str(bare), "--symbol", "BTCUSDT", "--start", "2024-01-01",
+                "--end", "2024-01-02", "--out", str(out)) == 0
+    got = pq.read_table(out, columns=["ts_ns", "book_ok", "obi_w"]).to_pandas()
+    assert not got["book_ok"].any() and got["obi_w"].isna().all()
+    err = capsys.readouterr().err
+    assert "depth book was not in sync in 1 time range(s)" in err and "obi_w is NaN" in err
+    logged = [json.loads(line) for line in (home / "logs" / "aurora_events.jsonl").read_text().splitlines()]
+    event = next(e for e in logged if e["event"] == "features.book_unsynced")
+    first, last = int(got["ts_ns"].iloc[0]), int(got["ts_ns"].iloc[-1])
+    assert (event["ranges"], event["first_ts_ns"], event["last_ts_ns"]) == (1, first, last)
+    assert event["total_s"] == pytest.approx((last - first) / 1e9, abs=1e-3)

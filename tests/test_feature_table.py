@@ -19,7 +19,7 @@ from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams, label_columns
 from aurora.ticks.binance_ws import import_recordings
 from aurora.ticks.day_buffers import DayBuffers
-from aurora.ticks.feature_table import LABEL_COLUMNS, iter_feature_days
+from aurora.ticks.feature_table import LABEL_COLUMNS, UnsyncedBook, iter_feature_days
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
 
@@ -196,3 +196,16 @@ def test_labels_of_the_shared_recordings_continue_across_midnight(tmp_path: Path
     import_recordings([SHARED_WS / "btcusdt_20240808.gz", SHARED_WS / "btcusdt_20240809.gz"], store,
                       "binance", "BTCUSDT", "skip")
     _assert_labels_continue(store, date(2024, 8, 8), date(2024, 8, 9), horizon_s=30.0)
+
+
+def test_unsynced_book_ranges_join_across_days():
+    book = UnsyncedBook()
+    book.add(np.array([1, 2, 3, 4]), np.array([True, False, False, True]))  # 2..4 (back at 4)
+    book.add(np.array([5, 6]), np.array([True, False]))  # 6.. still out at the day's end
+    book.add(np.array([7, 8, 9]), np.array([False, True, False]))  # ..8 (across midnight); 9..9
+    book.add(np.array([], dtype=np.int64), np.array([], dtype=bool))
+    assert book.ranges == [(2, 4), (6, 8), (9, 9)] and book.open
+    assert book.total_s == 4 / 1e9
+    fresh = UnsyncedBook()
+    fresh.add(np.array([1, 2]), np.array([True, True]))
+    assert fresh.ranges == [] and fresh.total_s == 0.0

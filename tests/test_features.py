@@ -54,7 +54,8 @@ def test_pointwise_features_hand_worked():
     assert row["obi_l1"] == pytest.approx(0.5)
     assert row["microprice_w"] == pytest.approx((100.0 * 1.0 + 100.02 * 3.0) / 4.0)
     assert math.isnan(row["microprice"]) and math.isnan(row["obi_w"])
-    assert list(f.columns) == ["ts_ns", "update_id", *FeatureParams().names]
+    assert list(f.columns) == ["ts_ns", "update_id", *FeatureParams().names, "book_ok"]
+    assert not row["book_ok"]  # no depth: no book
 
 
 def test_ofi_and_tfi_windows_with_binance_sides():
@@ -117,6 +118,7 @@ def test_obi_w_asof_and_sync():
     assert math.isnan(f["obi_w"].iloc[0])
     assert f["obi_w"].iloc[1] == pytest.approx(0.4)
     assert math.isnan(f["obi_w"].iloc[2])
+    assert f["book_ok"].tolist() == [False, True, False]
 
 
 def test_microprice_uses_the_model():

@@ -22,7 +22,8 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     assert list(a.columns) == list(b.columns)
     np.testing.assert_array_equal(a["ts_ns"], b["ts_ns"])
     np.testing.assert_array_equal(a["update_id"], b["update_id"])
-    for name in a.columns[2:]:
+    np.testing.assert_array_equal(a.get("book_ok"), b.get("book_ok"))
+    for name in a.columns[2:].drop("book_ok", errors="ignore"):
         np.testing.assert_allclose(a[name], b[name], rtol=1e-12, atol=1e-12, err_msg=name)
 
 
@@ -54,15 +55,17 @@ def test_per_call_api_equals_feed_and_rings_grow():
     rows = []
     for _, kind, r in events:
         if kind == 0:
-            rows.append(s.on_bbo(r.ts_ns, r.update_id, r.bid_px, r.bid_qty, r.ask_px, r.ask_qty).copy())
+            row = s.on_bbo(r.ts_ns, r.update_id, r.bid_px, r.bid_qty, r.ask_px, r.ask_qty)
+            rows.append(np.append(row, s.book_ok))  # a copy: the row buffer is reused
         elif kind == 1:
             s.on_trade(r.ts_ns, r.price, r.qty, r.side)
         else:
             s.on_book_top(tops.bid_qty[r], tops.ask_qty[r], bool(tops.in_sync[r]))
-    per_call = pd.DataFrame(rows, columns=list(s.names))
+    per_call = pd.DataFrame(rows, columns=[*s.names, "book_ok"]).astype({"book_ok": bool})
     batch = compute_features(bbo, trades, tops, PARAMS, microprice=_model())
     assert s.capacity > 16  # the rings grew past the initial capacity
     assert_same(batch, pd.concat([batch[["ts_ns", "update_id"]], per_call], axis=1))
+    assert batch["book_ok"].any() and not batch["book_ok"].all()
 
 
 def test_feed_in_pieces_continues_the_state():
@@ -91,5 +94,7 @@ def test_book_top_out_of_sync_is_nan():
     row = dict(zip(s.names, s.on_bbo(1, 1, 100.0, 1.0, 100.01, 1.0), strict=True))
     w = np.exp(-PARAMS.obi_decay)
     assert row["obi_w"] == pytest.approx((2.0 + 0.0 * w) / (4.0 + 2.0 * w))
+    assert s.book_ok
     s.on_book_top(np.array([3.0]), np.array([1.0]), in_sync=False)
     assert math.isnan(s.on_bbo(2, 2, 100.0, 1.0, 100.01, 1.0)[s.names.index("obi_w")])
+    assert not s.book_ok

@@ -11,8 +11,10 @@ import argparse
 import json
 import os
 import re
-from datetime import date
+import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -22,7 +24,7 @@ from aurora.cli.context import CliError, Context
 from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
-from aurora.ticks.feature_table import FeatureTableError, iter_feature_days
+from aurora.ticks.feature_table import FeatureTableError, UnsyncedBook, iter_feature_days
 from aurora.ticks.schema import EXCHANGES
 from aurora.ticks.store import StoreError, TickStore
 
@@ -92,6 +94,7 @@ def _handle(ctx: Context) -> int:
     rows = 0
     days: list[str] = []
     writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+    unsynced = UnsyncedBook()
     try:
         for day, frame in iter_feature_days(store, args.exchange, symbol, start, end, params, labels,
                                             model, not args.no_depth):
@@ -101,6 +104,7 @@ def _handle(ctx: Context) -> int:
                     if fmt == "parquet" else pacsv.CSVWriter(tmp, table.schema)
             writer.write_table(table)
             rows += len(frame)
+            unsynced.add(frame["ts_ns"].to_numpy(), frame["book_ok"].to_numpy())
             days.append(day.isoformat())
             events.emit("features.day", symbol=symbol, exchange=args.exchange, date=day.isoformat(),
                         rows=len(frame))
@@ -118,4 +122,22 @@ def _handle(ctx: Context) -> int:
     events.emit("features.written", symbol=symbol, exchange=args.exchange, out=str(out), rows=rows,
                 days=days, labels=bool(labels), format=fmt)
     print(f"wrote {rows} rows ({len(days)} day(s)) of {symbol} features to {out}")
+    if unsynced.ranges and not args.no_depth:
+        _report_unsynced(unsynced, events, symbol, args.exchange)
     return 0
+
+
+def _report_unsynced(unsynced: UnsyncedBook, events: Any, symbol: str, exchange: str) -> None:
+    """Say where the depth book was not in sync (obi_w NaN, book_ok False): stderr and an event."""
+    first, last = unsynced.ranges[0][0], unsynced.ranges[-1][1]
+    events.emit("features.book_unsynced", symbol=symbol, exchange=exchange,
+                ranges=len(unsynced.ranges), first_ts_ns=first, last_ts_ns=last,
+                total_s=round(unsynced.total_s, 3))
+    print(f"warning: the {symbol} depth book was not in sync in {len(unsynced.ranges)} time "
+          f"range(s) between {_iso(first)} and {_iso(last)}, {unsynced.total_s:.1f} s in all: "
+          "obi_w is NaN there (book_ok False); a recording needs a REST depth snapshot after "
+          "each gap", file=sys.stderr)
+
+
+def _iso(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat(timespec="milliseconds")

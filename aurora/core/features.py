@@ -452,12 +452,13 @@ def _trade_order(seq0: int, ts0: int, seq1: int, ts1: int) -> int:
 def _feature_kernel(  # noqa: PLR0917 (numba kernel: one fused pass)
     b_ts: np.ndarray, b_seq: np.ndarray, bp: np.ndarray, bq: np.ndarray, ap: np.ndarray,
     aq: np.ndarray, t_ts: np.ndarray, t_seq: np.ndarray, t_side: np.ndarray, t_qty: np.ndarray,
-    d_seq: np.ndarray, d_obi: np.ndarray, first: int, imp_ns: int, win_ns: np.ndarray,
-    tick: float, mp_g: np.ndarray, mp_tick: float, mp_ni: int, mp_ns: int, out: np.ndarray,
-    e: np.ndarray, x: np.ndarray,
+    d_seq: np.ndarray, d_obi: np.ndarray, d_sync: np.ndarray, first: int, imp_ns: int,
+    win_ns: np.ndarray, tick: float, mp_g: np.ndarray, mp_tick: float, mp_ni: int, mp_ns: int,
+    out: np.ndarray, book_ok: np.ndarray, e: np.ndarray, x: np.ndarray,
 ) -> tuple[int, int]:
     """Every feature of bbo events first..n−1 into ``out`` (rows in ``FeatureParams.names``
-    order), in one pass over the quotes with the trades merged in by ``seq``; ``e`` and ``x``
+    order) and ``book_ok`` (the book in sync after the last depth message before the quote), in
+    one pass over the quotes with the trades merged in by ``seq``; ``e`` and ``x``
     (length n) are scratch for the OFI terms and the |signed volume| between quotes, read again
     where they leave a window. ``mp_g``: the micro-price table (ticks, flat, ``mp_tick`` 0 for
     none).
@@ -523,6 +524,7 @@ def _feature_kernel(  # noqa: PLR0917 (numba kernel: one fused pass)
             out[ROW_SPREAD, k] = spread_bps(bp[i], ap[i])
             out[ROW_OBI_L1, k] = obi_l1(bq[i], aq[i])
             out[ROW_OBI_W, k] = d_obi[dp - 1] if dp > 0 else np.nan
+            book_ok[k] = d_sync[dp - 1] if dp > 0 else False
             out[ROW_MICROPRICE_W, k] = microprice_w(bp[i], bq[i], ap[i], aq[i])
             cell = microprice_cell(bp[i], bq[i], ap[i], aq[i], mp_tick, mp_ni, mp_ns) if mp_tick > 0 else -1
             out[ROW_MICROPRICE, k] = microprice_at(mid, mp_g[cell] if cell >= 0 else np.nan, mp_tick)
@@ -581,7 +583,8 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     alloc: Allocator = np.empty,
     give_back: Callable[..., None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """:func:`compute_features` as a dict of arrays (``ts_ns``, ``update_id`` and the features).
+    """:func:`compute_features` as a dict of arrays (``ts_ns``, ``update_id``, the features and
+    ``book_ok``).
 
     ``bbo``/``trades`` may be anything indexable by column name (DataFrame, dict of arrays);
     ``alloc`` makes the feature arrays and the kernel's scratch, and ``give_back`` (if given) is
@@ -599,10 +602,11 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     tick = params.tick_size or 1.0
     first = 0 if context_start_ns is None else int(np.searchsorted(b_ts, context_start_ns, side="left"))
     if depth is None or depth.seq.size == 0:
-        d_seq, d_obi = np.empty(0, dtype=np.int64), np.empty(0)
+        d_seq, d_obi, d_sync = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, np.bool_)
     else:
         d_seq = np.ascontiguousarray(depth.seq, dtype=np.int64)
-        d_obi = book_imbalance(depth.bid_qty, depth.ask_qty, params.obi_weights(), depth.in_sync)
+        d_sync = np.ascontiguousarray(depth.in_sync, dtype=np.bool_)
+        d_obi = book_imbalance(depth.bid_qty, depth.ask_qty, params.obi_weights(), d_sync)
     if microprice is None:
         mp_g, mp_tick, mp_ni, mp_ns = np.zeros(1), 0.0, 1, 1
     else:
@@ -610,11 +614,12 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
         mp_ni, mp_ns = microprice.imbalance_buckets, microprice.spread_buckets
     n = b_ts.shape[0]
     out = alloc((len(params.names), n - first), np.float64)
+    book_ok = alloc(n - first, np.bool_)
     win_ns = np.array([round(secs * NS) for secs in params.windows_s], dtype=np.int64)
     scratch = alloc(n, np.float64), alloc(n, np.float64)
     bad, row = _feature_kernel(b_ts, b_seq, bp, bq, ap, aq, t_ts, t_seq, t_side, t_qty, d_seq,
-                               d_obi, first, round(params.impact_window_s * NS), win_ns, tick,
-                               mp_g, mp_tick, mp_ni, mp_ns, out, *scratch)
+                               d_obi, d_sync, first, round(params.impact_window_s * NS), win_ns,
+                               tick, mp_g, mp_tick, mp_ni, mp_ns, out, book_ok, *scratch)
     if give_back is not None:
         give_back(*scratch)
     if bad:
@@ -622,6 +627,7 @@ def feature_columns(  # noqa: PLR0917 (mirrors compute_features)
     keep = slice(first, None)
     cols = {"ts_ns": b_ts[keep], "update_id": _column(bbo, "update_id", np.int64)[keep]}
     cols.update(zip(params.names, out, strict=True))
+    cols["book_ok"] = book_ok
     return cols
 
 
@@ -633,7 +639,9 @@ def compute_features(  # noqa: PLR0917 (the documented positional API)
     microprice: MicropriceModel | None = None,
     context_start_ns: int | None = None,
 ) -> pd.DataFrame:
-    """The feature table: one row per bbo event, columns ``ts_ns, update_id`` + ``params.names``.
+    """The feature table: one row per bbo event, columns ``ts_ns, update_id`` + ``params.names``
+    + ``book_ok`` (bool: the rebuilt depth book was in sync at that row; False before any depth
+    message and without depth, where ``obi_w`` is NaN).
 
     ``bbo`` and ``trades`` hold the tick-store columns (``ts_ns, seq, …``) in arrival order;
     ``depth`` is the rebuilt book's top levels (:class:`BookTops`) or ``None`` (``obi_w`` NaN).

@@ -72,7 +72,7 @@ STATE = np.dtype([
     ("has_prev", np.bool_), ("prev_bid_px", _F), ("prev_bid_qty", _F), ("prev_ask_px", _F),
     ("prev_ask_qty", _F), ("prev_mid", _F),
     ("flow", _F),  # Σ side·qty of the trades since the last quote (base units)
-    ("obi_w", _F),  # of the last book top
+    ("obi_w", _F), ("book_ok", np.bool_),  # of the last book top: obi_w, the book in sync
     # running double-double totals: ofi terms e, impact x·y and x², trades' side·qty and qty
     ("e_hi", _F), ("e_lo", _F), ("xy_hi", _F), ("xy_lo", _F), ("xx_hi", _F), ("xx_lo", _F),
     ("sv_hi", _F), ("sv_lo", _F), ("q_hi", _F), ("q_lo", _F),
@@ -125,6 +125,7 @@ def _on_book_top(st: np.ndarray, weights: np.ndarray, bid_qty: np.ndarray, ask_q
     for i in range(min(bid_qty.shape[0], ask_qty.shape[0], weights.shape[0])):
         num, den = obi_w_add(num, den, weights[i], bid_qty[i], ask_qty[i])
     st[0].obi_w = obi_w(num, den, in_sync)
+    st[0].book_ok = in_sync
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -235,9 +236,10 @@ def _drive(  # noqa: PLR0917 (numba kernel: positional only)
     st: np.ndarray, windows: np.ndarray, quotes: np.ndarray, trades: np.ndarray, mp_g: np.ndarray,
     weights: np.ndarray, kind: np.ndarray, row: np.ndarray, b_ts: np.ndarray, b_px: np.ndarray,
     t_ts: np.ndarray, t_val: np.ndarray, bid_top: np.ndarray, ask_top: np.ndarray,
-    top_sync: np.ndarray, start: int, out: np.ndarray) -> int:
+    top_sync: np.ndarray, start: int, out: np.ndarray, book_ok: np.ndarray) -> int:
     """Feed merged events kind[i] (0 bbo, 1 trade, 2 book top) with row[i] into the kernels
-    from ``start``; returns the next index (len(kind) when done, earlier when a ring is full)."""
+    from ``start``, a quote's row into ``out[r]`` and ``book_ok[r]``; returns the next index
+    (len(kind) when done, earlier when a ring is full)."""
     n = kind.shape[0]
     for i in range(start, n):
         r = row[i]
@@ -246,6 +248,7 @@ def _drive(  # noqa: PLR0917 (numba kernel: positional only)
             if _on_bbo(st, windows, quotes, trades, mp_g, out[r], b_ts[r], b_px[r, 0], b_px[r, 1],
                        b_px[r, 2], b_px[r, 3]) < 0:
                 return i
+            book_ok[r] = st[0].book_ok
         elif k == 1:
             if _on_trade(st, windows, trades, t_ts[r], t_val[r, 0], t_val[r, 1]) < 0:
                 return i
@@ -287,6 +290,11 @@ class StreamFeatures:
         self._trades = np.zeros(cap, dtype=TRADE_ENTRY)
         self._weights = params.obi_weights()
         self._bbo, self._trade = _entry_points()
+
+    @property
+    def book_ok(self) -> bool:
+        """Whether the last book top was in sync (False before any): ``obi_w`` is NaN when not."""
+        return bool(self._state[0]["book_ok"])
 
     @property
     def capacity(self) -> int:
@@ -343,17 +351,19 @@ class StreamFeatures:
         t_val = np.ascontiguousarray(np.column_stack([trades["qty"].to_numpy(np.float64),
                                                       trades["side"].to_numpy(np.float64)]))
         out = np.empty((b_seq.size, len(self.names)))
+        book_ok = np.empty(b_seq.size, dtype=np.bool_)
         i = 0
         while True:
             i = _drive(self._state, self._windows, self._quotes, self._trades, self._mp_g,
                        self._weights, kind, row, b_ts, b_px, t_ts, t_val, bid_top, ask_top,
-                       top_sync, i, out)
+                       top_sync, i, out, book_ok)
             if i >= kind.size:
                 break
             self._grow()
         frame = pd.DataFrame({"ts_ns": b_ts, "update_id": bbo["update_id"].to_numpy(np.int64)})
         for c, name in enumerate(self.names):
             frame[name] = out[:, c]
+        frame["book_ok"] = book_ok
         return frame
 
 

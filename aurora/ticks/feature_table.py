@@ -23,7 +23,7 @@ Label columns (see :mod:`aurora.core.labels`): ``label_long``/``label_short`` (i
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from typing import Any
@@ -59,6 +59,40 @@ LABEL_COLUMNS = ("label_long", "ret_long_bps", "exit_long_ns", "label_short", "r
 
 class FeatureTableError(ValueError):
     """No data, or a bad request, for a feature table; the message says which."""
+
+
+@dataclass
+class UnsyncedBook:
+    """Time ranges where the depth book was not in sync (``book_ok`` False: ``obi_w`` NaN), fed
+    day by day with :meth:`add`; a range spanning midnight counts once.
+
+    A range ``(start_ns, end_ns)`` runs from its first unsynced row to the first synced row
+    after it, or to its last row when the data ends unsynced.
+    """
+
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    open: bool = False  # the last row added was unsynced
+
+    def add(self, ts_ns: np.ndarray, book_ok: np.ndarray) -> None:
+        """The next rows (receive times in ns, in order, and their ``book_ok``)."""
+        ts = np.asarray(ts_ns, dtype=np.int64)
+        ok = np.asarray(book_ok, dtype=bool)
+        if ts.size == 0:
+            return
+        prev_ok = np.concatenate([[not self.open], ok[:-1]])
+        for i in np.flatnonzero(ok != prev_ok):
+            if ok[i]:  # back in sync: the open range ends here
+                self.ranges[-1] = (self.ranges[-1][0], int(ts[i]))
+            else:
+                self.ranges.append((int(ts[i]), int(ts[i])))
+        self.open = not ok[-1]
+        if self.open:
+            self.ranges[-1] = (self.ranges[-1][0], int(ts[-1]))
+
+    @property
+    def total_s(self) -> float:
+        """Seconds out of sync, summed over the ranges."""
+        return sum(end - start for start, end in self.ranges) / NS
 
 
 Columns = dict[str, np.ndarray]
