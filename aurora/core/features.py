@@ -276,18 +276,33 @@ def absorption(signed_qty: float, slope: float, moved_ticks: float) -> float:
 
 
 @nb.njit(cache=True, inline="always")
+def imbalance_bucket_of(imbalance: float, buckets: int) -> int:
+    """Micro-price imbalance bucket 0..buckets−1 of I = bid_qty/(bid_qty + ask_qty) in [0, 1]
+    (I = 1 joins the top bucket); −1 for NaN."""
+    if not math.isfinite(imbalance):
+        return -1
+    return min(math.floor(min(max(imbalance, 0.0), 1.0) * buckets), buckets - 1)
+
+
+@nb.njit(cache=True, inline="always")
+def spread_bucket_of(spread: float, tick: float, buckets: int) -> int:
+    """Micro-price spread bucket 0..buckets−1: round(spread/tick) clipped to [1, buckets], minus
+    1; −1 for NaN."""
+    ticks = np.rint(spread / tick)
+    if not math.isfinite(ticks):
+        return -1
+    return int(min(max(ticks, 1.0), float(buckets))) - 1
+
+
+@nb.njit(cache=True, inline="always")
 def microprice_cell(  # noqa: PLR0917 (numba helper: positional only)
     bid_px: float, bid_qty: float, ask_px: float, ask_qty: float, tick: float,
     imbalance_buckets: int, spread_buckets: int) -> int:
     """Index ``spread_bucket · imbalance_buckets + imbalance_bucket`` of the quote's cell of the
     micro-price table (:mod:`aurora.core.microprice`), or −1 when it has none (NaN imbalance)."""
-    imb = bid_qty / (bid_qty + ask_qty)
-    ticks = np.rint((ask_px - bid_px) / tick)
-    if not (math.isfinite(imb) and math.isfinite(ticks)):
-        return -1
-    ib = min(math.floor(min(max(imb, 0.0), 1.0) * imbalance_buckets), imbalance_buckets - 1)
-    sb = int(min(max(ticks, 1.0), float(spread_buckets))) - 1
-    return sb * imbalance_buckets + ib
+    ib = imbalance_bucket_of(bid_qty / (bid_qty + ask_qty), imbalance_buckets)
+    sb = spread_bucket_of(ask_px - bid_px, tick, spread_buckets)
+    return sb * imbalance_buckets + ib if ib >= 0 and sb >= 0 else -1
 
 
 @nb.njit(cache=True, inline="always")

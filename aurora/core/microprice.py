@@ -26,24 +26,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numba as nb
 import numpy as np
+
+from aurora.core.features import imbalance_bucket_of, spread_bucket_of
 
 KINDS = ("stoikov", "horizon")
 
 
+@nb.njit(cache=True)
+def _buckets(values: np.ndarray, tick: float, n: int, spread: bool) -> np.ndarray:
+    out = np.empty(values.shape[0], dtype=np.int64)
+    for i in range(values.shape[0]):
+        out[i] = spread_bucket_of(values[i], tick, n) if spread else imbalance_bucket_of(values[i], n)
+    return out
+
+
 def imbalance_bucket(imbalance: np.ndarray, n: int) -> np.ndarray:
-    """Bucket 0..n−1 of I in [0, 1] (I = 1 goes to the top bucket); −1 for NaN."""
-    imb = np.asarray(imbalance, dtype=np.float64)
-    ok = np.isfinite(imb)
-    b = np.floor(np.clip(np.where(ok, imb, 0.0), 0.0, 1.0) * n).astype(np.int64)
-    return np.where(ok, np.minimum(b, n - 1), -1)
+    """Bucket 0..n−1 of I in [0, 1] (I = 1 goes to the top bucket); −1 for NaN
+    (:func:`~aurora.core.features.imbalance_bucket_of`, which the feature kernels use)."""
+    imb = np.ascontiguousarray(imbalance, dtype=np.float64)
+    return _buckets(imb.ravel(), 1.0, int(n), False).reshape(imb.shape)
 
 
 def spread_bucket(spread: np.ndarray, tick: float, n: int) -> np.ndarray:
-    """Bucket 0..n−1 of a spread in price units: round(spread/tick) clipped to [1, n], minus 1."""
-    ticks = np.rint(np.asarray(spread, dtype=np.float64) / tick)
-    ok = np.isfinite(ticks)
-    return np.where(ok, np.clip(np.where(ok, ticks, 1), 1, n).astype(np.int64) - 1, -1)
+    """Bucket 0..n−1 of a spread in price units: round(spread/tick) clipped to [1, n], minus 1
+    (:func:`~aurora.core.features.spread_bucket_of`); −1 for NaN."""
+    s = np.ascontiguousarray(spread, dtype=np.float64)
+    return _buckets(s.ravel(), float(tick), int(n), True).reshape(s.shape)
 
 
 @dataclass(frozen=True)
