@@ -47,9 +47,9 @@ def test_features_at_or_before_t_ignore_later_data(n, seed, frac):
     after = compute_features(b2, t2, d2, PARAMS)
     keep = (bbo.seq <= cut_seq).to_numpy()
     k = int(keep.sum())
-    np.testing.assert_array_equal(before[keep].to_numpy(), after.iloc[:k].to_numpy())
+    np.testing.assert_array_equal(before[keep].to_numpy(float), after.iloc[:k].to_numpy(float))
     streamed = stream_features(b2, t2, d2, PARAMS)
-    np.testing.assert_allclose(before[keep].to_numpy(), streamed.iloc[:k].to_numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(before[keep].to_numpy(float), streamed.iloc[:k].to_numpy(float), rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=30, deadline=None)
@@ -83,4 +83,4 @@ def test_context_rows_only_feed_the_windows(n, seed, frac):
     full = compute_features(bbo, trades, tops, PARAMS)
     part = compute_features(bbo, trades, tops, PARAMS, context_start_ns=cut)
     keep = (full["ts_ns"] >= cut).to_numpy()
-    np.testing.assert_array_equal(full[keep].to_numpy(), part.to_numpy())
+    np.testing.assert_array_equal(full[keep].to_numpy(float), part.to_numpy(float))

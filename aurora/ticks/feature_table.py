@@ -138,10 +138,13 @@ def read_pool() -> pa.MemoryPool:
 
     Arrow's default pool hands freed memory back to the OS at once, so each day's Parquet buffers
     would be faulted in again; this pool serves only these reads, so nothing else in the process
-    (a notebook importing aurora) changes.
+    (a notebook importing aurora) changes. Arrow's default pool where jemalloc is not built in.
     """
-    pa.jemalloc_set_decay_ms(10_000)
-    return pa.jemalloc_memory_pool()
+    try:
+        pa.jemalloc_set_decay_ms(10_000)
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.default_memory_pool()
 
 
 def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, day: date, *,
