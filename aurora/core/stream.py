@@ -22,6 +22,8 @@ Receive times must not decrease (a live clock in arrival order), as in the batch
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numba as nb
@@ -367,21 +369,18 @@ class StreamFeatures:
         return frame
 
 
-def _entry_points() -> tuple[object, object]:
-    """``_on_bbo`` and ``_on_trade`` compiled for the state's types, called without numba's
-    per-call type dispatch, which would cost 0.4 µs of each event's ~0.5 µs (record arrays take
-    its slow path)."""
-    if not _ENTRY:
-        state, windows = nb.typeof(np.zeros(1, STATE)), nb.typeof(np.zeros(1, WINDOW))
-        quotes, trades = nb.typeof(np.zeros(1, QUOTE_ENTRY)), nb.typeof(np.zeros(1, TRADE_ENTRY))
-        f64 = nb.typeof(np.zeros(1))
-        _ENTRY.append(_on_bbo.compile((state, windows, quotes, trades, f64, f64, nb.int64,
-                                       nb.float64, nb.float64, nb.float64, nb.float64)))
-        _ENTRY.append(_on_trade.compile((state, windows, trades, nb.int64, nb.float64, nb.float64)))
-    return _ENTRY[0], _ENTRY[1]
-
-
-_ENTRY: list[object] = []
+@cache
+def _entry_points() -> tuple[Callable[..., int], Callable[..., int]]:
+    """``_on_bbo`` and ``_on_trade`` compiled for the state's types, to be called without numba's
+    per-call type dispatch (slow for record arrays)."""
+    # figure: per-event calls 0.43 -> 1.14 M events/s (thread time, same run, load avg 9)
+    state, windows = nb.typeof(np.zeros(1, STATE)), nb.typeof(np.zeros(1, WINDOW))
+    quotes, trades = nb.typeof(np.zeros(1, QUOTE_ENTRY)), nb.typeof(np.zeros(1, TRADE_ENTRY))
+    f64 = nb.typeof(np.zeros(1))
+    on_bbo = _on_bbo.compile((state, windows, quotes, trades, f64, f64, nb.int64, nb.float64,
+                              nb.float64, nb.float64, nb.float64))
+    on_trade = _on_trade.compile((state, windows, trades, nb.int64, nb.float64, nb.float64))
+    return on_bbo, on_trade
 
 
 def stream_features(bbo: pd.DataFrame, trades: pd.DataFrame, tops: BookTops | None,
