@@ -49,7 +49,8 @@ def test_features_at_or_before_t_ignore_later_data(n, seed, frac):
     k = int(keep.sum())
     np.testing.assert_array_equal(before[keep].to_numpy(float), after.iloc[:k].to_numpy(float))
     streamed = stream_features(b2, t2, d2, PARAMS)
-    np.testing.assert_allclose(before[keep].to_numpy(float), streamed.iloc[:k].to_numpy(float), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(before[keep].to_numpy(float), streamed.iloc[:k].to_numpy(float),
+                               rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=30, deadline=None)
