@@ -54,7 +54,8 @@ kernels of :mod:`aurora.core.stream`), which is what keeps the two forms equal. 
 2. its name: in ``QUOTE_FEATURES`` (a function of the current quote and book) with a ``ROW_*``
    constant, or in ``WINDOW_FEATURES`` (one column per window, ``{name}_{W}``) with its index;
 3. one line in each kernel writing the helper's value into its row: ``out[ROW_X, k] = …`` in
-   :func:`_feature_kernel`, ``out[ROW_X] = …`` in ``stream._on_bbo``;
+   :func:`_feature_kernel`, ``out[ROW_X] = …`` in ``stream._on_bbo`` (which imports the helper
+   and ``ROW_X`` from here; a window feature writes ``window_row(X, w, nw)`` in both);
 4. its definition with units in the list above, and a hand-worked test in ``tests/test_features.py``
    (``tests/test_stream.py`` and ``tests/test_parity.py`` then check batch = stream).
 
@@ -79,9 +80,9 @@ if TYPE_CHECKING:
 # Feature names, in output order (FeatureParams.names): the features of the current quote and
 # book, then every window's ofi, tfi and absorption (``ofi_1s, ofi_5s, tfi_1s, …``).
 QUOTE_FEATURES = ("mid", "spread_bps", "obi_l1", "obi_w", "microprice_w", "microprice")
-ROW_MID, ROW_SPREAD, ROW_OBI_L1, ROW_OBI_W, ROW_MICROPRICE_W, ROW_MICROPRICE = range(6)
+ROW_MID, ROW_SPREAD, ROW_OBI_L1, ROW_OBI_W, ROW_MICROPRICE_W, ROW_MICROPRICE = range(len(QUOTE_FEATURES))
 WINDOW_FEATURES = ("ofi", "tfi", "absorption")
-OFI, TFI, ABSORPTION = range(3)
+OFI, TFI, ABSORPTION = range(len(WINDOW_FEATURES))
 _N_QUOTE = len(QUOTE_FEATURES)
 
 BBO_COLUMNS = ("ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty")
