@@ -5,11 +5,15 @@ requested; poisoned after); futures depth replays by ``pu``; partitions from bef
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import SHARED_WS
@@ -209,3 +213,14 @@ def test_unsynced_book_ranges_join_across_days():
     fresh = UnsyncedBook()
     fresh.add(np.array([1, 2]), np.array([True, True]))
     assert fresh.ranges == [] and fresh.total_s == 0.0
+
+
+def test_importing_aurora_changes_no_process_setting():
+    """No allocator environment is set on import (a notebook's process is left as it was)."""
+    code = ("import os, aurora, aurora.ticks.feature_table, pyarrow as pa; "
+            "print(sorted(k for k in os.environ if k.startswith(('MIMALLOC', 'JE_', 'ARROW'))), "
+            "pa.default_memory_pool().backend_name)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIMALLOC", "JE_", "ARROW"))}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == "[]" and out[1] == pa.default_memory_pool().backend_name
