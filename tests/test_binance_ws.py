@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from aurora.events import EventLog, read_events
 from aurora.ticks.binance_ws import RecordingError, import_recordings, parse_recording
-from aurora.ticks.store import TickStore
+from aurora.ticks.store import StoreError, TickStore
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "binance_ws"
 HEAD_0808 = FIX / "btcusdt_20240808_head.gz"
@@ -65,6 +65,39 @@ def test_fixture_counts_sides_clocks_and_snapshot() -> None:
     seqs = np.sort(np.concatenate([rec.tables[t].column("seq").to_numpy() for t in ("trades", "bbo")]
                                   + [np.unique(depth.seq)]))
     assert (seqs == np.arange(len(lines))).all()
+
+
+@pytest.mark.parametrize(("unit", "div"), [("us", 1_000), ("ms", 1_000_000)])
+def test_microsecond_and_millisecond_receive_clocks_are_detected_and_converted(
+        tmp_path: Path, unit: str, div: int) -> None:
+    """``<recv_ts_us> <json>`` (older open-source collectors) imported as ns would land in 1970."""
+    lines = raw_lines(HEAD_0808)[:400]
+    coarse = [f"{int(ln.split(' ', 1)[0]) // div} {ln.split(' ', 1)[1]}" for ln in lines]
+    path = write_lines(tmp_path / f"rec_{unit}.txt", coarse)
+    ref = parse_recording(HEAD_0808, "BTCUSDT")
+    rec = parse_recording(path, "BTCUSDT")
+    assert rec.ts_unit == unit
+    want = ref.tables["trades"].column("ts_ns").to_numpy()[: rec.tables["trades"].num_rows] // div * div
+    assert (rec.tables["trades"].column("ts_ns").to_numpy() == want).all()
+    # bookTicker-only spot files carry no exchange time: the epoch range decides
+    tickers = [ln for ln in coarse if "@bookTicker" in ln]
+    assert parse_recording(tickers, "BTCUSDT").ts_unit == unit
+    # forced to ns, the store refuses the 1970 date and names file and line; nothing is written
+    store = TickStore(tmp_path / "ticks")
+    with pytest.raises(StoreError, match=rf"rec_{unit}\.txt:4: receive time .* is dated 1970-01-"):
+        import_recordings([path], store, "binance", "BTCUSDT", ts_unit="ns")
+    assert not store.root.exists()
+    rep = import_recordings([path], store, "binance", "BTCUSDT")
+    assert rep.files[0].ts_unit == unit and store.dates("trades", "binance", "BTCUSDT") == [date(2024, 8, 8)]
+
+
+def test_receive_clock_that_matches_no_unit_is_an_error(tmp_path: Path) -> None:
+    lines = raw_lines(HEAD_0808)[:50]
+    # seconds: no unit puts it near the messages' exchange times
+    path = write_lines(tmp_path / "secs.txt", [f"{int(ln.split(' ', 1)[0]) // 10**9} {ln.split(' ', 1)[1]}"
+                                              for ln in lines])
+    with pytest.raises(RecordingError, match=r"secs\.txt: the receive clock matches .* in no unit"):
+        parse_recording(path, "BTCUSDT")
 
 
 @pytest.mark.slow

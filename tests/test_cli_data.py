@@ -86,6 +86,21 @@ def test_bad_line_skip_vs_error(home: Path, tmp_path: Path, capsys) -> None:
     assert [e["line"] for e in events_of(home, "data.import.skip")] == [21]
 
 
+def test_microsecond_recording_is_converted_or_refused_with_ts_unit(home: Path, tmp_path: Path,
+                                                                    capsys) -> None:
+    with gzip.open(FIX / "btcusdt_20240808_head.gz", "rt") as fh:
+        lines = fh.read().splitlines()[:300]
+    rec = tmp_path / "us.txt"
+    rec.write_text("".join(f"{int(ln[:19]) // 1000}{ln[19:]}\n" for ln in lines))
+    base = ["--home", str(home), "data", "import", "--symbol", "BTCUSDT", str(rec)]
+    assert main([*base, "--ts-unit", "ns"]) == 2
+    assert "us.txt:4: receive time" in capsys.readouterr().err
+    assert main(base) == 0
+    assert "clock in us" in capsys.readouterr().out
+    assert TickStore(home / "data" / "ticks").dates("bbo", "binance", "BTCUSDT") == [date(2024, 8, 8)]
+    assert events_of(home, "data.import.file")[-1]["ts_unit"] == "us"
+
+
 def test_vision_dump_is_detected_by_name(home: Path, tmp_path: Path, capsys) -> None:
     csv = tmp_path / "BTCUSDT-aggTrades-2024-08-08.csv"
     body = b"1,60000.0,0.1,1,1,1723075200000,True,True\n2,60000.1,0.2,2,2,1723075201000,False,True\n"

@@ -1,7 +1,8 @@
 """``auroractl data``: import market data into the tick store, or synthesise a market.
 
-``data import [--store DIR] [--exchange EX] --symbol S [--format ws|vision] FILE…`` — websocket
-recordings (``<recv_ts_ns> <json>`` lines, gzip or plain) or data.binance.vision dumps (CSV/zip,
+``data import [--store DIR] [--exchange EX] --symbol S [--format ws|vision] [--ts-unit U] FILE…`` —
+websocket recordings (``<recv_ts> <json>`` lines, gzip or plain; the receive clock in ns, µs or ms,
+detected per file unless ``--ts-unit`` says) or data.binance.vision dumps (CSV/zip,
 local or http(s) URL, CHECKSUM verified). The format is detected per file from its name and
 content unless ``--format`` is given. Prints one summary line per file.
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from aurora.cli.context import CliError, Context
 from aurora.ticks.binance_ws import FileImport, RecordingError, import_recordings
+from aurora.ticks.clock import TS_UNITS
 from aurora.ticks.schema import EXCHANGES
 from aurora.ticks.store import StoreError, TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
@@ -42,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--on-bad-input", choices=("skip", "error"),
                      help="skip (count + log) or stop at a bad line (default: storage.on_bad_input)")
     imp.add_argument("--no-verify", action="store_true", help="do not verify vision CHECKSUM files")
+    imp.add_argument("--ts-unit", choices=TS_UNITS, default="auto",
+                     help="unit of a websocket recording's receive timestamps (default: auto, detected "
+                     "per file from the messages' exchange times and the epoch range)")
     imp.add_argument("files", nargs="+", metavar="FILE", help="input files or http(s) URLs (vision)")
     imp.set_defaults(handler=_import)
 
@@ -101,6 +106,7 @@ def _summary(fi: FileImport, fmt: str) -> str:
     rows = " ".join(f"{t}={n}" for t, n in fi.rows.items())
     written = " ".join(f"{t}={n}" for t, n in fi.written.items())
     extra = ", truncated" if fi.truncated else ""
+    extra += f", clock in {fi.ts_unit}" if fi.ts_unit != "ns" else ""
     return (f"{fi.source}: {fmt}, {fi.messages} messages, rows {rows}, written {written or 'none'}, "
             f"{fi.skipped} skipped, {fi.gaps} gaps{extra}")
 
@@ -119,7 +125,8 @@ def _import(ctx: Context) -> int:
         try:
             if fmt == "ws":
                 rep = import_recordings([src], store, exchange, symbol, mode, events, seq_start=seq,
-                                        max_skip_events=ctx.settings.storage.max_skip_events)
+                                        max_skip_events=ctx.settings.storage.max_skip_events,
+                                        ts_unit=ctx.args.ts_unit)
             else:
                 rep = import_vision([src], store, exchange, symbol, kind=ctx.args.kind,
                                     verify_checksum=not ctx.args.no_verify, events=events, seq_start=seq,

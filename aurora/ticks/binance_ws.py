@@ -1,6 +1,8 @@
 """Binance websocket recordings → ``trades`` / ``bbo`` / ``depth`` tables (DESIGN.md §3).
 
-Input: one message per line, ``<recv_ts_ns> <json>``, gzip or plain text. Payloads are
+Input: one message per line, ``<recv_ts> <json>``, gzip or plain text. The receive time is in ns,
+µs or ms: ``ts_unit="auto"`` decides per file from the messages' own exchange times and the
+plausible epoch range (:mod:`aurora.ticks.clock`); ``ts_ns`` is always stored in ns. Payloads are
 combined-stream envelopes ``{"stream": "btcusdt@trade", "data": {...}}`` (``@trade``,
 ``@aggTrade``, ``@bookTicker``, ``@depth`` / ``@depth@100ms`` diffs), raw single-stream payloads
 (``{"e": "trade", ...}``), or a REST depth snapshot ``{"lastUpdateId": ..., "bids": ..., "asks": ...}``
@@ -34,9 +36,11 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +49,7 @@ import orjson
 import pyarrow as pa
 
 from aurora.events import EventLog
+from aurora.ticks.clock import NS_PER_UNIT, TS_UNITS, ClockUnitError, TsUnit, detect_unit
 from aurora.ticks.schema import BBO, DEPTH, EXCHANGES, FUTURES_EXCHANGES, TRADES
 from aurora.ticks.store import TickStore, WriteReport
 
@@ -53,6 +58,7 @@ _DEPTH_STREAM = re.compile(r"^depth(@\d+ms)?$")
 _PARTIAL_DEPTH = re.compile(r"^depth\d+(@\d+ms)?$")
 MS = 1_000_000
 CHUNK_MESSAGES = 200_000  # Python row buffers become Arrow tables this often
+CLOCK_SAMPLES = 256       # messages whose receive and exchange times decide the clock's unit
 
 
 class RecordingError(ValueError):
@@ -106,6 +112,14 @@ class ParsedRecording:
     skips: list[Skip]
     gaps: list[DepthGap]
     seq_end: int  # next free seq value
+    ts_unit: str = "ns"  # unit the receive clock was read in
+    lines: array = field(default_factory=lambda: array("q"))  # input line of each message (by seq)
+    seq_start: int = 0
+
+    def origin(self, seq: int) -> str:
+        """``"file:line"`` of the message numbered ``seq``."""
+        i = seq - self.seq_start
+        return f"{self.source}:{self.lines[i]}" if 0 <= i < len(self.lines) else f"{self.source} (seq {seq})"
 
 
 @dataclass
@@ -117,6 +131,7 @@ class FileImport:
     skipped: int
     gaps: int
     truncated: bool
+    ts_unit: str = "ns"
 
 
 @dataclass
@@ -190,7 +205,10 @@ def _depth_rows(cols: dict[str, list[Any]], *, ts: int, exch: int | None, seq: i
 
 
 class _Parser:
-    def __init__(self, source: str, symbol: str, exchange: str, on_bad_input: OnBadInput, seq: int) -> None:
+    def __init__(self, source: str, symbol: str, exchange: str, on_bad_input: OnBadInput, seq: int,  # noqa: PLR0917
+                 ts_unit: TsUnit = "auto") -> None:
+        if ts_unit not in TS_UNITS:
+            raise ValueError(f"ts_unit must be one of {', '.join(TS_UNITS)}, not {ts_unit!r}")
         if exchange not in EXCHANGES:
             raise ValueError(f"unknown exchange {exchange!r}; exchanges are {', '.join(EXCHANGES)}")
         if on_bad_input not in ("skip", "error"):
@@ -201,6 +219,10 @@ class _Parser:
         self.futures = exchange in FUTURES_EXCHANGES
         self.mode = on_bad_input
         self.seq = seq
+        self.ts_unit = ts_unit
+        self.lines = array("q")
+        self.clock_recv: list[int] = []
+        self.clock_exch: list[int] = []
         self.cols = _Columns()
         self.stats = ParseStats()
         self.skips: list[Skip] = []
@@ -263,6 +285,10 @@ class _Parser:
             raise _BadLineError("unknown message: neither a stream envelope, an event nor a depth snapshot")
         if not isinstance(data, dict):
             raise _BadLineError("malformed message: data is not a JSON object")
+        if len(self.clock_recv) < CLOCK_SAMPLES:
+            self.clock_recv.append(ts)
+            exch = data.get("E", data.get("T"))
+            self.clock_exch.append(int(exch) * MS if isinstance(exch, int) else -1)
         sym = data.get("s")
         if sym is not None and str(sym).upper() != self.symbol:
             raise _BadLineError(f"wrong symbol: {sym} is not {self.symbol}")
@@ -283,6 +309,7 @@ class _Parser:
             raise _BadLineError(f"unknown stream: @{kind}")
         self.stats.messages += 1
         self.stats.per_stream[kind] += 1
+        self.lines.append(self._lineno)
         self.seq += 1
         if self.stats.messages % CHUNK_MESSAGES == 0:
             self.cols.flush()
@@ -348,6 +375,16 @@ class _Parser:
             self._lineno = lineno
             self.line(lineno, raw)
 
+    def clock_unit(self) -> str:
+        """The receive clock's unit: as given, or detected from this file's messages."""
+        if self.ts_unit != "auto":
+            return self.ts_unit
+        try:
+            return detect_unit(np.array(self.clock_recv, np.int64), np.array(self.clock_exch, np.int64),
+                               datetime.now(UTC).date())
+        except ClockUnitError as exc:
+            raise RecordingError(f"{self.source}: {exc}") from None
+
     def tables(self) -> dict[str, pa.Table]:
         c = self.cols
         c.flush()
@@ -357,7 +394,14 @@ class _Parser:
             self.stats.aggtrades_dropped = len(aggtrades)
         elif len(aggtrades):
             trades = aggtrades
-        return {"trades": trades, "bbo": c.result("bbo", BBO), "depth": c.result("depth", DEPTH)}
+        out = {"trades": trades, "bbo": c.result("bbo", BBO), "depth": c.result("depth", DEPTH)}
+        self.unit = self.clock_unit()
+        mult = NS_PER_UNIT[self.unit]
+        if mult != 1:
+            for name, t in out.items():
+                ts = pa.array(t.column("ts_ns").to_numpy() * np.int64(mult))
+                out[name] = t.set_column(t.schema.get_field_index("ts_ns"), "ts_ns", ts)
+        return out
 
 
 def _transpose(rows: list[tuple[Any, ...]], schema: pa.Schema) -> dict[str, Any]:
@@ -394,25 +438,27 @@ def _read_lines(path: Path, parser: _Parser) -> Iterator[tuple[int, bytes]]:
         parser.bad(lineno + 1, f"truncated input: {type(exc).__name__}: {exc}")
 
 
-def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: str,
+def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: str,  # noqa: PLR0917
                     exchange: str = "binance", on_bad_input: OnBadInput = "skip",
-                    seq_start: int = 0) -> ParsedRecording:
-    """Parse one recording (a file path, or an iterable of lines) into the three tick tables."""
+                    seq_start: int = 0, ts_unit: TsUnit = "auto") -> ParsedRecording:
+    """Parse one recording (a file path, or an iterable of lines) into the three tick tables;
+    ``ts_unit`` is the receive clock's unit (``auto``: detected, see :mod:`aurora.ticks.clock`)."""
     if isinstance(path_or_lines, str | Path):
         path = Path(path_or_lines)
         source = str(path)
-        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start)
+        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start, ts_unit)
         if not path.is_file():
             raise RecordingError(f"{source}: no such file")
         parser.run(_read_lines(path, parser))
     else:
         source = "<lines>"
-        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start)
+        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start, ts_unit)
         parser.run((i, ln.encode() if isinstance(ln, str) else ln)
                    for i, ln in enumerate(path_or_lines, start=1))
     tables = parser.tables()
     return ParsedRecording(source=source, symbol=symbol.upper(), exchange=exchange, tables=tables,
-                           stats=parser.stats, skips=parser.skips, gaps=parser.gaps, seq_end=parser.seq)
+                           stats=parser.stats, skips=parser.skips, gaps=parser.gaps, seq_end=parser.seq,
+                           ts_unit=parser.unit, lines=parser.lines, seq_start=seq_start)
 
 
 def emit_parse_events(events: EventLog, parsed: ParsedRecording, max_skip_events: int) -> None:
@@ -431,8 +477,10 @@ def emit_parse_events(events: EventLog, parsed: ParsedRecording, max_skip_events
 def import_recordings(  # noqa: PLR0917 (the documented positional API)
         paths: Iterable[str | Path], store: TickStore, exchange: str, symbol: str,
                       on_bad_input: OnBadInput = "skip", events: EventLog | None = None,
-                      seq_start: int = 0, max_skip_events: int = 1000) -> ImportReport:
-    """Parse each file fully, then write its tables to ``store`` (idempotent).
+                      seq_start: int = 0, max_skip_events: int = 1000,
+                      ts_unit: TsUnit = "auto") -> ImportReport:
+    """Parse each file fully, then write its tables to ``store`` (idempotent); ``ts_unit`` is the
+    receive clock's unit (``auto``: detected per file).
 
     ``seq`` continues from one file to the next in the order given. A file that fails under
     ``on_bad_input="error"`` raises before anything of *that* file is written; files before it
@@ -441,23 +489,20 @@ def import_recordings(  # noqa: PLR0917 (the documented positional API)
     report = ImportReport()
     seq = seq_start
     for path in paths:
-        parsed = parse_recording(path, symbol, exchange, on_bad_input, seq)
+        parsed = parse_recording(path, symbol, exchange, on_bad_input, seq, ts_unit)
         seq = parsed.seq_end
-        written: dict[str, int] = {}
-        for table, data in parsed.tables.items():
-            if len(data):
-                wr = store.write(table, data, exchange, symbol.upper())
-                report.writes.append(wr)
-                written[table] = wr.rows_written
+        writes = store.write_tables(parsed.tables, exchange, symbol.upper(), parsed.origin)
+        report.writes.extend(writes.values())
+        written = {t: wr.rows_written for t, wr in writes.items()}
         fi = FileImport(source=parsed.source, messages=parsed.stats.messages,
                         rows={t: len(v) for t, v in parsed.tables.items()}, written=written,
                         skipped=parsed.stats.skipped, gaps=len(parsed.gaps),
-                        truncated=parsed.stats.truncated)
+                        truncated=parsed.stats.truncated, ts_unit=parsed.ts_unit)
         report.files.append(fi)
         if events is not None:
             emit_parse_events(events, parsed, max_skip_events)
             events.emit("data.import.file", source=fi.source, format="ws", exchange=exchange,
                         symbol=symbol.upper(), messages=fi.messages, rows=fi.rows, written=written,
-                        skipped=fi.skipped, gaps=fi.gaps, truncated=fi.truncated,
+                        skipped=fi.skipped, gaps=fi.gaps, truncated=fi.truncated, ts_unit=fi.ts_unit,
                         per_stream=dict(parsed.stats.per_stream))
     return report

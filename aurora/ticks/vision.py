@@ -149,11 +149,12 @@ def _open_csv(path: Path, stack: ExitStack) -> IO[bytes]:
     return stack.enter_context(open(path, "rb"))
 
 
-def _batches(label: str, fh: IO[bytes], kind: str) -> Iterator[pa.RecordBatch]:
+def _batches(label: str, fh: IO[bytes], kind: str) -> tuple[Iterator[pa.RecordBatch], int]:
+    """The CSV's record batches and the number of header lines before its first row."""
     buffered = fh if isinstance(fh, io.BufferedReader) else io.BufferedReader(fh)  # type: ignore[arg-type]
     first = buffered.peek(65536).split(b"\n", 1)[0].strip()
     if not first:
-        return
+        return iter(()), 0
     fields = first.split(b",")
     header = not fields[0].strip().lstrip(b"-").isdigit()
     ncols = len(fields)
@@ -164,17 +165,20 @@ def _batches(label: str, fh: IO[bytes], kind: str) -> Iterator[pa.RecordBatch]:
     types: dict[str, pa.DataType] = {n: pa.float64() for n in names}
     types.update({f"c{i}": pa.int64() for i in _INT_COLS[kind] if i < ncols})
     types.update({f"c{i}": pa.bool_() for i in _BOOL_COLS[kind] if i < ncols})
-    try:
-        reader = pacsv.open_csv(
-            buffered,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
-                                           block_size=1 << 24),
-            convert_options=pacsv.ConvertOptions(column_types=types, true_values=["True", "true"],
-                                                 false_values=["False", "false"]),
-        )
-        yield from reader
-    except pa.ArrowInvalid as exc:
-        raise VisionError(f"{label}: bad CSV: {exc}") from exc
+
+    def read() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from pacsv.open_csv(
+                buffered,
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
+                                               block_size=1 << 24),
+                convert_options=pacsv.ConvertOptions(column_types=types, true_values=["True", "true"],
+                                                     false_values=["False", "false"]),
+            )
+        except pa.ArrowInvalid as exc:
+            raise VisionError(f"{label}: bad CSV: {exc}") from exc
+
+    return read(), int(header)
 
 
 def _ns(col: pa.Array, unit_mult: int) -> np.ndarray:
@@ -253,17 +257,24 @@ def _import_file(res: _Source, kind: str, store: TickStore, exchange: str, symbo
     table_name = "bbo" if kind == "bookTicker" else "trades"
     pending: list[pa.Table] = []
     pending_day: int | None = None
+    seq0 = seq
+    header = 0
+
+    def origin(row_seq: int) -> str:
+        return f"{res.label}:{row_seq - seq0 + 1 + header}"
 
     def flush() -> None:
         nonlocal written, pending
         if pending:
-            written += store.write(table_name, pa.concat_tables(pending), exchange, symbol).rows_written
+            data = pa.concat_tables(pending)
+            written += store.write(table_name, data, exchange, symbol, origin).rows_written
             pending = []
 
     with ExitStack() as stack:
         fh = _open_csv(res.path, stack)
         unit: int | None = None
-        for batch in _batches(res.label, fh, kind):
+        batches, header = _batches(res.label, fh, kind)
+        for batch in batches:
             if not batch.num_rows:
                 continue
             if unit is None:
