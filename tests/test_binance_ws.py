@@ -237,6 +237,21 @@ def test_futures_variants_and_aggtrade(tmp_path: Path) -> None:
     assert rec.tables["trades"].column("trade_id").to_pylist() == [5] and rec.stats.aggtrades_dropped == 2
 
 
+def test_non_market_futures_trades_are_counted_not_stored() -> None:
+    """``X`` = INSURANCE_FUND / ADL / NA are not taker flow (a real liquidation print sat 2 % outside
+    the book and moved tfi): not stored, counted per X, and not bad input even under "error"."""
+    def trade(t, x, price="56962.10"):
+        return (f"1723161255{t:09d} " + json.dumps({"stream": "btcusdt@trade", "data": {
+            "e": "trade", "E": 1723161256303 + t, "T": 1723161256302 + t, "s": "BTCUSDT", "t": 5163985000 + t,
+            "p": price, "q": "0.010", "X": x, "m": t % 2 == 0}}))
+    lines = [trade(1, "MARKET"), trade(2, "INSURANCE_FUND", "55800.00"), trade(3, "MARKET"), trade(4, "ADL"),
+             trade(5, "NA"), trade(6, "MARKET")]
+    rec = parse_recording(lines, "BTCUSDT", exchange="binance-usdm", on_bad_input="error")
+    assert rec.tables["trades"].column("trade_id").to_pylist() == [5163985001, 5163985003, 5163985006]
+    assert rec.stats.non_market == {"INSURANCE_FUND": 1, "ADL": 1, "NA": 1} and rec.stats.skipped == 0
+    assert rec.stats.as_dict()["non_market"] == {"INSURANCE_FUND": 1, "ADL": 1, "NA": 1}
+
+
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_any_corruption_is_counted_never_crashes(data) -> None:

@@ -107,6 +107,9 @@ def _summary(fi: FileImport, fmt: str) -> str:
     written = " ".join(f"{t}={n}" for t, n in fi.written.items())
     extra = ", truncated" if fi.truncated else ""
     extra += f", clock in {fi.ts_unit}" if fi.ts_unit != "ns" else ""
+    if fi.non_market:
+        extra += (f", {sum(fi.non_market.values())} non-market trades not stored ("
+                  + " ".join(f"{k}={n}" for k, n in sorted(fi.non_market.items())) + ")")
     return (f"{fi.source}: {fmt}, {fi.messages} messages, rows {rows}, written {written or 'none'}, "
             f"{fi.skipped} skipped, {fi.gaps} gaps{extra}")
 

@@ -15,6 +15,9 @@ Spot and USD-M / COIN-M futures variants are handled: futures ``bookTicker`` car
 is the clock. Trades: ``exch_ns`` = trade time ``T``; ``m = true`` (buyer is maker) ⇒ ``side = -1``.
 ``@aggTrade`` rows go to ``trades`` with ``trade_id`` = aggregate id ``a``; when a recording holds
 both ``@trade`` and ``@aggTrade`` only ``@trade`` is kept (the same fills would count twice).
+Futures trades whose execution type ``X`` is not ``MARKET`` (``INSURANCE_FUND`` liquidations,
+``ADL``, ``NA``) are not taker flow: they are not stored, and are counted per ``X``
+(:attr:`ParseStats.non_market`) — they are valid messages, not bad input.
 
 ``seq`` counts accepted messages from ``seq_start``; all rows of one message share its ``seq``.
 
@@ -95,11 +98,13 @@ class ParseStats:
     skip_reasons: Counter[str] = field(default_factory=Counter)
     truncated: bool = False
     aggtrades_dropped: int = 0
+    non_market: Counter[str] = field(default_factory=Counter)  # futures trades by X, not stored
 
     def as_dict(self) -> dict[str, Any]:
         return {"lines": self.lines, "messages": self.messages, "per_stream": dict(self.per_stream),
                 "skipped": self.skipped, "skip_reasons": dict(self.skip_reasons),
-                "truncated": self.truncated, "aggtrades_dropped": self.aggtrades_dropped}
+                "truncated": self.truncated, "aggtrades_dropped": self.aggtrades_dropped,
+                "non_market": dict(self.non_market)}
 
 
 @dataclass
@@ -132,6 +137,7 @@ class FileImport:
     gaps: int
     truncated: bool
     ts_unit: str = "ns"
+    non_market: dict[str, int] = field(default_factory=dict)  # futures trades not stored, by X
 
 
 @dataclass
@@ -319,6 +325,11 @@ class _Parser:
         tid = int(d["t"])
         if self.last_trade is not None and tid <= self.last_trade:
             raise _BadLineError(f"out-of-order: trade id {tid} after {self.last_trade}")
+        kind = d.get("X", "MARKET")
+        if kind != "MARKET":
+            self.stats.non_market[str(kind)] += 1
+            self.last_trade = tid
+            return
         self.cols.trades.append((ts, _ms(d["T"]), self.seq, tid, float(d["p"]), float(d["q"]),
                                  -1 if d["m"] else 1))
         self.last_trade = tid
@@ -497,12 +508,14 @@ def import_recordings(  # noqa: PLR0917 (the documented positional API)
         fi = FileImport(source=parsed.source, messages=parsed.stats.messages,
                         rows={t: len(v) for t, v in parsed.tables.items()}, written=written,
                         skipped=parsed.stats.skipped, gaps=len(parsed.gaps),
-                        truncated=parsed.stats.truncated, ts_unit=parsed.ts_unit)
+                        truncated=parsed.stats.truncated, ts_unit=parsed.ts_unit,
+                        non_market=dict(parsed.stats.non_market))
         report.files.append(fi)
         if events is not None:
             emit_parse_events(events, parsed, max_skip_events)
             events.emit("data.import.file", source=fi.source, format="ws", exchange=exchange,
                         symbol=symbol.upper(), messages=fi.messages, rows=fi.rows, written=written,
                         skipped=fi.skipped, gaps=fi.gaps, truncated=fi.truncated, ts_unit=fi.ts_unit,
+                        non_market=fi.non_market,
                         per_stream=dict(parsed.stats.per_stream))
     return report
