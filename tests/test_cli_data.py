@@ -101,6 +101,33 @@ def test_microsecond_recording_is_converted_or_refused_with_ts_unit(home: Path, 
     assert events_of(home, "data.import.file")[-1]["ts_unit"] == "us"
 
 
+def test_imports_that_store_nothing_or_the_wrong_thing_exit_non_zero(home: Path, tmp_path: Path,
+                                                                     capsys) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = ["--home", str(home), "data", "import", "--symbol", "BTCUSDT"]
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("exchange,symbol,timestamp\nbinance,BTCUSDT,1\n")
+    assert main([*base, "--format", "ws", str(foreign)]) == 2
+    assert "foreign.txt: nothing imported: 2 line(s), 2 skipped" in capsys.readouterr().err
+    assert main([*base, "--symbol", "ETHUSDT", str(FIX / "btcusdt_20240808_head.gz")]) == 2
+    assert "streams are for BTCUSDT" in capsys.readouterr().err
+    with gzip.open(FIX / "btcusdt_20240808_head.gz", "rt") as fh:
+        lines = fh.read().splitlines()[:100]
+    fut = tmp_path / "fut.txt"
+    with_pu = (ln.replace('"e":"depthUpdate",', '"e":"depthUpdate","pu":1,') for ln in lines)
+    fut.write_text("".join(ln + "\n" for ln in with_pu))
+    assert main([*base, str(fut)]) == 2
+    assert "a Binance futures recording (depth diffs carry pu)" in capsys.readouterr().err
+    parquet = tmp_path / "BTCUSDT-trades-2024-08-08.parquet"
+    pq.write_table(pa.table({"x": [1]}), parquet)
+    for fmt in (["--format", "vision"], ["--format", "ws"], []):
+        assert main([*base, *fmt, str(parquet)]) == 2
+        assert "is a Parquet file, not a raw recording" in capsys.readouterr().err
+    assert not (home / "data" / "ticks").exists()
+
+
 def test_vision_dump_is_detected_by_name(home: Path, tmp_path: Path, capsys) -> None:
     csv = tmp_path / "BTCUSDT-aggTrades-2024-08-08.csv"
     body = b"1,60000.0,0.1,1,1,1723075200000,True,True\n2,60000.1,0.2,2,2,1723075201000,False,True\n"

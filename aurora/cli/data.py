@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gzip
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 from aurora.cli.context import CliError, Context
 from aurora.ticks.binance_ws import FileImport, RecordingError, import_recordings
 from aurora.ticks.clock import TS_UNITS
+from aurora.ticks.formats import FormatError, detect_format
 from aurora.ticks.schema import EXCHANGES
 from aurora.ticks.store import StoreError, TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
-from aurora.ticks.vision import KINDS, VisionError, detect_kind, import_vision
+from aurora.ticks.vision import KINDS, VisionError, import_vision
 
 _SYMBOL = re.compile(r"^[A-Z0-9_]{2,40}$")
-_WS_LINE = re.compile(rb"^\s*\d{10,20} [\[{]")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,29 +77,6 @@ def _symbol_exchange(ctx: Context) -> tuple[str, str]:
     return symbol, ctx.args.exchange
 
 
-def _detect_format(src: str) -> str:
-    """``vision`` for URLs and vision-named/CSV/zip files, ``ws`` for ``<ts> <json>`` lines."""
-    name = Path(src).name
-    if src.startswith(("http://", "https://")) or detect_kind(name) \
-            or name.lower().endswith((".zip", ".csv")):
-        return "vision"
-    path = Path(src)
-    if not path.is_file():
-        raise CliError(f"{src}: no such file")
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    try:
-        opener = gzip.open if head == b"\x1f\x8b" else open
-        with opener(path, "rb") as fh:
-            first = fh.readline(4096)
-    except (OSError, EOFError) as exc:
-        raise CliError(f"{src}: cannot read: {exc}") from None
-    if _WS_LINE.match(first):
-        return "ws"
-    raise CliError(f"{src}: not a websocket recording (<recv_ts_ns> <json> lines) nor a vision dump; "
-                   "pass --format")
-
-
 def _summary(fi: FileImport, fmt: str) -> str:
     rows = " ".join(f"{t}={n}" for t, n in fi.rows.items())
     written = " ".join(f"{t}={n}" for t, n in fi.written.items())
@@ -119,7 +94,10 @@ def _import(ctx: Context) -> int:
     store = _store(ctx)
     events = ctx.events("data")
     mode = ctx.args.on_bad_input or ctx.settings.storage.on_bad_input
-    formats = [ctx.args.format or _detect_format(f) for f in ctx.args.files]
+    try:
+        formats = [ctx.args.format or detect_format(f) for f in ctx.args.files]
+    except FormatError as exc:
+        raise CliError(str(exc)) from None
     events.emit("data.import.start", files=ctx.args.files, symbol=symbol, exchange=exchange,
                 store=str(store.root), on_bad_input=mode)
     seq = store.next_seq(exchange, symbol)

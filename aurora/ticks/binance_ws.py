@@ -50,10 +50,12 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from aurora.events import EventLog
 from aurora.ticks.clock import NS_PER_UNIT, TS_UNITS, ClockUnitError, TsUnit, detect_unit
-from aurora.ticks.schema import BBO, DEPTH, EXCHANGES, FUTURES_EXCHANGES, TRADES
+from aurora.ticks.formats import is_parquet, parquet_error
+from aurora.ticks.schema import BBO, DEPTH, EXCHANGES, FUTURES_EXCHANGES, TRADES, futures_exchange_of
 from aurora.ticks.store import TickStore, WriteReport
 
 OnBadInput = Literal["skip", "error"]
@@ -229,6 +231,8 @@ class _Parser:
         self.lines = array("q")
         self.clock_recv: list[int] = []
         self.clock_exch: list[int] = []
+        self.other_symbols: Counter[str] = Counter()   # messages naming another symbol
+        self.snapshots: list[tuple[int, int, int]] = []  # (line, seq, lastUpdateId)
         self.cols = _Columns()
         self.stats = ParseStats()
         self.skips: list[Skip] = []
@@ -264,6 +268,8 @@ class _Parser:
             return
         try:
             self.message(ts, msg)
+        except RecordingError:
+            raise
         except _BadLineError as exc:
             self.bad(lineno, str(exc))
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -278,6 +284,7 @@ class _Parser:
             name, _, kind = stream.partition("@")
             data = msg["data"]
             if name.upper() != self.symbol:
+                self.other_symbols[name.upper()] += 1
                 raise _BadLineError(f"wrong symbol: stream {stream} is not {self.symbol}")
         elif "lastUpdateId" in msg:
             kind, data = "snapshot", msg
@@ -297,6 +304,7 @@ class _Parser:
             self.clock_exch.append(int(exch) * MS if isinstance(exch, int) else -1)
         sym = data.get("s")
         if sym is not None and str(sym).upper() != self.symbol:
+            self.other_symbols[str(sym).upper()] += 1
             raise _BadLineError(f"wrong symbol: {sym} is not {self.symbol}")
         if kind == "trade":
             self.trade(ts, data)
@@ -320,11 +328,20 @@ class _Parser:
         if self.stats.messages % CHUNK_MESSAGES == 0:
             self.cols.flush()
 
+    def futures_only(self, evidence: str) -> None:
+        """A futures feature seen in a file imported as spot: refuse the file, naming the exchange."""
+        if not self.futures:
+            raise RecordingError(
+                f"{self.source}:{self._lineno}: a Binance futures recording ({evidence}), imported as spot "
+                f"--exchange binance; use --exchange {futures_exchange_of(self.symbol)}")
+
     # -- streams ----------------------------------------------------------------------------------
     def trade(self, ts: int, d: dict[str, Any]) -> None:
         tid = int(d["t"])
         if self.last_trade is not None and tid <= self.last_trade:
             raise _BadLineError(f"out-of-order: trade id {tid} after {self.last_trade}")
+        if "X" in d:
+            self.futures_only("trades carry an execution type X")
         kind = d.get("X", "MARKET")
         if kind != "MARKET":
             self.stats.non_market[str(kind)] += 1
@@ -344,6 +361,8 @@ class _Parser:
 
     def book_ticker(self, ts: int, d: dict[str, Any]) -> None:
         uid = int(d["u"])
+        if "T" in d or "E" in d:
+            self.futures_only("bookTicker carries T/E times")
         if self.last_bbo is not None and uid < self.last_bbo:
             raise _BadLineError(f"out-of-order: bookTicker update id {uid} after {self.last_bbo}")
         exch = _ms(d["T"]) if "T" in d else (_ms(d["E"]) if "E" in d else None)
@@ -354,6 +373,8 @@ class _Parser:
     def depth(self, ts: int, d: dict[str, Any]) -> None:
         first, last = int(d["U"]), int(d["u"])
         pu = int(d["pu"]) if "pu" in d else None
+        if pu is not None:
+            self.futures_only("depth diffs carry pu")
         if last < first:
             raise _BadLineError(f"malformed message: depth u {last} < U {first}")
         prev = self.last_depth
@@ -374,6 +395,7 @@ class _Parser:
 
     def snapshot(self, ts: int, d: dict[str, Any]) -> None:
         lid = int(d["lastUpdateId"])
+        self.snapshots.append((self._lineno, self.seq, lid))
         exch = _ms(d["E"]) if "E" in d else None
         _depth_rows(self.cols.depth, ts=ts, exch=exch, seq=self.seq, first=lid, last=lid, prev=None,
                     bids=d["bids"], asks=d["asks"], snapshot=True)
@@ -386,6 +408,36 @@ class _Parser:
             self._lineno = lineno
             self.line(lineno, raw)
 
+    def check_symbol(self) -> None:
+        """Refuse a file whose streams all name another symbol; drop (as bad input) a REST snapshot
+        of a file mixing symbols unless this symbol's diffs straddle its ``lastUpdateId``."""
+        if not self.other_symbols:
+            return
+        if self.own_messages() == 0:
+            named = ", ".join(f"{s} ({n} messages)" for s, n in self.other_symbols.most_common(3))
+            raise RecordingError(f"{self.source}: its streams are for {named}, not {self.symbol}; nothing "
+                                 f"imported. Use --symbol {self.other_symbols.most_common(1)[0][0]}")
+        if not self.snapshots:
+            return
+        self.cols.flush()
+        depth = pa.concat_tables(self.cols.done["depth"]) if self.cols.done["depth"] else DEPTH.empty_table()
+        diffs = depth.filter(pc.invert(depth.column("is_snapshot")))
+        lo = pc.min(diffs.column("first_update_id")).as_py() if len(diffs) else None
+        hi = pc.max(diffs.column("last_update_id")).as_py() if len(diffs) else None
+        foreign = [(ln, seq, lid) for ln, seq, lid in self.snapshots
+                   if lo is None or not lo - 1 <= lid <= hi]
+        for ln, _, lid in foreign:
+            self.bad(ln, f"wrong symbol: REST snapshot lastUpdateId {lid} is outside {self.symbol}'s depth "
+                     f"update ids {lo}..{hi} in this file mixing symbols")
+        if foreign:
+            drop = pa.array([seq for _, seq, _ in foreign], pa.int64())
+            keep = pc.invert(pc.and_(depth.column("is_snapshot"), pc.is_in(depth.column("seq"), drop)))
+            self.cols.done["depth"] = [depth.filter(keep)]
+
+    def own_messages(self) -> int:
+        """Messages accepted that are not REST snapshots (those name no symbol)."""
+        return self.stats.messages - self.stats.per_stream["snapshot"]
+
     def clock_unit(self) -> str:
         """The receive clock's unit: as given, or detected from this file's messages."""
         if self.ts_unit != "auto":
@@ -397,6 +449,7 @@ class _Parser:
             raise RecordingError(f"{self.source}: {exc}") from None
 
     def tables(self) -> dict[str, pa.Table]:
+        self.check_symbol()
         c = self.cols
         c.flush()
         trades = c.result("trades", TRADES)
@@ -460,6 +513,8 @@ def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: s
         parser = _Parser(source, symbol, exchange, on_bad_input, seq_start, ts_unit)
         if not path.is_file():
             raise RecordingError(f"{source}: no such file")
+        if is_parquet(path):
+            raise RecordingError(parquet_error(source))
         parser.run(_read_lines(path, parser))
     else:
         source = "<lines>"
@@ -495,12 +550,18 @@ def import_recordings(  # noqa: PLR0917 (the documented positional API)
 
     ``seq`` continues from one file to the next in the order given. A file that fails under
     ``on_bad_input="error"`` raises before anything of *that* file is written; files before it
-    in the same call are already stored.
+    in the same call are already stored. A file that yields no row at all is an error, as is one
+    whose streams all name another symbol, or a futures recording imported as spot.
     """
     report = ImportReport()
     seq = seq_start
     for path in paths:
         parsed = parse_recording(path, symbol, exchange, on_bad_input, seq, ts_unit)
+        if not any(len(t) for t in parsed.tables.values()):
+            reasons = ", ".join(f"{r} {n}" for r, n in parsed.stats.skip_reasons.most_common(3))
+            raise RecordingError(f"{parsed.source}: nothing imported: {parsed.stats.lines} line(s), "
+                                 f"{parsed.stats.skipped} skipped ({reasons or 'no messages'}); is it a "
+                                 "websocket recording of <recv_ts> <json> lines for this symbol?")
         seq = parsed.seq_end
         writes = store.write_tables(parsed.tables, exchange, symbol.upper(), parsed.origin)
         report.writes.extend(writes.values())

@@ -11,12 +11,22 @@ Partition keys ``exchange``, ``symbol`` and ``date`` live in the hive path
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 
 EXCHANGES = ("binance", "binance-usdm", "binance-coinm")
 #: USD-M and COIN-M futures: their depth diffs chain by ``pu`` (``prev_update_id``), not ``U``.
 FUTURES_EXCHANGES = ("binance-usdm", "binance-coinm")
 PARTITION_KEYS = ("exchange", "symbol", "date")
+#: COIN-M contracts are quoted in USD and margined in the base coin: ``BTCUSD_PERP``, ``BTCUSD_240927``
+_COINM_SYMBOL = re.compile(r"^[A-Z0-9]+USD_(PERP|\d{6})$")
+
+
+def futures_exchange_of(symbol: str) -> str:
+    """The futures exchange a symbol trades on: ``binance-coinm`` for COIN-M contract names
+    (``…USD_PERP``, ``…USD_YYMMDD``), else ``binance-usdm``."""
+    return "binance-coinm" if _COINM_SYMBOL.match(symbol.upper()) else "binance-usdm"
 
 TRADES = pa.schema(
     [

@@ -44,12 +44,12 @@ import pyarrow.csv as pacsv
 
 from aurora.events import EventLog
 from aurora.ticks.binance_ws import FileImport, ImportReport
+from aurora.ticks.formats import VISION_KIND_RE, is_parquet, parquet_error
 from aurora.ticks.schema import BBO, TRADES
 from aurora.ticks.store import NS_PER_DAY, TickStore
 
 Kind = Literal["aggTrades", "trades", "bookTicker"]
 KINDS: tuple[Kind, ...] = ("aggTrades", "trades", "bookTicker")
-_KIND_RE = re.compile(r"-(aggTrades|trades|bookTicker)-", re.IGNORECASE)
 _SHA_RE = re.compile(r"^([0-9a-fA-F]{64})\s+\*?(\S.*)$")
 # accepted column counts per kind: spot and futures variants
 _NCOLS: dict[str, tuple[int, ...]] = {"trades": (6, 7), "aggTrades": (7, 8), "bookTicker": (7,)}
@@ -70,7 +70,7 @@ class _Source:
 
 
 def detect_kind(name: str) -> Kind | None:
-    m = _KIND_RE.search(name)
+    m = VISION_KIND_RE.search(name)
     if not m:
         return None
     return next(k for k in KINDS if k.lower() == m.group(1).lower())
@@ -139,7 +139,9 @@ def _resolve(src: str, verify: bool, tmp: Path, client_factory) -> _Source:
     return _Source(path.name, src, path, _check(src, path.name, path, text) if verify else "not checked")
 
 
-def _open_csv(path: Path, stack: ExitStack) -> IO[bytes]:
+def _open_csv(path: Path, label: str, stack: ExitStack) -> IO[bytes]:
+    if is_parquet(path):
+        raise VisionError(parquet_error(label))
     if zipfile.is_zipfile(path):
         zf = stack.enter_context(zipfile.ZipFile(path))
         members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
@@ -271,7 +273,7 @@ def _import_file(res: _Source, kind: str, store: TickStore, exchange: str, symbo
             pending = []
 
     with ExitStack() as stack:
-        fh = _open_csv(res.path, stack)
+        fh = _open_csv(res.path, res.label, stack)
         unit: int | None = None
         batches, header = _batches(res.label, fh, kind)
         for batch in batches:
@@ -292,5 +294,7 @@ def _import_file(res: _Source, kind: str, store: TickStore, exchange: str, symbo
                     pending_day = int(days[a])
                 pending.append(table.slice(a, b - a))
         flush()
+    if not rows:
+        raise VisionError(f"{res.label}: nothing imported: the dump holds no {kind} rows")
     return FileImport(source=res.label, messages=rows, rows={table_name: rows}, written={table_name: written},
                       skipped=0, gaps=0, truncated=False), seq
