@@ -156,7 +156,7 @@ def test_synth_writes_days_and_is_deterministic(home: Path, tmp_path: Path, caps
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["data", "synth", "--symbol", "BTCUSDT", "--hours", "0", "--seed", "1"], "--hours must be > 0"),
-    (["data", "synth", "--symbol", "BTC/USDT", "--hours", "1", "--seed", "1"], "is not a symbol"),
+    (["data", "synth", "--symbol", "BTC/USDT", "--hours", "1", "--seed", "1"], "bad symbol 'BTC/USDT'"),
     (["data", "synth", "--symbol", "BTCUSDT", "--hours", "1", "--seed", "1", "--start", "May 1"],
      "is not a date"),
     (["data", "synth", "--symbol", "BTCUSDT", "--exchange", "kraken", "--hours", "1", "--seed", "1"],

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -22,12 +21,10 @@ from aurora.cli.context import CliError, Context
 from aurora.ticks.binance_ws import FileImport, RecordingError, import_recordings
 from aurora.ticks.clock import TS_UNITS
 from aurora.ticks.formats import FormatError, detect_format
-from aurora.ticks.schema import EXCHANGES
+from aurora.ticks.schema import EXCHANGES, instrument_problem
 from aurora.ticks.store import StoreError, TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
 from aurora.ticks.vision import KINDS, VisionError, import_vision
-
-_SYMBOL = re.compile(r"^[A-Z0-9_]{2,40}$")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,10 +67,11 @@ def _store(ctx: Context) -> TickStore:
 
 def _symbol_exchange(ctx: Context) -> tuple[str, str]:
     symbol = ctx.args.symbol.upper()
-    if not _SYMBOL.match(symbol):
-        raise CliError(f"--symbol {ctx.args.symbol!r} is not a symbol like BTCUSDT")
     if ctx.args.exchange not in EXCHANGES:
         raise CliError(f"--exchange {ctx.args.exchange!r} is unknown; use one of {', '.join(EXCHANGES)}")
+    problem = instrument_problem(ctx.args.exchange, symbol)
+    if problem:
+        raise CliError(f"--symbol {ctx.args.symbol!r}: {problem}")
     return symbol, ctx.args.exchange
 
 

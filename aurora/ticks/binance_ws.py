@@ -55,7 +55,15 @@ import pyarrow.compute as pc
 from aurora.events import EventLog
 from aurora.ticks.clock import NS_PER_UNIT, TS_UNITS, ClockUnitError, TsUnit, detect_unit
 from aurora.ticks.formats import is_parquet, parquet_error
-from aurora.ticks.schema import BBO, DEPTH, EXCHANGES, FUTURES_EXCHANGES, TRADES, futures_exchange_of
+from aurora.ticks.schema import (
+    BBO,
+    DEPTH,
+    EXCHANGES,
+    FUTURES_EXCHANGES,
+    TRADES,
+    futures_exchange_of,
+    instrument_problem,
+)
 from aurora.ticks.store import TickStore, WriteReport
 
 OnBadInput = Literal["skip", "error"]
@@ -553,6 +561,9 @@ def import_recordings(  # noqa: PLR0917 (the documented positional API)
     in the same call are already stored. A file that yields no row at all is an error, as is one
     whose streams all name another symbol, or a futures recording imported as spot.
     """
+    problem = instrument_problem(exchange, symbol.upper())
+    if problem:
+        raise RecordingError(problem)
     report = ImportReport()
     seq = seq_start
     for path in paths:

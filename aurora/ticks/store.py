@@ -29,12 +29,17 @@ date before :data:`EARLIEST_DATE` or after today — the mark of a clock read in
 µs receive time taken as ns lands in 1970). Importers pass ``origin`` (``seq`` → ``"file:line"``)
 so the error names the input line; :meth:`TickStore.write_tables` checks all of a file's tables
 before writing any of them.
+
+Instruments: quantities are stored as the exchange sends them — coins for spot and USD-M,
+**contracts** for COIN-M (``BTCUSD_PERP``: 100 USD each; other coins 10 USD). The first write of a
+symbol records what its quantities mean in ``{root}/_instruments/{exchange}/{SYM}.json``
+(``qty_unit``, ``contract_usd``; see :meth:`TickStore.instrument`).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -48,7 +53,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from filelock import FileLock
 
-from aurora.ticks.schema import EXCHANGES, SCHEMAS
+from aurora.ticks.schema import EXCHANGES, SCHEMAS, instrument, instrument_problem
 
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "trades": ("trade_id",),
@@ -57,8 +62,8 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
 }
 SORT_KEYS = [("ts_ns", "ascending"), ("seq", "ascending")]
 PART_FILE = "part-0.parquet"
+INSTRUMENTS_DIR = "_instruments"
 NS_PER_DAY = 86_400 * 1_000_000_000
-_SYMBOL_RE = re.compile(r"^[A-Z0-9_\-]{2,40}$")
 #: No partition is dated before this (Bitcoin's first block), nor after today (UTC).
 EARLIEST_DATE = date(2009, 1, 1)
 _EPOCH = date(1970, 1, 1)
@@ -168,8 +173,9 @@ class TickStore:
             raise StoreError(f"unknown table {table!r}; tables are {', '.join(SCHEMAS)}")
         if exchange not in EXCHANGES:
             raise StoreError(f"unknown exchange {exchange!r}; exchanges are {', '.join(EXCHANGES)}")
-        if not _SYMBOL_RE.match(symbol):
-            raise StoreError(f"bad symbol {symbol!r}: use upper-case letters/digits like BTCUSDT")
+        problem = instrument_problem(exchange, symbol)
+        if problem:
+            raise StoreError(problem)
 
     def symbol_dir(self, table: str, exchange: str, symbol: str) -> Path:
         self._check(table, exchange, symbol)
@@ -202,6 +208,7 @@ class TickStore:
         report = WriteReport(table=table, rows_in=len(data))
         if not len(data):
             return report
+        self._record_instrument(exchange, symbol)
         ts = data.column("ts_ns").to_numpy()
         days = ts // NS_PER_DAY
         for day_num in np.unique(days):
@@ -247,6 +254,27 @@ class TickStore:
         finally:
             os.close(dir_fd)
         return written, dups
+
+    def _instrument_path(self, exchange: str, symbol: str) -> Path:
+        return self.root / INSTRUMENTS_DIR / exchange / f"{symbol}.json"
+
+    def _record_instrument(self, exchange: str, symbol: str) -> None:
+        path = self._instrument_path(exchange, symbol)
+        if path.is_file():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.json")
+        tmp.write_text(json.dumps(instrument(exchange, symbol), indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    def instrument(self, exchange: str, symbol: str) -> dict[str, object]:
+        """What ``symbol``'s stored quantities mean: ``qty_unit`` (``base`` coins, or ``contracts``
+        for COIN-M) and ``contract_usd`` (face value of one contract, USD; None for coins)."""
+        self._check("trades", exchange, symbol)
+        path = self._instrument_path(exchange, symbol)
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+        return instrument(exchange, symbol)
 
     def next_seq(self, exchange: str, symbol: str) -> int:
         """One past the largest ``seq`` stored for ``symbol`` in any table (0 for none).

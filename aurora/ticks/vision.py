@@ -45,7 +45,7 @@ import pyarrow.csv as pacsv
 from aurora.events import EventLog
 from aurora.ticks.binance_ws import FileImport, ImportReport
 from aurora.ticks.formats import VISION_KIND_RE, is_parquet, parquet_error
-from aurora.ticks.schema import BBO, TRADES
+from aurora.ticks.schema import BBO, TRADES, instrument_problem
 from aurora.ticks.store import NS_PER_DAY, TickStore
 
 Kind = Literal["aggTrades", "trades", "bookTicker"]
@@ -223,6 +223,9 @@ def import_vision(  # noqa: PLR0917 (the documented positional API)
     a given kind that contradicts the name is an error. Each file is verified (see module doc)
     before any of it is written.
     """
+    problem = instrument_problem(exchange, symbol)
+    if problem:
+        raise VisionError(problem)
     report = ImportReport()
     seq = seq_start
     with tempfile.TemporaryDirectory(prefix="aurora-vision-") as tmpdir, ExitStack() as outer:
