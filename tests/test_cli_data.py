@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from datetime import date
 from pathlib import Path
 
@@ -126,6 +127,28 @@ def test_imports_that_store_nothing_or_the_wrong_thing_exit_non_zero(home: Path,
         assert main([*base, *fmt, str(parquet)]) == 2
         assert "is a Parquet file, not a raw recording" in capsys.readouterr().err
     assert not (home / "data" / "ticks").exists()
+
+
+def test_depth_that_can_never_give_a_book_is_warned_about(home: Path, tmp_path: Path, capsys) -> None:
+    with gzip.open(FIX / "btcusdt_20240808_head.gz", "rt") as fh:
+        lines = fh.read().splitlines()[:600]
+    no_snap = tmp_path / "no_snap.txt"
+    no_snap.write_text("".join(ln + "\n" for ln in lines if "lastUpdateId" not in ln))
+    i = next(i for i, ln in enumerate(lines) if "lastUpdateId" in ln)
+    ts, payload = lines[i].split(" ", 1)
+    snap = json.loads(payload)
+    snap["lastUpdateId"] -= 10**6     # older than every diff of the file: none connects to it
+    never = tmp_path / "never.txt"
+    never.write_text("".join(ln + "\n" for ln in [*lines[:i], f"{ts} {json.dumps(snap)}", *lines[i + 1:]]))
+    base = ["--home", str(home), "data", "import", "--symbol", "BTCUSDT"]
+    assert main([*base, str(no_snap)]) == 0
+    assert "warning: " in (err := capsys.readouterr().err) and "no REST depth snapshot" in err
+    assert main([*base, "--store", str(tmp_path / "s2"), str(never)]) == 0
+    assert "the depth never syncs" in capsys.readouterr().err
+    assert main([*base, "--store", str(tmp_path / "s3"), str(FIX / "btcusdt_20240808_head.gz")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    reasons = [e["reason"] for e in events_of(home, "data.import.no_book")]
+    assert len(reasons) == 2 and "no REST depth snapshot" in reasons[0]
 
 
 def test_vision_dump_is_detected_by_name(home: Path, tmp_path: Path, capsys) -> None:

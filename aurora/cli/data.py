@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -118,6 +119,8 @@ def _import(ctx: Context) -> int:
         for table, n in fi.written.items():
             totals[table] = totals.get(table, 0) + n
         print(_summary(fi, fmt), flush=True)
+        if fi.book_warning:
+            print(f"warning: {fi.source}: {fi.book_warning}", file=sys.stderr, flush=True)
     events.emit("data.import.done", files=len(ctx.args.files), written=totals, symbol=symbol,
                 exchange=exchange)
     return 0

@@ -52,6 +52,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aurora.core.book import replay_depth
 from aurora.events import EventLog
 from aurora.ticks.clock import NS_PER_UNIT, TS_UNITS, ClockUnitError, TsUnit, detect_unit
 from aurora.ticks.formats import is_parquet, parquet_error
@@ -148,6 +149,7 @@ class FileImport:
     truncated: bool
     ts_unit: str = "ns"
     non_market: dict[str, int] = field(default_factory=dict)  # futures trades not stored, by X
+    book_warning: str | None = None  # why this file's depth cannot give a book, if it cannot
 
 
 @dataclass
@@ -535,6 +537,22 @@ def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: s
                            ts_unit=parser.unit, lines=parser.lines, seq_start=seq_start)
 
 
+def book_warning(depth: pa.Table, futures: bool) -> str | None:
+    """Why the depth of one file can never give an order book on its own (None when it syncs, or
+    when the file holds no depth): no REST snapshot, or the diffs never connect to one."""
+    if not len(depth):
+        return None
+    snaps = depth.column("is_snapshot").to_numpy(zero_copy_only=False)
+    if not snaps.any():
+        return ("depth diffs but no REST depth snapshot: the order book cannot bootstrap from this file "
+                "(obi_w and other book features stay NaN unless another file of the day has a snapshot)")
+    synced = replay_depth(depth, 0, futures=futures)["in_sync"]
+    if not synced.any():
+        return ("the depth never syncs: no diff connects to the REST snapshot (book features stay NaN); "
+                "was the snapshot taken long after the diffs started, or for another stream?")
+    return None
+
+
 def emit_parse_events(events: EventLog, parsed: ParsedRecording, max_skip_events: int) -> None:
     """One ``data.import.skip`` per skipped line (up to ``max_skip_events``) and one per gap."""
     for skip in parsed.skips[:max_skip_events]:
@@ -559,7 +577,9 @@ def import_recordings(  # noqa: PLR0917 (the documented positional API)
     ``seq`` continues from one file to the next in the order given. A file that fails under
     ``on_bad_input="error"`` raises before anything of *that* file is written; files before it
     in the same call are already stored. A file that yields no row at all is an error, as is one
-    whose streams all name another symbol, or a futures recording imported as spot.
+    whose streams all name another symbol, or a futures recording imported as spot. A file whose
+depth can never give a book (:func:`book_warning`) is imported with a ``data.import.no_book``
+event and :attr:`FileImport.book_warning` set.
     """
     problem = instrument_problem(exchange, symbol.upper())
     if problem:
@@ -577,14 +597,18 @@ def import_recordings(  # noqa: PLR0917 (the documented positional API)
         writes = store.write_tables(parsed.tables, exchange, symbol.upper(), parsed.origin)
         report.writes.extend(writes.values())
         written = {t: wr.rows_written for t, wr in writes.items()}
+        warning = book_warning(parsed.tables["depth"], exchange in FUTURES_EXCHANGES)
         fi = FileImport(source=parsed.source, messages=parsed.stats.messages,
                         rows={t: len(v) for t, v in parsed.tables.items()}, written=written,
                         skipped=parsed.stats.skipped, gaps=len(parsed.gaps),
                         truncated=parsed.stats.truncated, ts_unit=parsed.ts_unit,
-                        non_market=dict(parsed.stats.non_market))
+                        non_market=dict(parsed.stats.non_market), book_warning=warning)
         report.files.append(fi)
         if events is not None:
             emit_parse_events(events, parsed, max_skip_events)
+            if warning:
+                events.emit("data.import.no_book", source=fi.source, exchange=exchange, symbol=symbol.upper(),
+                            reason=warning)
             events.emit("data.import.file", source=fi.source, format="ws", exchange=exchange,
                         symbol=symbol.upper(), messages=fi.messages, rows=fi.rows, written=written,
                         skipped=fi.skipped, gaps=fi.gaps, truncated=fi.truncated, ts_unit=fi.ts_unit,
