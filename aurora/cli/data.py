@@ -2,7 +2,8 @@
 
 ``data import [--store DIR] [--exchange EX] --symbol S [--format ws|vision] [--ts-unit U] FILE…`` —
 websocket recordings (``<recv_ts> <json>`` lines, gzip or plain; the receive clock in ns, µs or ms,
-detected per file unless ``--ts-unit`` says) or data.binance.vision dumps (CSV/zip,
+detected per file unless ``--ts-unit`` says), tardis.dev CSV exports (trades, quotes,
+incremental_book_L2, book_snapshot_N; .csv or .csv.gz) or data.binance.vision dumps (CSV/zip,
 local or http(s) URL, CHECKSUM verified). The format is detected per file from its name and
 content unless ``--format`` is given. Prints one summary line per file.
 
@@ -25,6 +26,7 @@ from aurora.ticks.formats import FormatError, detect_format
 from aurora.ticks.schema import EXCHANGES, instrument_problem
 from aurora.ticks.store import StoreError, TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
+from aurora.ticks.tardis import TardisError, import_tardis
 from aurora.ticks.vision import KINDS, VisionError, import_vision
 
 
@@ -35,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     imp = dsub.add_parser("import", help="import websocket recordings or data.binance.vision dumps")
     _common(imp)
-    imp.add_argument("--format", choices=("ws", "vision"), help="input format (default: detect per file)")
+    imp.add_argument("--format", choices=("ws", "vision", "tardis"),
+                     help="input format (default: detect per file from its name and first line)")
     imp.add_argument("--kind", choices=KINDS, help="vision dump kind (default: from the file name)")
     imp.add_argument("--on-bad-input", choices=("skip", "error"),
                      help="skip (count + log) or stop at a bad line (default: storage.on_bad_input)")
@@ -107,15 +110,17 @@ def _import(ctx: Context) -> int:
                 rep = import_recordings([src], store, exchange, symbol, mode, events, seq_start=seq,
                                         max_skip_events=ctx.settings.storage.max_skip_events,
                                         ts_unit=ctx.args.ts_unit)
+            elif fmt == "tardis":
+                rep = import_tardis([src], store, exchange, symbol, events=events, seq_start=seq)
             else:
                 rep = import_vision([src], store, exchange, symbol, kind=ctx.args.kind,
                                     verify_checksum=not ctx.args.no_verify, events=events, seq_start=seq,
                                     timeout_s=ctx.settings.http.timeout_s * 10)
-        except (RecordingError, VisionError, StoreError, ValueError) as exc:
+        except (RecordingError, VisionError, TardisError, StoreError, ValueError) as exc:
             events.emit("data.import.failed", source=src, error=str(exc))
             raise CliError(str(exc)) from None
         fi = rep.files[0]
-        seq += sum(fi.rows.values()) if fmt == "vision" else fi.messages
+        seq = fi.seq_end
         for table, n in fi.written.items():
             totals[table] = totals.get(table, 0) + n
         print(_summary(fi, fmt), flush=True)

@@ -150,6 +150,7 @@ class FileImport:
     ts_unit: str = "ns"
     non_market: dict[str, int] = field(default_factory=dict)  # futures trades not stored, by X
     book_warning: str | None = None  # why this file's depth cannot give a book, if it cannot
+    seq_end: int = 0  # next free arrival counter after this file
 
 
 @dataclass
@@ -602,7 +603,8 @@ event and :attr:`FileImport.book_warning` set.
                         rows={t: len(v) for t, v in parsed.tables.items()}, written=written,
                         skipped=parsed.stats.skipped, gaps=len(parsed.gaps),
                         truncated=parsed.stats.truncated, ts_unit=parsed.ts_unit,
-                        non_market=dict(parsed.stats.non_market), book_warning=warning)
+                        non_market=dict(parsed.stats.non_market), book_warning=warning,
+                        seq_end=parsed.seq_end)
         report.files.append(fi)
         if events is not None:
             emit_parse_events(events, parsed, max_skip_events)

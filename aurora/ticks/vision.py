@@ -300,4 +300,4 @@ def _import_file(res: _Source, kind: str, store: TickStore, exchange: str, symbo
     if not rows:
         raise VisionError(f"{res.label}: nothing imported: the dump holds no {kind} rows")
     return FileImport(source=res.label, messages=rows, rows={table_name: rows}, written={table_name: written},
-                      skipped=0, gaps=0, truncated=False), seq
+                      skipped=0, gaps=0, truncated=False, seq_end=seq), seq
