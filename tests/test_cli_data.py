@@ -100,6 +100,10 @@ def test_microsecond_recording_is_converted_or_refused_with_ts_unit(home: Path, 
     assert "clock in us" in capsys.readouterr().out
     assert TickStore(home / "data" / "ticks").dates("bbo", "binance", "BTCUSDT") == [date(2024, 8, 8)]
     assert events_of(home, "data.import.file")[-1]["ts_unit"] == "us"
+    csv = tmp_path / "BTCUSDT-aggTrades-2024-08-08.csv"
+    csv.write_text("1,60000.0,0.1,1,1,1723075200000,True,True\n")
+    assert main([*base[:-1], "--ts-unit", "ms", str(csv)]) == 2
+    assert "--ts-unit applies to websocket recordings only" in capsys.readouterr().err
 
 
 def test_imports_that_store_nothing_or_the_wrong_thing_exit_non_zero(home: Path, tmp_path: Path,

@@ -100,6 +100,9 @@ def _import(ctx: Context) -> int:
         formats = [ctx.args.format or detect_format(f) for f in ctx.args.files]
     except FormatError as exc:
         raise CliError(str(exc)) from None
+    if ctx.args.ts_unit != "auto" and any(f != "ws" for f in formats):
+        raise CliError("--ts-unit applies to websocket recordings only (tardis.dev times are µs, vision "
+                       "dumps' unit is detected); import those files without it")
     events.emit("data.import.start", files=ctx.args.files, symbol=symbol, exchange=exchange,
                 store=str(store.root), on_bad_input=mode)
     seq = store.next_seq(exchange, symbol)
