@@ -20,11 +20,13 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from aurora.core.symbols import validate_symbol
 
 ENV_PREFIX = "AURORA_"
 #: Environment variables read directly rather than as section overrides.
@@ -208,7 +210,7 @@ class Settings(_Section):
     risk: RiskSettings
     reward: RewardSettings
     api: ApiSettings
-    symbols: dict[str, SymbolFilter] = Field(min_length=1)
+    symbols: dict[Annotated[str, AfterValidator(validate_symbol)], SymbolFilter] = Field(min_length=1)
     calibration: CalibrationSettings
     ports: PortSettings
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from aurora.events import EventLog, read_events
 from aurora.ticks.binance_ws import RecordingError, import_recordings, parse_recording
-from aurora.ticks.store import TickStore
+from aurora.ticks.store import StoreError, TickStore
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "binance_ws"
 HEAD_0808 = FIX / "btcusdt_20240808_head.gz"
@@ -65,6 +65,39 @@ def test_fixture_counts_sides_clocks_and_snapshot() -> None:
     seqs = np.sort(np.concatenate([rec.tables[t].column("seq").to_numpy() for t in ("trades", "bbo")]
                                   + [np.unique(depth.seq)]))
     assert (seqs == np.arange(len(lines))).all()
+
+
+@pytest.mark.parametrize(("unit", "div"), [("us", 1_000), ("ms", 1_000_000)])
+def test_microsecond_and_millisecond_receive_clocks_are_detected_and_converted(
+        tmp_path: Path, unit: str, div: int) -> None:
+    """``<recv_ts_us> <json>`` (older open-source collectors) imported as ns would land in 1970."""
+    lines = raw_lines(HEAD_0808)[:400]
+    coarse = [f"{int(ln.split(' ', 1)[0]) // div} {ln.split(' ', 1)[1]}" for ln in lines]
+    path = write_lines(tmp_path / f"rec_{unit}.txt", coarse)
+    ref = parse_recording(HEAD_0808, "BTCUSDT")
+    rec = parse_recording(path, "BTCUSDT")
+    assert rec.ts_unit == unit
+    want = ref.tables["trades"].column("ts_ns").to_numpy()[: rec.tables["trades"].num_rows] // div * div
+    assert (rec.tables["trades"].column("ts_ns").to_numpy() == want).all()
+    # bookTicker-only spot files carry no exchange time: the epoch range decides
+    tickers = [ln for ln in coarse if "@bookTicker" in ln]
+    assert parse_recording(tickers, "BTCUSDT").ts_unit == unit
+    # forced to ns, the store refuses the 1970 date and names file and line; nothing is written
+    store = TickStore(tmp_path / "ticks")
+    with pytest.raises(StoreError, match=rf"rec_{unit}\.txt:4: receive time .* is dated 1970-01-"):
+        import_recordings([path], store, "binance", "BTCUSDT", ts_unit="ns")
+    assert not store.root.exists()
+    rep = import_recordings([path], store, "binance", "BTCUSDT")
+    assert rep.files[0].ts_unit == unit and store.dates("trades", "binance", "BTCUSDT") == [date(2024, 8, 8)]
+
+
+def test_receive_clock_that_matches_no_unit_is_an_error(tmp_path: Path) -> None:
+    lines = raw_lines(HEAD_0808)[:50]
+    # seconds: no unit puts it near the messages' exchange times
+    path = write_lines(tmp_path / "secs.txt", [f"{int(ln.split(' ', 1)[0]) // 10**9} {ln.split(' ', 1)[1]}"
+                                              for ln in lines])
+    with pytest.raises(RecordingError, match=r"secs\.txt: the receive clock matches .* in no unit"):
+        parse_recording(path, "BTCUSDT")
 
 
 @pytest.mark.slow
@@ -202,6 +235,85 @@ def test_futures_variants_and_aggtrade(tmp_path: Path) -> None:
                                                                  "p": "1", "q": "1", "T": 1, "m": True}})]
     rec = parse_recording(both, "BTCUSDT", exchange="binance-usdm")
     assert rec.tables["trades"].column("trade_id").to_pylist() == [5] and rec.stats.aggtrades_dropped == 2
+
+
+def test_file_of_another_symbol_is_refused_and_nothing_is_stored(tmp_path: Path) -> None:
+    """A BTCUSDT recording imported as ETHUSDT used to store the symbol-less REST snapshot as
+    ETHUSDT depth, exit 0. Now the file is refused whatever on_bad_input says."""
+    store = TickStore(tmp_path / "ticks")
+    with pytest.raises(RecordingError, match=r"streams are for BTCUSDT \(\d+ messages\), not ETHUSDT; "
+                                             r"nothing imported\. Use --symbol BTCUSDT"):
+        import_recordings([HEAD_0808], store, "binance", "ETHUSDT", "skip")
+    with pytest.raises(RecordingError, match=r"head\.gz:1: wrong symbol: stream btcusdt@depth@100ms is not "
+                                             r"ETHUSDT"):
+        import_recordings([HEAD_0808], store, "binance", "ETHUSDT", "error")
+    assert not store.root.exists()
+
+
+def test_snapshot_of_a_mixed_file_belongs_to_the_symbol_whose_diffs_straddle_it(tmp_path: Path) -> None:
+    btc = raw_lines(HEAD_0808)[:300]
+    eth = raw_lines(SHARED / "ethusdt_20240808.gz")[:300] if SHARED.is_dir() else None
+    if eth is None:
+        pytest.skip("shared recordings not present")
+    # interleave by receive time, as one combined-stream connection would
+    mixed = [ln for _, ln in sorted((int(ln.split(" ", 1)[0]), ln) for ln in btc + eth)]
+    path = write_lines(tmp_path / "mixed.txt", mixed)
+    for symbol, own in (("BTCUSDT", btc), ("ETHUSDT", eth)):
+        rec = parse_recording(path, symbol)
+        snap = next(json.loads(ln.split(" ", 1)[1]) for ln in own if "lastUpdateId" in ln)
+        depth = rec.tables["depth"].to_pandas()
+        assert set(depth[depth.is_snapshot].last_update_id) == {snap["lastUpdateId"]}
+        foreign = [s for s in rec.skips if "REST snapshot" in s.reason]
+        assert len(foreign) == 1 and foreign[0].reason.startswith("wrong symbol")
+        alone = parse_recording(own, symbol)
+        assert rec.tables["depth"].drop(["seq"]).equals(alone.tables["depth"].drop(["seq"]))
+
+
+@pytest.mark.parametrize(("edit", "evidence"), [
+    (lambda d: d.update(pu=d["U"] - 1) if d.get("e") == "depthUpdate" else None, "depth diffs carry pu"),
+    (lambda d: d.update(T=1723075200000, E=1723075200001) if "b" in d and "U" not in d else None,
+     "bookTicker carries T/E"),
+    (lambda d: d.update(X="MARKET") if d.get("e") == "trade" else None, "trades carry an execution type X"),
+])
+def test_futures_recording_imported_as_spot_is_refused(tmp_path: Path, edit, evidence: str) -> None:
+    out = []
+    for ln in raw_lines(HEAD_0808)[:200]:
+        ts, payload = ln.split(" ", 1)
+        msg = json.loads(payload)
+        if "data" in msg:
+            edit(msg["data"])
+        out.append(f"{ts} {json.dumps(msg)}")
+    path = write_lines(tmp_path / "fut.txt", out)
+    store = TickStore(tmp_path / "ticks")
+    with pytest.raises(RecordingError, match=rf"fut\.txt:\d+: a Binance futures recording \({evidence}.*"
+                                             r"use --exchange binance-usdm"):
+        import_recordings([path], store, "binance", "BTCUSDT")
+    assert not store.root.exists()
+    assert import_recordings([path], store, "binance-usdm", "BTCUSDT").messages == 200
+
+
+def test_file_from_which_nothing_is_imported_is_an_error(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "foreign.csv", [
+        "exchange,symbol,timestamp,local_timestamp,id,side,price,amount",
+        "binance,BTCUSDT,1723075200000000,1723075200001000,1,buy,1,1"])
+    with pytest.raises(RecordingError, match=r"foreign\.csv: nothing imported: 2 line\(s\), 2 skipped "
+                                             r"\(malformed line 2\)"):
+        import_recordings([path], TickStore(tmp_path / "ticks"), "binance", "BTCUSDT")
+
+
+def test_non_market_futures_trades_are_counted_not_stored() -> None:
+    """``X`` = INSURANCE_FUND / ADL / NA are not taker flow (a real liquidation print sat 2 % outside
+    the book and moved tfi): not stored, counted per X, and not bad input even under "error"."""
+    def trade(t, x, price="56962.10"):
+        return (f"1723161255{t:09d} " + json.dumps({"stream": "btcusdt@trade", "data": {
+            "e": "trade", "E": 1723161256303 + t, "T": 1723161256302 + t, "s": "BTCUSDT", "t": 5163985000 + t,
+            "p": price, "q": "0.010", "X": x, "m": t % 2 == 0}}))
+    lines = [trade(1, "MARKET"), trade(2, "INSURANCE_FUND", "55800.00"), trade(3, "MARKET"), trade(4, "ADL"),
+             trade(5, "NA"), trade(6, "MARKET")]
+    rec = parse_recording(lines, "BTCUSDT", exchange="binance-usdm", on_bad_input="error")
+    assert rec.tables["trades"].column("trade_id").to_pylist() == [5163985001, 5163985003, 5163985006]
+    assert rec.stats.non_market == {"INSURANCE_FUND": 1, "ADL": 1, "NA": 1} and rec.stats.skipped == 0
+    assert rec.stats.as_dict()["non_market"] == {"INSURANCE_FUND": 1, "ADL": 1, "NA": 1}
 
 
 @settings(max_examples=30, deadline=None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
+from conftest import SHARED_WS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +14,7 @@ from aurora.core.book import DiffResult, OrderBook, replay_depth
 from aurora.ticks.binance_ws import parse_recording
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "binance_ws"
+SHARED = SHARED_WS.parent
 E = np.array([])
 
 
@@ -59,10 +62,67 @@ def test_snapshot_older_than_buffered_diffs_is_a_gap() -> None:
 def test_futures_rule_uses_pu() -> None:
     book = OrderBook(futures=True)
     book.apply_snapshot(100, arr(10.0), arr(1.0), arr(11.0), arr(1.0))
-    assert book.apply_diff(95, 100, arr(10.0), arr(2.0), E, E, prev_id=90) == DiffResult.STALE
+    assert book.apply_diff(95, 99, arr(10.0), arr(2.0), E, E, prev_id=90) == DiffResult.STALE  # u < L
     assert book.apply_diff(98, 105, arr(10.0), arr(2.0), E, E, prev_id=97) == DiffResult.APPLIED  # U ≤ L ≤ u
     assert book.apply_diff(110, 120, arr(10.0), arr(3.0), E, E, prev_id=105) == DiffResult.APPLIED
     assert book.apply_diff(130, 140, arr(10.0), arr(4.0), E, E, prev_id=125) == DiffResult.GAP
+
+
+def test_futures_first_diff_may_end_at_the_snapshot_id() -> None:
+    """Binance futures: drop ``u < L``; a buffered diff with ``u == L`` is the first applied, and
+    the next one chains on it by ``pu == L`` (the shared USD-M ETHUSDT file has exactly this)."""
+    book = OrderBook(futures=True)
+    assert book.apply_diff(90, 96, arr(10.0), arr(9.0), E, E, prev_id=85) == DiffResult.BUFFERED
+    assert book.apply_diff(97, 100, arr(10.0), arr(2.0), E, E, prev_id=96) == DiffResult.BUFFERED
+    assert book.apply_diff(101, 104, E, E, arr(11.0), arr(5.0), prev_id=100) == DiffResult.BUFFERED
+    assert book.apply_snapshot(100, arr(10.0), arr(1.0), arr(11.0), arr(1.0)) == DiffResult.APPLIED
+    assert book.in_sync and book.gaps == 0 and book.stale == 1 and book.last_update_id == 104
+    assert book.best_bid() == (10.0, 2.0) and book.best_ask() == (11.0, 5.0)
+    # the same straddle arriving live (after the snapshot) is applied too
+    live = OrderBook(futures=True)
+    live.apply_snapshot(100, arr(10.0), arr(1.0), arr(11.0), arr(1.0))
+    assert live.apply_diff(97, 100, arr(10.0), arr(2.0), E, E, prev_id=96) == DiffResult.APPLIED
+    assert live.apply_diff(101, 104, E, E, arr(11.0), arr(5.0), prev_id=100) == DiffResult.APPLIED
+    # a first diff that starts after L is a gap; so is a later pu that does not chain
+    late = OrderBook(futures=True)
+    late.apply_snapshot(100, arr(10.0), arr(1.0), arr(11.0), arr(1.0))
+    assert late.apply_diff(101, 104, E, E, arr(11.0), arr(5.0), prev_id=100) == DiffResult.GAP
+    chained = OrderBook(futures=True)
+    chained.apply_snapshot(100, arr(10.0), arr(1.0), arr(11.0), arr(1.0))
+    assert chained.apply_diff(99, 101, E, E, arr(11.0), arr(5.0), prev_id=98) == DiffResult.APPLIED
+    assert chained.apply_diff(103, 104, E, E, arr(11.0), arr(6.0), prev_id=102) == DiffResult.GAP
+
+
+def test_spot_rule_drops_u_equal_to_the_snapshot_id() -> None:
+    """Binance spot: drop ``u ≤ L``; the first diff has ``U ≤ L+1 ≤ u``; then ``U == previous u + 1``."""
+    book = OrderBook()
+    book.apply_snapshot(100, arr(10.0), arr(1.0), arr(11.0), arr(1.0))
+    assert book.apply_diff(97, 100, arr(10.0), arr(2.0), E, E) == DiffResult.STALE
+    assert book.apply_diff(101, 101, arr(10.0), arr(3.0), E, E) == DiffResult.APPLIED   # U == L+1
+    assert book.apply_diff(102, 105, arr(10.0), arr(4.0), E, E) == DiffResult.APPLIED
+    assert book.apply_diff(107, 108, arr(10.0), arr(5.0), E, E) == DiffResult.GAP       # 106 missing
+    after = OrderBook()
+    after.apply_snapshot(100, arr(10.0), arr(1.0), arr(11.0), arr(1.0))
+    assert after.apply_diff(102, 103, arr(10.0), arr(2.0), E, E) == DiffResult.GAP      # L+1 < U
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared recordings not present")
+@pytest.mark.parametrize(("path", "symbol", "exchange"), [
+    ("usdm/ethusdt_20240808.gz", "ETHUSDT", "binance-usdm"),
+    ("usdm/btcusdt_20240808.gz", "BTCUSDT", "binance-usdm"),
+    ("cm/btcusd_perp_20240808.gz", "BTCUSD_PERP", "binance-coinm"),
+    ("spot/btcusdt_20240808.gz", "BTCUSDT", "binance"),
+])
+def test_real_recordings_sync_from_their_snapshot(path: str, symbol: str, exchange: str) -> None:
+    """Every shared recording syncs at its REST snapshot and stays in sync (no gap) to the end.
+    The USD-M ETHUSDT file buffers a diff with ``u == lastUpdateId``: under a spot-like rule it
+    never synced and every book feature was NaN."""
+    rec = parse_recording(SHARED / path, symbol, exchange)
+    out = replay_depth(rec.tables["depth"], 5, futures=exchange != "binance")
+    first_sync = int(np.argmax(out["in_sync"]))
+    assert out["in_sync"][first_sync:].all() and first_sync < 50
+    assert not (out["result"] == DiffResult.GAP).any()
+    assert np.isfinite(out["bid_px"][first_sync:, 0]).all()
 
 
 @settings(max_examples=60, deadline=None)
@@ -129,9 +189,11 @@ def test_replay_continues_across_calls_with_the_same_book() -> None:
 
 
 class _Reference:
-    """Straightforward model of the spot protocol (dicts and lists) for the property test."""
+    """Straightforward model of the spot and futures protocols (dicts and lists) for the property
+    test; each diff carries ``pu`` (used by futures only)."""
 
-    def __init__(self, max_buffer: int) -> None:
+    def __init__(self, max_buffer: int, futures: bool = False) -> None:
+        self.futures = futures
         self.synced = self.awaiting = False
         self.last = -1
         self.buffer: list[tuple[int, int, list]] = []
@@ -147,10 +209,13 @@ class _Reference:
             else:
                 book[px] = qty
 
-    def _synced_diff(self, first, last, levels) -> DiffResult:
-        if last <= self.last:
+    def _synced_diff(self, first, last, pu, levels) -> DiffResult:
+        if (last < self.last) if (self.futures and self.awaiting) else (last <= self.last):
             return DiffResult.STALE
-        ok = first <= self.last + 1 <= last if self.awaiting else first == self.last + 1
+        if self.futures:
+            ok = first <= self.last <= last if self.awaiting else pu == self.last
+        else:
+            ok = first <= self.last + 1 <= last if self.awaiting else first == self.last + 1
         if not ok:
             self.synced = self.awaiting = False
             self.bids, self.asks = {}, {}
@@ -159,15 +224,15 @@ class _Reference:
         self.last, self.awaiting = last, False
         return DiffResult.APPLIED
 
-    def diff(self, first, last, levels) -> DiffResult:
+    def diff(self, first, last, pu, levels) -> DiffResult:
         if not self.synced:
             if len(self.buffer) >= self.max_buffer:
                 self.buffer = self.buffer[len(self.buffer) - self.max_buffer // 2:]
-            self.buffer.append((first, last, levels))
+            self.buffer.append((first, last, pu, levels))
             return DiffResult.BUFFERED
-        res = self._synced_diff(first, last, levels)
+        res = self._synced_diff(first, last, pu, levels)
         if res == DiffResult.GAP:
-            self.buffer = [(first, last, levels)]
+            self.buffer = [(first, last, pu, levels)]
         return res
 
     def snapshot(self, lid, levels) -> DiffResult:
@@ -176,8 +241,8 @@ class _Reference:
         self.bids, self.asks = {}, {}
         self._levels([lv for lv in levels if lv[2] > 0])
         self.last, self.synced, self.awaiting = lid, True, True
-        for i, (f, u, lv) in enumerate(self.buffer):
-            if self._synced_diff(f, u, lv) == DiffResult.GAP:
+        for i, (f, u, pu, lv) in enumerate(self.buffer):
+            if self._synced_diff(f, u, pu, lv) == DiffResult.GAP:
                 self.buffer = self.buffer[i:]
                 return DiffResult.GAP
         self.buffer = []
@@ -195,12 +260,13 @@ _message = st.tuples(st.sampled_from(["diff", "diff", "diff", "snap"]), st.integ
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(_message, min_size=1, max_size=40), st.integers(2, 6))
-def test_protocol_matches_a_reference_model(msgs, max_buffer) -> None:
-    ref = _Reference(max_buffer)
-    book = OrderBook(max_buffer=max_buffer)
+@given(st.lists(_message, min_size=1, max_size=40), st.integers(2, 6), st.booleans())
+def test_protocol_matches_a_reference_model(msgs, max_buffer, futures) -> None:
+    ref = _Reference(max_buffer, futures)
+    book = OrderBook(futures=futures, max_buffer=max_buffer)
     rows: dict[str, list] = {k: [] for k in DEPTH_COLUMNS}
     cursor = 100
+    prev_u = -1
     expected = []
     for seq, (kind, jump, width, levels) in enumerate(msgs):
         if kind == "snap":
@@ -208,12 +274,16 @@ def test_protocol_matches_a_reference_model(msgs, max_buffer) -> None:
             res = ref.snapshot(lid, levels)
             got = book.apply_snapshot(lid, *_split(levels))
             first = last = lid
+            pu = -1
         else:
             first = cursor + 1 + (jump if jump in (-3, 3) else 0)   # mostly contiguous, sometimes not
             last = first + width
             cursor = max(cursor, last)
-            res = ref.diff(first, last, levels)
-            got = book.apply_diff(first, last, *_split(levels))
+            # futures chain by pu: the previous diff's u, sometimes not (a lost message)
+            pu = prev_u + (1 if jump == 2 else 0)
+            prev_u = last
+            res = ref.diff(first, last, pu, levels)
+            got = book.apply_diff(first, last, *_split(levels), prev_id=pu)
         assert got == res
         assert book.in_sync == ref.synced
         bids, asks = ref.top(5)
@@ -222,18 +292,19 @@ def test_protocol_matches_a_reference_model(msgs, max_buffer) -> None:
         assert ap[: len(asks)].tolist() == asks and np.isnan(ap[len(asks):]).all()
         expected.append((res, bids))
         for side, px, qty in levels or [(1, 999.0, 0.0)]:   # an empty message: delete an absent level
-            values = (seq, seq, first, last, side, px, qty, kind == "snap")
+            values = (seq, seq, first, last, pu, side, px, qty, kind == "snap")
             for k, v in zip(DEPTH_COLUMNS, values, strict=True):
                 rows[k].append(v)
     # the batch replay of the same messages gives the same results
     table = {k: np.array(v) for k, v in rows.items()}
-    out = replay_depth(table, 5, book=OrderBook(max_buffer=max_buffer))
+    out = replay_depth(table, 5, book=OrderBook(futures=futures, max_buffer=max_buffer))
     assert out["result"].tolist() == [int(r) for r, _ in expected]
     for i, (_, bids) in enumerate(expected):
         assert out["bid_px"][i, : len(bids)].tolist() == bids
 
 
-DEPTH_COLUMNS = ("seq", "ts_ns", "first_update_id", "last_update_id", "side", "price", "qty", "is_snapshot")
+DEPTH_COLUMNS = ("seq", "ts_ns", "first_update_id", "last_update_id", "prev_update_id", "side", "price",
+                 "qty", "is_snapshot")
 
 
 def _split(levels):

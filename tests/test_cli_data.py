@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from datetime import date
 from pathlib import Path
 
@@ -86,6 +87,74 @@ def test_bad_line_skip_vs_error(home: Path, tmp_path: Path, capsys) -> None:
     assert [e["line"] for e in events_of(home, "data.import.skip")] == [21]
 
 
+def test_microsecond_recording_is_converted_or_refused_with_ts_unit(home: Path, tmp_path: Path,
+                                                                    capsys) -> None:
+    with gzip.open(FIX / "btcusdt_20240808_head.gz", "rt") as fh:
+        lines = fh.read().splitlines()[:300]
+    rec = tmp_path / "us.txt"
+    rec.write_text("".join(f"{int(ln[:19]) // 1000}{ln[19:]}\n" for ln in lines))
+    base = ["--home", str(home), "data", "import", "--symbol", "BTCUSDT", str(rec)]
+    assert main([*base, "--ts-unit", "ns"]) == 2
+    assert "us.txt:4: receive time" in capsys.readouterr().err
+    assert main(base) == 0
+    assert "clock in us" in capsys.readouterr().out
+    assert TickStore(home / "data" / "ticks").dates("bbo", "binance", "BTCUSDT") == [date(2024, 8, 8)]
+    assert events_of(home, "data.import.file")[-1]["ts_unit"] == "us"
+    csv = tmp_path / "BTCUSDT-aggTrades-2024-08-08.csv"
+    csv.write_text("1,60000.0,0.1,1,1,1723075200000,True,True\n")
+    assert main([*base[:-1], "--ts-unit", "ms", str(csv)]) == 2
+    assert "--ts-unit applies to websocket recordings only" in capsys.readouterr().err
+
+
+def test_imports_that_store_nothing_or_the_wrong_thing_exit_non_zero(home: Path, tmp_path: Path,
+                                                                     capsys) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = ["--home", str(home), "data", "import", "--symbol", "BTCUSDT"]
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("exchange,symbol,timestamp\nbinance,BTCUSDT,1\n")
+    assert main([*base, "--format", "ws", str(foreign)]) == 2
+    assert "foreign.txt: nothing imported: 2 line(s), 2 skipped" in capsys.readouterr().err
+    assert main([*base, "--symbol", "ETHUSDT", str(FIX / "btcusdt_20240808_head.gz")]) == 2
+    assert "streams are for BTCUSDT" in capsys.readouterr().err
+    with gzip.open(FIX / "btcusdt_20240808_head.gz", "rt") as fh:
+        lines = fh.read().splitlines()[:100]
+    fut = tmp_path / "fut.txt"
+    with_pu = (ln.replace('"e":"depthUpdate",', '"e":"depthUpdate","pu":1,') for ln in lines)
+    fut.write_text("".join(ln + "\n" for ln in with_pu))
+    assert main([*base, str(fut)]) == 2
+    assert "a Binance futures recording (depth diffs carry pu)" in capsys.readouterr().err
+    parquet = tmp_path / "BTCUSDT-trades-2024-08-08.parquet"
+    pq.write_table(pa.table({"x": [1]}), parquet)
+    for fmt in (["--format", "vision"], ["--format", "ws"], []):
+        assert main([*base, *fmt, str(parquet)]) == 2
+        assert "is a Parquet file, not a raw recording" in capsys.readouterr().err
+    assert not (home / "data" / "ticks").exists()
+
+
+def test_depth_that_can_never_give_a_book_is_warned_about(home: Path, tmp_path: Path, capsys) -> None:
+    with gzip.open(FIX / "btcusdt_20240808_head.gz", "rt") as fh:
+        lines = fh.read().splitlines()[:600]
+    no_snap = tmp_path / "no_snap.txt"
+    no_snap.write_text("".join(ln + "\n" for ln in lines if "lastUpdateId" not in ln))
+    i = next(i for i, ln in enumerate(lines) if "lastUpdateId" in ln)
+    ts, payload = lines[i].split(" ", 1)
+    snap = json.loads(payload)
+    snap["lastUpdateId"] -= 10**6     # older than every diff of the file: none connects to it
+    never = tmp_path / "never.txt"
+    never.write_text("".join(ln + "\n" for ln in [*lines[:i], f"{ts} {json.dumps(snap)}", *lines[i + 1:]]))
+    base = ["--home", str(home), "data", "import", "--symbol", "BTCUSDT"]
+    assert main([*base, str(no_snap)]) == 0
+    assert "warning: " in (err := capsys.readouterr().err) and "no REST depth snapshot" in err
+    assert main([*base, "--store", str(tmp_path / "s2"), str(never)]) == 0
+    assert "the depth never syncs" in capsys.readouterr().err
+    assert main([*base, "--store", str(tmp_path / "s3"), str(FIX / "btcusdt_20240808_head.gz")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    reasons = [e["reason"] for e in events_of(home, "data.import.no_book")]
+    assert len(reasons) == 2 and "no REST depth snapshot" in reasons[0]
+
+
 def test_vision_dump_is_detected_by_name(home: Path, tmp_path: Path, capsys) -> None:
     csv = tmp_path / "BTCUSDT-aggTrades-2024-08-08.csv"
     body = b"1,60000.0,0.1,1,1,1723075200000,True,True\n2,60000.1,0.2,2,2,1723075201000,False,True\n"
@@ -114,7 +183,7 @@ def test_synth_writes_days_and_is_deterministic(home: Path, tmp_path: Path, caps
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["data", "synth", "--symbol", "BTCUSDT", "--hours", "0", "--seed", "1"], "--hours must be > 0"),
-    (["data", "synth", "--symbol", "BTC/USDT", "--hours", "1", "--seed", "1"], "is not a symbol"),
+    (["data", "synth", "--symbol", "BTC/USDT", "--hours", "1", "--seed", "1"], "bad symbol 'BTC/USDT'"),
     (["data", "synth", "--symbol", "BTCUSDT", "--hours", "1", "--seed", "1", "--start", "May 1"],
      "is not a date"),
     (["data", "synth", "--symbol", "BTCUSDT", "--exchange", "kraken", "--hours", "1", "--seed", "1"],

@@ -114,6 +114,27 @@ def test_validation_names_the_problem(tmp_path: Path) -> None:
     assert not any(tmp_path.rglob("*.parquet"))
 
 
+def test_no_partition_before_2009_or_in_the_future(tmp_path: Path) -> None:
+    """A µs clock read as ns lands in 1970; a bad unit the other way lands centuries ahead. Either
+    is refused before anything is written, naming the input line through ``origin``."""
+    store = TickStore(tmp_path)
+    us_as_ns = trades([1, 2, 3], ts=[MIDNIGHT // 1000] * 3, seq=[40, 41, 42])
+    with pytest.raises(StoreError, match=r"rec\.txt:40: receive time ts_ns=\d+ is dated 1970-01-20, outside "
+                                         r"2009-01-01\.\."):
+        store.write("trades", us_as_ns, "binance", "BTCUSDT", origin=lambda seq: f"rec.txt:{seq}")
+    future = datetime.now(UTC).timestamp() + 3 * 86_400
+    with pytest.raises(StoreError, match=r"trades row 1 \(seq 2\).*--ts-unit"):
+        store.write("trades", trades([1, 2], ts=[MIDNIGHT, int(future * 1e9)]), "binance", "BTCUSDT")
+    # several tables of one input: all are checked before any is written
+    good_bbo = pa.table({"ts_ns": [MIDNIGHT], "exch_ns": [None], "seq": [0], "update_id": [1],
+                         "bid_px": [1.0], "bid_qty": [1.0], "ask_px": [2.0], "ask_qty": [1.0]}, schema=BBO)
+    with pytest.raises(StoreError, match="1970"):
+        store.write_tables({"bbo": good_bbo, "trades": us_as_ns}, "binance", "BTCUSDT")
+    assert not any(tmp_path.rglob("*.parquet"))
+    done = store.write_tables({"bbo": good_bbo, "trades": trades([7])}, "binance", "BTCUSDT")
+    assert done["bbo"].rows_written == done["trades"].rows_written == 1
+
+
 def test_read_of_an_empty_range_gives_an_empty_typed_table(tmp_path: Path) -> None:
     got = TickStore(tmp_path).read("bbo", "binance", "BTCUSDT", date(2024, 1, 1), date(2024, 1, 2))
     assert got.num_rows == 0 and got.schema == BBO

@@ -11,6 +11,8 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from aurora.events import EventLog, read_events
@@ -148,5 +150,13 @@ def test_bad_inputs_name_the_problem(tmp_path: Path) -> None:
         import_vision([str(bad)], store, "binance", "BTCUSDT")
     with pytest.raises(VisionError, match="no such file"):
         import_vision([str(tmp_path / "BTCUSDT-aggTrades-2024-01-01.zip")], store, "binance", "BTCUSDT")
+    empty = tmp_path / "BTCUSDT-aggTrades-2024-08-10.csv"
+    empty.write_text("")
+    with pytest.raises(VisionError, match=r"2024-08-10\.csv: nothing imported"):
+        import_vision([str(empty)], store, "binance", "BTCUSDT")
+    parquet = tmp_path / "BTCUSDT-aggTrades-2024-08-11.csv"
+    pq.write_table(pa.table({"x": [1]}), parquet)
+    with pytest.raises(VisionError, match=r"2024-08-11\.csv: is a Parquet file, not"):
+        import_vision([str(parquet)], store, "binance", "BTCUSDT")
     assert not (tmp_path / "ticks").exists()
     assert detect_kind("BTCUSDT-bookTicker-2024-03-01.zip") == "bookTicker"

@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from aurora.core import risk
+from aurora.core.symbols import SYMBOL_PATTERN
 
 Side = Literal["buy", "sell"]
 Status = Literal["filled", "closed", "canceled", "rejected"]
-Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,30}$", description="exchange symbol, e.g. BTCUSDT")]
+Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, description="exchange symbol, e.g. BTCUSDT")]
 
 
 def _iso_string(value: object) -> object:

@@ -1,7 +1,9 @@
 """``auroractl data``: import market data into the tick store, or synthesise a market.
 
-``data import [--store DIR] [--exchange EX] --symbol S [--format ws|vision] FILE…`` — websocket
-recordings (``<recv_ts_ns> <json>`` lines, gzip or plain) or data.binance.vision dumps (CSV/zip,
+``data import [--store DIR] [--exchange EX] --symbol S [--format ws|vision] [--ts-unit U] FILE…`` —
+websocket recordings (``<recv_ts> <json>`` lines, gzip or plain; the receive clock in ns, µs or ms,
+detected per file unless ``--ts-unit`` says), tardis.dev CSV exports (trades, quotes,
+incremental_book_L2, book_snapshot_N; .csv or .csv.gz) or data.binance.vision dumps (CSV/zip,
 local or http(s) URL, CHECKSUM verified). The format is detected per file from its name and
 content unless ``--format`` is given. Prints one summary line per file.
 
@@ -13,21 +15,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gzip
-import re
+import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 from aurora.cli.context import CliError, Context
 from aurora.ticks.binance_ws import FileImport, RecordingError, import_recordings
-from aurora.ticks.schema import EXCHANGES
+from aurora.ticks.clock import TS_UNITS
+from aurora.ticks.formats import FormatError, detect_format
+from aurora.ticks.schema import EXCHANGES, instrument_problem
 from aurora.ticks.store import StoreError, TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
-from aurora.ticks.vision import KINDS, VisionError, detect_kind, import_vision
-
-_SYMBOL = re.compile(r"^[A-Z0-9_]{2,40}$")
-_WS_LINE = re.compile(rb"^\s*\d{10,20} [\[{]")
+from aurora.ticks.tardis import TardisError, import_tardis
+from aurora.ticks.vision import KINDS, VisionError, import_vision
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,11 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     imp = dsub.add_parser("import", help="import websocket recordings or data.binance.vision dumps")
     _common(imp)
-    imp.add_argument("--format", choices=("ws", "vision"), help="input format (default: detect per file)")
+    imp.add_argument("--format", choices=("ws", "vision", "tardis"),
+                     help="input format (default: detect per file from its name and first line)")
     imp.add_argument("--kind", choices=KINDS, help="vision dump kind (default: from the file name)")
     imp.add_argument("--on-bad-input", choices=("skip", "error"),
                      help="skip (count + log) or stop at a bad line (default: storage.on_bad_input)")
     imp.add_argument("--no-verify", action="store_true", help="do not verify vision CHECKSUM files")
+    imp.add_argument("--ts-unit", choices=TS_UNITS, default="auto",
+                     help="unit of a websocket recording's receive timestamps (default: auto, detected "
+                     "per file from the messages' exchange times and the epoch range)")
     imp.add_argument("files", nargs="+", metavar="FILE", help="input files or http(s) URLs (vision)")
     imp.set_defaults(handler=_import)
 
@@ -67,40 +71,22 @@ def _store(ctx: Context) -> TickStore:
 
 def _symbol_exchange(ctx: Context) -> tuple[str, str]:
     symbol = ctx.args.symbol.upper()
-    if not _SYMBOL.match(symbol):
-        raise CliError(f"--symbol {ctx.args.symbol!r} is not a symbol like BTCUSDT")
     if ctx.args.exchange not in EXCHANGES:
         raise CliError(f"--exchange {ctx.args.exchange!r} is unknown; use one of {', '.join(EXCHANGES)}")
+    problem = instrument_problem(ctx.args.exchange, symbol)
+    if problem:
+        raise CliError(f"--symbol {ctx.args.symbol!r}: {problem}")
     return symbol, ctx.args.exchange
-
-
-def _detect_format(src: str) -> str:
-    """``vision`` for URLs and vision-named/CSV/zip files, ``ws`` for ``<ts> <json>`` lines."""
-    name = Path(src).name
-    if src.startswith(("http://", "https://")) or detect_kind(name) \
-            or name.lower().endswith((".zip", ".csv")):
-        return "vision"
-    path = Path(src)
-    if not path.is_file():
-        raise CliError(f"{src}: no such file")
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    try:
-        opener = gzip.open if head == b"\x1f\x8b" else open
-        with opener(path, "rb") as fh:
-            first = fh.readline(4096)
-    except (OSError, EOFError) as exc:
-        raise CliError(f"{src}: cannot read: {exc}") from None
-    if _WS_LINE.match(first):
-        return "ws"
-    raise CliError(f"{src}: not a websocket recording (<recv_ts_ns> <json> lines) nor a vision dump; "
-                   "pass --format")
 
 
 def _summary(fi: FileImport, fmt: str) -> str:
     rows = " ".join(f"{t}={n}" for t, n in fi.rows.items())
     written = " ".join(f"{t}={n}" for t, n in fi.written.items())
     extra = ", truncated" if fi.truncated else ""
+    extra += f", clock in {fi.ts_unit}" if fi.ts_unit != "ns" else ""
+    if fi.non_market:
+        extra += (f", {sum(fi.non_market.values())} non-market trades not stored ("
+                  + " ".join(f"{k}={n}" for k, n in sorted(fi.non_market.items())) + ")")
     return (f"{fi.source}: {fmt}, {fi.messages} messages, rows {rows}, written {written or 'none'}, "
             f"{fi.skipped} skipped, {fi.gaps} gaps{extra}")
 
@@ -110,7 +96,13 @@ def _import(ctx: Context) -> int:
     store = _store(ctx)
     events = ctx.events("data")
     mode = ctx.args.on_bad_input or ctx.settings.storage.on_bad_input
-    formats = [ctx.args.format or _detect_format(f) for f in ctx.args.files]
+    try:
+        formats = [ctx.args.format or detect_format(f) for f in ctx.args.files]
+    except FormatError as exc:
+        raise CliError(str(exc)) from None
+    if ctx.args.ts_unit != "auto" and any(f != "ws" for f in formats):
+        raise CliError("--ts-unit applies to websocket recordings only (tardis.dev times are µs, vision "
+                       "dumps' unit is detected); import those files without it")
     events.emit("data.import.start", files=ctx.args.files, symbol=symbol, exchange=exchange,
                 store=str(store.root), on_bad_input=mode)
     seq = store.next_seq(exchange, symbol)
@@ -119,19 +111,24 @@ def _import(ctx: Context) -> int:
         try:
             if fmt == "ws":
                 rep = import_recordings([src], store, exchange, symbol, mode, events, seq_start=seq,
-                                        max_skip_events=ctx.settings.storage.max_skip_events)
+                                        max_skip_events=ctx.settings.storage.max_skip_events,
+                                        ts_unit=ctx.args.ts_unit)
+            elif fmt == "tardis":
+                rep = import_tardis([src], store, exchange, symbol, events=events, seq_start=seq)
             else:
                 rep = import_vision([src], store, exchange, symbol, kind=ctx.args.kind,
                                     verify_checksum=not ctx.args.no_verify, events=events, seq_start=seq,
                                     timeout_s=ctx.settings.http.timeout_s * 10)
-        except (RecordingError, VisionError, StoreError, ValueError) as exc:
+        except (RecordingError, VisionError, TardisError, StoreError, ValueError) as exc:
             events.emit("data.import.failed", source=src, error=str(exc))
             raise CliError(str(exc)) from None
         fi = rep.files[0]
-        seq += sum(fi.rows.values()) if fmt == "vision" else fi.messages
+        seq = fi.seq_end
         for table, n in fi.written.items():
             totals[table] = totals.get(table, 0) + n
         print(_summary(fi, fmt), flush=True)
+        if fi.book_warning:
+            print(f"warning: {fi.source}: {fi.book_warning}", file=sys.stderr, flush=True)
     events.emit("data.import.done", files=len(ctx.args.files), written=totals, symbol=symbol,
                 exchange=exchange)
     return 0

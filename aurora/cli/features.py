@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,10 +24,8 @@ from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
 from aurora.ticks.feature_table import FeatureTableError, UnsyncedBook, iter_feature_days
-from aurora.ticks.schema import EXCHANGES
+from aurora.ticks.schema import EXCHANGES, instrument_problem
 from aurora.ticks.store import StoreError, TickStore
-
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,10 +70,11 @@ def _microprice(path: Path | None) -> MicropriceModel | None:
 def _handle(ctx: Context) -> int:
     args, settings = ctx.args, ctx.settings
     symbol = args.symbol.upper()
-    if not _SYMBOL.match(symbol):
-        raise CliError(f"bad symbol {args.symbol!r}: use letters/digits like BTCUSDT")
     if args.exchange not in EXCHANGES:
         raise CliError(f"unknown exchange {args.exchange!r}; exchanges are {', '.join(EXCHANGES)}")
+    problem = instrument_problem(args.exchange, symbol)
+    if problem:
+        raise CliError(f"--symbol {args.symbol!r}: {problem}")
     start, end = _date(args.start, "--start"), _date(args.end, "--end")
     if start > end:
         raise CliError(f"--start {start} is after --end {end}")

@@ -3,8 +3,10 @@
 Bootstrap (Binance "how to manage a local order book"):
 
 1. Diffs that arrive before a snapshot are buffered (the book is *out of sync*).
-2. On a snapshot with ``lastUpdateId = L``: load it, drop buffered diffs with ``u ≤ L``; the first
-   diff applied must straddle the snapshot — spot ``U ≤ L+1 ≤ u``, futures ``U ≤ L ≤ u``.
+2. On a snapshot with ``lastUpdateId = L``: load it and drop the diffs it already contains —
+   spot ``u ≤ L``, futures ``u < L`` —; the first diff applied must straddle the snapshot — spot
+   ``U ≤ L+1 ≤ u``, futures ``U ≤ L ≤ u`` (so a futures diff with ``u == L`` is applied, and the
+   next one chains on it by ``pu == L``).
 3. Afterwards every diff must continue the chain — spot ``U == previous u + 1``, futures
    ``pu == previous u``. (A futures diff without ``pu`` — e.g. from a store written before the
    depth table kept ``prev_update_id`` — can only be checked for ``U > previous u``.)
@@ -40,7 +42,7 @@ from numba import njit
 class DiffResult(IntEnum):
     APPLIED = 0
     BUFFERED = 1  # out of sync: kept for the next snapshot
-    STALE = 2     # u ≤ last applied update id: already contained in the book
+    STALE = 2     # already contained in the book (u ≤ last applied id; futures first diff: u < L)
     GAP = 3       # the chain broke: book cleared, out of sync until the next snapshot
 
 
@@ -177,7 +179,9 @@ def _process(st, bk, bq, ak, aq, pmeta, pside, ppx, pqty,  # noqa: PLR0917 (numb
 def _apply_synced(st, bk, bq, ak, aq, f, u, pu, a, b, side, px, qty):  # noqa: PLR0917  # pragma: no cover
     """Apply one diff to a book in sync: (result, bk, bq, ak, aq)."""
     prev = st[_LAST]
-    if u <= prev:
+    # awaiting the first diff after a futures snapshot, u == lastUpdateId is that first diff
+    stale = u < prev if st[_AWAIT] == 1 and st[_FUT] == 1 else u <= prev
+    if stale:
         st[_STALE] += 1
         return 2, bk, bq, ak, aq
     if st[_AWAIT] == 1:

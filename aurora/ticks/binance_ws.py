@@ -1,6 +1,8 @@
 """Binance websocket recordings → ``trades`` / ``bbo`` / ``depth`` tables (DESIGN.md §3).
 
-Input: one message per line, ``<recv_ts_ns> <json>``, gzip or plain text. Payloads are
+Input: one message per line, ``<recv_ts> <json>``, gzip or plain text. The receive time is in ns,
+µs or ms: ``ts_unit="auto"`` decides per file from the messages' own exchange times and the
+plausible epoch range (:mod:`aurora.ticks.clock`); ``ts_ns`` is always stored in ns. Payloads are
 combined-stream envelopes ``{"stream": "btcusdt@trade", "data": {...}}`` (``@trade``,
 ``@aggTrade``, ``@bookTicker``, ``@depth`` / ``@depth@100ms`` diffs), raw single-stream payloads
 (``{"e": "trade", ...}``), or a REST depth snapshot ``{"lastUpdateId": ..., "bids": ..., "asks": ...}``
@@ -13,6 +15,9 @@ Spot and USD-M / COIN-M futures variants are handled: futures ``bookTicker`` car
 is the clock. Trades: ``exch_ns`` = trade time ``T``; ``m = true`` (buyer is maker) ⇒ ``side = -1``.
 ``@aggTrade`` rows go to ``trades`` with ``trade_id`` = aggregate id ``a``; when a recording holds
 both ``@trade`` and ``@aggTrade`` only ``@trade`` is kept (the same fills would count twice).
+Futures trades whose execution type ``X`` is not ``MARKET`` (``INSURANCE_FUND`` liquidations,
+``ADL``, ``NA``) are not taker flow: they are not stored, and are counted per ``X``
+(:attr:`ParseStats.non_market`) — they are valid messages, not bad input.
 
 ``seq`` counts accepted messages from ``seq_start``; all rows of one message share its ``seq``.
 
@@ -34,18 +39,32 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from aurora.core.book import replay_depth
 from aurora.events import EventLog
-from aurora.ticks.schema import BBO, DEPTH, EXCHANGES, FUTURES_EXCHANGES, TRADES
+from aurora.ticks.clock import NS_PER_UNIT, TS_UNITS, ClockUnitError, TsUnit, detect_unit
+from aurora.ticks.formats import is_parquet, parquet_error
+from aurora.ticks.schema import (
+    BBO,
+    DEPTH,
+    EXCHANGES,
+    FUTURES_EXCHANGES,
+    TRADES,
+    futures_exchange_of,
+    instrument_problem,
+)
 from aurora.ticks.store import TickStore, WriteReport
 
 OnBadInput = Literal["skip", "error"]
@@ -53,6 +72,7 @@ _DEPTH_STREAM = re.compile(r"^depth(@\d+ms)?$")
 _PARTIAL_DEPTH = re.compile(r"^depth\d+(@\d+ms)?$")
 MS = 1_000_000
 CHUNK_MESSAGES = 200_000  # Python row buffers become Arrow tables this often
+CLOCK_SAMPLES = 256       # messages whose receive and exchange times decide the clock's unit
 
 
 class RecordingError(ValueError):
@@ -89,11 +109,13 @@ class ParseStats:
     skip_reasons: Counter[str] = field(default_factory=Counter)
     truncated: bool = False
     aggtrades_dropped: int = 0
+    non_market: Counter[str] = field(default_factory=Counter)  # futures trades by X, not stored
 
     def as_dict(self) -> dict[str, Any]:
         return {"lines": self.lines, "messages": self.messages, "per_stream": dict(self.per_stream),
                 "skipped": self.skipped, "skip_reasons": dict(self.skip_reasons),
-                "truncated": self.truncated, "aggtrades_dropped": self.aggtrades_dropped}
+                "truncated": self.truncated, "aggtrades_dropped": self.aggtrades_dropped,
+                "non_market": dict(self.non_market)}
 
 
 @dataclass
@@ -106,6 +128,14 @@ class ParsedRecording:
     skips: list[Skip]
     gaps: list[DepthGap]
     seq_end: int  # next free seq value
+    ts_unit: str = "ns"  # unit the receive clock was read in
+    lines: array = field(default_factory=lambda: array("q"))  # input line of each message (by seq)
+    seq_start: int = 0
+
+    def origin(self, seq: int) -> str:
+        """``"file:line"`` of the message numbered ``seq``."""
+        i = seq - self.seq_start
+        return f"{self.source}:{self.lines[i]}" if 0 <= i < len(self.lines) else f"{self.source} (seq {seq})"
 
 
 @dataclass
@@ -117,6 +147,10 @@ class FileImport:
     skipped: int
     gaps: int
     truncated: bool
+    ts_unit: str = "ns"
+    non_market: dict[str, int] = field(default_factory=dict)  # futures trades not stored, by X
+    book_warning: str | None = None  # why this file's depth cannot give a book, if it cannot
+    seq_end: int = 0  # next free arrival counter after this file
 
 
 @dataclass
@@ -190,7 +224,10 @@ def _depth_rows(cols: dict[str, list[Any]], *, ts: int, exch: int | None, seq: i
 
 
 class _Parser:
-    def __init__(self, source: str, symbol: str, exchange: str, on_bad_input: OnBadInput, seq: int) -> None:
+    def __init__(self, source: str, symbol: str, exchange: str, on_bad_input: OnBadInput, seq: int,  # noqa: PLR0917
+                 ts_unit: TsUnit = "auto") -> None:
+        if ts_unit not in TS_UNITS:
+            raise ValueError(f"ts_unit must be one of {', '.join(TS_UNITS)}, not {ts_unit!r}")
         if exchange not in EXCHANGES:
             raise ValueError(f"unknown exchange {exchange!r}; exchanges are {', '.join(EXCHANGES)}")
         if on_bad_input not in ("skip", "error"):
@@ -201,6 +238,12 @@ class _Parser:
         self.futures = exchange in FUTURES_EXCHANGES
         self.mode = on_bad_input
         self.seq = seq
+        self.ts_unit = ts_unit
+        self.lines = array("q")
+        self.clock_recv: list[int] = []
+        self.clock_exch: list[int] = []
+        self.other_symbols: Counter[str] = Counter()   # messages naming another symbol
+        self.snapshots: list[tuple[int, int, int]] = []  # (line, seq, lastUpdateId)
         self.cols = _Columns()
         self.stats = ParseStats()
         self.skips: list[Skip] = []
@@ -236,6 +279,8 @@ class _Parser:
             return
         try:
             self.message(ts, msg)
+        except RecordingError:
+            raise
         except _BadLineError as exc:
             self.bad(lineno, str(exc))
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -250,6 +295,7 @@ class _Parser:
             name, _, kind = stream.partition("@")
             data = msg["data"]
             if name.upper() != self.symbol:
+                self.other_symbols[name.upper()] += 1
                 raise _BadLineError(f"wrong symbol: stream {stream} is not {self.symbol}")
         elif "lastUpdateId" in msg:
             kind, data = "snapshot", msg
@@ -263,8 +309,13 @@ class _Parser:
             raise _BadLineError("unknown message: neither a stream envelope, an event nor a depth snapshot")
         if not isinstance(data, dict):
             raise _BadLineError("malformed message: data is not a JSON object")
+        if len(self.clock_recv) < CLOCK_SAMPLES:
+            self.clock_recv.append(ts)
+            exch = data.get("E", data.get("T"))
+            self.clock_exch.append(int(exch) * MS if isinstance(exch, int) else -1)
         sym = data.get("s")
         if sym is not None and str(sym).upper() != self.symbol:
+            self.other_symbols[str(sym).upper()] += 1
             raise _BadLineError(f"wrong symbol: {sym} is not {self.symbol}")
         if kind == "trade":
             self.trade(ts, data)
@@ -283,15 +334,30 @@ class _Parser:
             raise _BadLineError(f"unknown stream: @{kind}")
         self.stats.messages += 1
         self.stats.per_stream[kind] += 1
+        self.lines.append(self._lineno)
         self.seq += 1
         if self.stats.messages % CHUNK_MESSAGES == 0:
             self.cols.flush()
+
+    def futures_only(self, evidence: str) -> None:
+        """A futures feature seen in a file imported as spot: refuse the file, naming the exchange."""
+        if not self.futures:
+            raise RecordingError(
+                f"{self.source}:{self._lineno}: a Binance futures recording ({evidence}), imported as spot "
+                f"--exchange binance; use --exchange {futures_exchange_of(self.symbol)}")
 
     # -- streams ----------------------------------------------------------------------------------
     def trade(self, ts: int, d: dict[str, Any]) -> None:
         tid = int(d["t"])
         if self.last_trade is not None and tid <= self.last_trade:
             raise _BadLineError(f"out-of-order: trade id {tid} after {self.last_trade}")
+        if "X" in d:
+            self.futures_only("trades carry an execution type X")
+        kind = d.get("X", "MARKET")
+        if kind != "MARKET":
+            self.stats.non_market[str(kind)] += 1
+            self.last_trade = tid
+            return
         self.cols.trades.append((ts, _ms(d["T"]), self.seq, tid, float(d["p"]), float(d["q"]),
                                  -1 if d["m"] else 1))
         self.last_trade = tid
@@ -306,6 +372,8 @@ class _Parser:
 
     def book_ticker(self, ts: int, d: dict[str, Any]) -> None:
         uid = int(d["u"])
+        if "T" in d or "E" in d:
+            self.futures_only("bookTicker carries T/E times")
         if self.last_bbo is not None and uid < self.last_bbo:
             raise _BadLineError(f"out-of-order: bookTicker update id {uid} after {self.last_bbo}")
         exch = _ms(d["T"]) if "T" in d else (_ms(d["E"]) if "E" in d else None)
@@ -316,6 +384,8 @@ class _Parser:
     def depth(self, ts: int, d: dict[str, Any]) -> None:
         first, last = int(d["U"]), int(d["u"])
         pu = int(d["pu"]) if "pu" in d else None
+        if pu is not None:
+            self.futures_only("depth diffs carry pu")
         if last < first:
             raise _BadLineError(f"malformed message: depth u {last} < U {first}")
         prev = self.last_depth
@@ -336,6 +406,7 @@ class _Parser:
 
     def snapshot(self, ts: int, d: dict[str, Any]) -> None:
         lid = int(d["lastUpdateId"])
+        self.snapshots.append((self._lineno, self.seq, lid))
         exch = _ms(d["E"]) if "E" in d else None
         _depth_rows(self.cols.depth, ts=ts, exch=exch, seq=self.seq, first=lid, last=lid, prev=None,
                     bids=d["bids"], asks=d["asks"], snapshot=True)
@@ -348,7 +419,48 @@ class _Parser:
             self._lineno = lineno
             self.line(lineno, raw)
 
+    def check_symbol(self) -> None:
+        """Refuse a file whose streams all name another symbol; drop (as bad input) a REST snapshot
+        of a file mixing symbols unless this symbol's diffs straddle its ``lastUpdateId``."""
+        if not self.other_symbols:
+            return
+        if self.own_messages() == 0:
+            named = ", ".join(f"{s} ({n} messages)" for s, n in self.other_symbols.most_common(3))
+            raise RecordingError(f"{self.source}: its streams are for {named}, not {self.symbol}; nothing "
+                                 f"imported. Use --symbol {self.other_symbols.most_common(1)[0][0]}")
+        if not self.snapshots:
+            return
+        self.cols.flush()
+        depth = pa.concat_tables(self.cols.done["depth"]) if self.cols.done["depth"] else DEPTH.empty_table()
+        diffs = depth.filter(pc.invert(depth.column("is_snapshot")))
+        lo = pc.min(diffs.column("first_update_id")).as_py() if len(diffs) else None
+        hi = pc.max(diffs.column("last_update_id")).as_py() if len(diffs) else None
+        foreign = [(ln, seq, lid) for ln, seq, lid in self.snapshots
+                   if lo is None or not lo - 1 <= lid <= hi]
+        for ln, _, lid in foreign:
+            self.bad(ln, f"wrong symbol: REST snapshot lastUpdateId {lid} is outside {self.symbol}'s depth "
+                     f"update ids {lo}..{hi} in this file mixing symbols")
+        if foreign:
+            drop = pa.array([seq for _, seq, _ in foreign], pa.int64())
+            keep = pc.invert(pc.and_(depth.column("is_snapshot"), pc.is_in(depth.column("seq"), drop)))
+            self.cols.done["depth"] = [depth.filter(keep)]
+
+    def own_messages(self) -> int:
+        """Messages accepted that are not REST snapshots (those name no symbol)."""
+        return self.stats.messages - self.stats.per_stream["snapshot"]
+
+    def clock_unit(self) -> str:
+        """The receive clock's unit: as given, or detected from this file's messages."""
+        if self.ts_unit != "auto":
+            return self.ts_unit
+        try:
+            return detect_unit(np.array(self.clock_recv, np.int64), np.array(self.clock_exch, np.int64),
+                               datetime.now(UTC).date())
+        except ClockUnitError as exc:
+            raise RecordingError(f"{self.source}: {exc}") from None
+
     def tables(self) -> dict[str, pa.Table]:
+        self.check_symbol()
         c = self.cols
         c.flush()
         trades = c.result("trades", TRADES)
@@ -357,7 +469,14 @@ class _Parser:
             self.stats.aggtrades_dropped = len(aggtrades)
         elif len(aggtrades):
             trades = aggtrades
-        return {"trades": trades, "bbo": c.result("bbo", BBO), "depth": c.result("depth", DEPTH)}
+        out = {"trades": trades, "bbo": c.result("bbo", BBO), "depth": c.result("depth", DEPTH)}
+        self.unit = self.clock_unit()
+        mult = NS_PER_UNIT[self.unit]
+        if mult != 1:
+            for name, t in out.items():
+                ts = pa.array(t.column("ts_ns").to_numpy() * np.int64(mult))
+                out[name] = t.set_column(t.schema.get_field_index("ts_ns"), "ts_ns", ts)
+        return out
 
 
 def _transpose(rows: list[tuple[Any, ...]], schema: pa.Schema) -> dict[str, Any]:
@@ -394,25 +513,45 @@ def _read_lines(path: Path, parser: _Parser) -> Iterator[tuple[int, bytes]]:
         parser.bad(lineno + 1, f"truncated input: {type(exc).__name__}: {exc}")
 
 
-def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: str,
+def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: str,  # noqa: PLR0917
                     exchange: str = "binance", on_bad_input: OnBadInput = "skip",
-                    seq_start: int = 0) -> ParsedRecording:
-    """Parse one recording (a file path, or an iterable of lines) into the three tick tables."""
+                    seq_start: int = 0, ts_unit: TsUnit = "auto") -> ParsedRecording:
+    """Parse one recording (a file path, or an iterable of lines) into the three tick tables;
+    ``ts_unit`` is the receive clock's unit (``auto``: detected, see :mod:`aurora.ticks.clock`)."""
     if isinstance(path_or_lines, str | Path):
         path = Path(path_or_lines)
         source = str(path)
-        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start)
+        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start, ts_unit)
         if not path.is_file():
             raise RecordingError(f"{source}: no such file")
+        if is_parquet(path):
+            raise RecordingError(parquet_error(source))
         parser.run(_read_lines(path, parser))
     else:
         source = "<lines>"
-        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start)
+        parser = _Parser(source, symbol, exchange, on_bad_input, seq_start, ts_unit)
         parser.run((i, ln.encode() if isinstance(ln, str) else ln)
                    for i, ln in enumerate(path_or_lines, start=1))
     tables = parser.tables()
     return ParsedRecording(source=source, symbol=symbol.upper(), exchange=exchange, tables=tables,
-                           stats=parser.stats, skips=parser.skips, gaps=parser.gaps, seq_end=parser.seq)
+                           stats=parser.stats, skips=parser.skips, gaps=parser.gaps, seq_end=parser.seq,
+                           ts_unit=parser.unit, lines=parser.lines, seq_start=seq_start)
+
+
+def book_warning(depth: pa.Table, futures: bool) -> str | None:
+    """Why the depth of one file can never give an order book on its own (None when it syncs, or
+    when the file holds no depth): no REST snapshot, or the diffs never connect to one."""
+    if not len(depth):
+        return None
+    snaps = depth.column("is_snapshot").to_numpy(zero_copy_only=False)
+    if not snaps.any():
+        return ("depth diffs but no REST depth snapshot: the order book cannot bootstrap from this file "
+                "(obi_w and other book features stay NaN unless another file of the day has a snapshot)")
+    synced = replay_depth(depth, 0, futures=futures)["in_sync"]
+    if not synced.any():
+        return ("the depth never syncs: no diff connects to the REST snapshot (book features stay NaN); "
+                "was the snapshot taken long after the diffs started, or for another stream?")
+    return None
 
 
 def emit_parse_events(events: EventLog, parsed: ParsedRecording, max_skip_events: int) -> None:
@@ -431,33 +570,50 @@ def emit_parse_events(events: EventLog, parsed: ParsedRecording, max_skip_events
 def import_recordings(  # noqa: PLR0917 (the documented positional API)
         paths: Iterable[str | Path], store: TickStore, exchange: str, symbol: str,
                       on_bad_input: OnBadInput = "skip", events: EventLog | None = None,
-                      seq_start: int = 0, max_skip_events: int = 1000) -> ImportReport:
-    """Parse each file fully, then write its tables to ``store`` (idempotent).
+                      seq_start: int = 0, max_skip_events: int = 1000,
+                      ts_unit: TsUnit = "auto") -> ImportReport:
+    """Parse each file fully, then write its tables to ``store`` (idempotent); ``ts_unit`` is the
+    receive clock's unit (``auto``: detected per file).
 
     ``seq`` continues from one file to the next in the order given. A file that fails under
     ``on_bad_input="error"`` raises before anything of *that* file is written; files before it
-    in the same call are already stored.
+    in the same call are already stored. A file that yields no row at all is an error, as is one
+    whose streams all name another symbol, or a futures recording imported as spot. A file whose
+depth can never give a book (:func:`book_warning`) is imported with a ``data.import.no_book``
+event and :attr:`FileImport.book_warning` set.
     """
+    problem = instrument_problem(exchange, symbol.upper())
+    if problem:
+        raise RecordingError(problem)
     report = ImportReport()
     seq = seq_start
     for path in paths:
-        parsed = parse_recording(path, symbol, exchange, on_bad_input, seq)
+        parsed = parse_recording(path, symbol, exchange, on_bad_input, seq, ts_unit)
+        if not any(len(t) for t in parsed.tables.values()):
+            reasons = ", ".join(f"{r} {n}" for r, n in parsed.stats.skip_reasons.most_common(3))
+            raise RecordingError(f"{parsed.source}: nothing imported: {parsed.stats.lines} line(s), "
+                                 f"{parsed.stats.skipped} skipped ({reasons or 'no messages'}); is it a "
+                                 "websocket recording of <recv_ts> <json> lines for this symbol?")
         seq = parsed.seq_end
-        written: dict[str, int] = {}
-        for table, data in parsed.tables.items():
-            if len(data):
-                wr = store.write(table, data, exchange, symbol.upper())
-                report.writes.append(wr)
-                written[table] = wr.rows_written
+        writes = store.write_tables(parsed.tables, exchange, symbol.upper(), parsed.origin)
+        report.writes.extend(writes.values())
+        written = {t: wr.rows_written for t, wr in writes.items()}
+        warning = book_warning(parsed.tables["depth"], exchange in FUTURES_EXCHANGES)
         fi = FileImport(source=parsed.source, messages=parsed.stats.messages,
                         rows={t: len(v) for t, v in parsed.tables.items()}, written=written,
                         skipped=parsed.stats.skipped, gaps=len(parsed.gaps),
-                        truncated=parsed.stats.truncated)
+                        truncated=parsed.stats.truncated, ts_unit=parsed.ts_unit,
+                        non_market=dict(parsed.stats.non_market), book_warning=warning,
+                        seq_end=parsed.seq_end)
         report.files.append(fi)
         if events is not None:
             emit_parse_events(events, parsed, max_skip_events)
+            if warning:
+                events.emit("data.import.no_book", source=fi.source, exchange=exchange, symbol=symbol.upper(),
+                            reason=warning)
             events.emit("data.import.file", source=fi.source, format="ws", exchange=exchange,
                         symbol=symbol.upper(), messages=fi.messages, rows=fi.rows, written=written,
-                        skipped=fi.skipped, gaps=fi.gaps, truncated=fi.truncated,
+                        skipped=fi.skipped, gaps=fi.gaps, truncated=fi.truncated, ts_unit=fi.ts_unit,
+                        non_market=fi.non_market,
                         per_stream=dict(parsed.stats.per_stream))
     return report

@@ -23,14 +23,25 @@ Natural keys (what makes two rows "the same event"):
 * ``bbo``: ``(update_id, ts_ns)`` — the arrival counter ``seq`` is deliberately not part of the
   key, because it depends on which files were imported together.
 * ``depth``: ``(last_update_id, side, price, is_snapshot)`` — one price level of one diff or snapshot.
+
+Clock guard: every write refuses, before anything is stored, rows whose ``ts_ns`` falls on a UTC
+date before :data:`EARLIEST_DATE` or after today — the mark of a clock read in the wrong unit (a
+µs receive time taken as ns lands in 1970). Importers pass ``origin`` (``seq`` → ``"file:line"``)
+so the error names the input line; :meth:`TickStore.write_tables` checks all of a file's tables
+before writing any of them.
+
+Instruments: quantities are stored as the exchange sends them — coins for spot and USD-M,
+**contracts** for COIN-M (``BTCUSD_PERP``: 100 USD each; other coins 10 USD). The first write of a
+symbol records what its quantities mean in ``{root}/_instruments/{exchange}/{SYM}.json``
+(``qty_unit``, ``contract_usd``; see :meth:`TickStore.instrument`).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -42,7 +53,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from filelock import FileLock
 
-from aurora.ticks.schema import EXCHANGES, SCHEMAS
+from aurora.ticks.schema import EXCHANGES, SCHEMAS, instrument, instrument_problem
 
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "trades": ("trade_id",),
@@ -51,8 +62,13 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
 }
 SORT_KEYS = [("ts_ns", "ascending"), ("seq", "ascending")]
 PART_FILE = "part-0.parquet"
+INSTRUMENTS_DIR = "_instruments"
 NS_PER_DAY = 86_400 * 1_000_000_000
-_SYMBOL_RE = re.compile(r"^[A-Z0-9_\-]{2,40}$")
+#: No partition is dated before this (Bitcoin's first block), nor after today (UTC).
+EARLIEST_DATE = date(2009, 1, 1)
+_EPOCH = date(1970, 1, 1)
+#: ``seq`` of a row → where it came from (``"file:line"``), for error messages.
+Origin = Callable[[int], str]
 
 
 class StoreError(ValueError):
@@ -123,6 +139,26 @@ def _first_of_each_key(data: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     return data.take(pa.array(np.sort(first)))
 
 
+def check_clock(table: str, data: pa.Table, origin: Origin | None = None, today: date | None = None) -> None:
+    """Raise :class:`StoreError` naming the first row of ``data`` whose ``ts_ns`` is dated before
+    :data:`EARLIEST_DATE` or after ``today`` (default: the current UTC date)."""
+    if not len(data):
+        return
+    today = today or datetime.now(UTC).date()
+    days = data.column("ts_ns").to_numpy() // NS_PER_DAY
+    lo, hi = (EARLIEST_DATE - _EPOCH).days, (today - _EPOCH).days
+    if lo <= days.min() and days.max() <= hi:
+        return
+    i = int(np.flatnonzero((days < lo) | (days > hi))[0])
+    ts = int(data.column("ts_ns")[i].as_py())
+    seq = int(data.column("seq")[i].as_py())
+    where = origin(seq) if origin is not None else f"{table} row {i} (seq {seq})"
+    raise StoreError(
+        f"{where}: receive time ts_ns={ts} is dated {_utc_day(ts)}, outside {EARLIEST_DATE}..{today} "
+        "(today, UTC); nothing was written. A clock in the wrong unit? Websocket recordings take "
+        "--ts-unit ns|us|ms")
+
+
 class TickStore:
     """Read and write the tick tables under ``root`` (usually ``settings.storage.ticks_dir``)."""
 
@@ -137,8 +173,9 @@ class TickStore:
             raise StoreError(f"unknown table {table!r}; tables are {', '.join(SCHEMAS)}")
         if exchange not in EXCHANGES:
             raise StoreError(f"unknown exchange {exchange!r}; exchanges are {', '.join(EXCHANGES)}")
-        if not _SYMBOL_RE.match(symbol):
-            raise StoreError(f"bad symbol {symbol!r}: use upper-case letters/digits like BTCUSDT")
+        problem = instrument_problem(exchange, symbol)
+        if problem:
+            raise StoreError(problem)
 
     def symbol_dir(self, table: str, exchange: str, symbol: str) -> Path:
         self._check(table, exchange, symbol)
@@ -148,13 +185,30 @@ class TickStore:
         return self.symbol_dir(table, exchange, symbol) / f"date={day.isoformat()}"
 
     # ---- write -------------------------------------------------------------------------------
-    def write(self, table: str, data: pa.Table, exchange: str, symbol: str) -> WriteReport:
-        """Merge ``data`` into the partitions of its UTC dates; see the module doc for guarantees."""
+    def write(self, table: str, data: pa.Table, exchange: str, symbol: str,
+              origin: Origin | None = None) -> WriteReport:
+        """Merge ``data`` into the partitions of its UTC dates; see the module doc for guarantees.
+        ``origin`` maps a row's ``seq`` to ``"file:line"`` for the clock guard's error."""
         self._check(table, exchange, symbol)
         data = _conform(table, data)
+        check_clock(table, data, origin)
+        return self._write(table, data, exchange, symbol)
+
+    def write_tables(self, tables: Mapping[str, pa.Table], exchange: str, symbol: str,
+                     origin: Origin | None = None) -> dict[str, WriteReport]:
+        """Write several tables of one input, checking them all (schema, clock) before writing any."""
+        conformed = {}
+        for table, data in tables.items():
+            self._check(table, exchange, symbol)
+            conformed[table] = _conform(table, data)
+            check_clock(table, conformed[table], origin)
+        return {t: self._write(t, d, exchange, symbol) for t, d in conformed.items() if len(d)}
+
+    def _write(self, table: str, data: pa.Table, exchange: str, symbol: str) -> WriteReport:
         report = WriteReport(table=table, rows_in=len(data))
         if not len(data):
             return report
+        self._record_instrument(exchange, symbol)
         ts = data.column("ts_ns").to_numpy()
         days = ts // NS_PER_DAY
         for day_num in np.unique(days):
@@ -200,6 +254,27 @@ class TickStore:
         finally:
             os.close(dir_fd)
         return written, dups
+
+    def _instrument_path(self, exchange: str, symbol: str) -> Path:
+        return self.root / INSTRUMENTS_DIR / exchange / f"{symbol}.json"
+
+    def _record_instrument(self, exchange: str, symbol: str) -> None:
+        path = self._instrument_path(exchange, symbol)
+        if path.is_file():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.json")
+        tmp.write_text(json.dumps(instrument(exchange, symbol), indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    def instrument(self, exchange: str, symbol: str) -> dict[str, object]:
+        """What ``symbol``'s stored quantities mean: ``qty_unit`` (``base`` coins, or ``contracts``
+        for COIN-M) and ``contract_usd`` (face value of one contract, USD; None for coins)."""
+        self._check("trades", exchange, symbol)
+        path = self._instrument_path(exchange, symbol)
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+        return instrument(exchange, symbol)
 
     def next_seq(self, exchange: str, symbol: str) -> int:
         """One past the largest ``seq`` stored for ``symbol`` in any table (0 for none).

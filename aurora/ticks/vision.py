@@ -44,12 +44,12 @@ import pyarrow.csv as pacsv
 
 from aurora.events import EventLog
 from aurora.ticks.binance_ws import FileImport, ImportReport
-from aurora.ticks.schema import BBO, TRADES
+from aurora.ticks.formats import VISION_KIND_RE, is_parquet, parquet_error
+from aurora.ticks.schema import BBO, TRADES, instrument_problem
 from aurora.ticks.store import NS_PER_DAY, TickStore
 
 Kind = Literal["aggTrades", "trades", "bookTicker"]
 KINDS: tuple[Kind, ...] = ("aggTrades", "trades", "bookTicker")
-_KIND_RE = re.compile(r"-(aggTrades|trades|bookTicker)-", re.IGNORECASE)
 _SHA_RE = re.compile(r"^([0-9a-fA-F]{64})\s+\*?(\S.*)$")
 # accepted column counts per kind: spot and futures variants
 _NCOLS: dict[str, tuple[int, ...]] = {"trades": (6, 7), "aggTrades": (7, 8), "bookTicker": (7,)}
@@ -70,7 +70,7 @@ class _Source:
 
 
 def detect_kind(name: str) -> Kind | None:
-    m = _KIND_RE.search(name)
+    m = VISION_KIND_RE.search(name)
     if not m:
         return None
     return next(k for k in KINDS if k.lower() == m.group(1).lower())
@@ -139,7 +139,9 @@ def _resolve(src: str, verify: bool, tmp: Path, client_factory) -> _Source:
     return _Source(path.name, src, path, _check(src, path.name, path, text) if verify else "not checked")
 
 
-def _open_csv(path: Path, stack: ExitStack) -> IO[bytes]:
+def _open_csv(path: Path, label: str, stack: ExitStack) -> IO[bytes]:
+    if is_parquet(path):
+        raise VisionError(parquet_error(label))
     if zipfile.is_zipfile(path):
         zf = stack.enter_context(zipfile.ZipFile(path))
         members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
@@ -149,11 +151,12 @@ def _open_csv(path: Path, stack: ExitStack) -> IO[bytes]:
     return stack.enter_context(open(path, "rb"))
 
 
-def _batches(label: str, fh: IO[bytes], kind: str) -> Iterator[pa.RecordBatch]:
+def _batches(label: str, fh: IO[bytes], kind: str) -> tuple[Iterator[pa.RecordBatch], int]:
+    """The CSV's record batches and the number of header lines before its first row."""
     buffered = fh if isinstance(fh, io.BufferedReader) else io.BufferedReader(fh)  # type: ignore[arg-type]
     first = buffered.peek(65536).split(b"\n", 1)[0].strip()
     if not first:
-        return
+        return iter(()), 0
     fields = first.split(b",")
     header = not fields[0].strip().lstrip(b"-").isdigit()
     ncols = len(fields)
@@ -164,17 +167,20 @@ def _batches(label: str, fh: IO[bytes], kind: str) -> Iterator[pa.RecordBatch]:
     types: dict[str, pa.DataType] = {n: pa.float64() for n in names}
     types.update({f"c{i}": pa.int64() for i in _INT_COLS[kind] if i < ncols})
     types.update({f"c{i}": pa.bool_() for i in _BOOL_COLS[kind] if i < ncols})
-    try:
-        reader = pacsv.open_csv(
-            buffered,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
-                                           block_size=1 << 24),
-            convert_options=pacsv.ConvertOptions(column_types=types, true_values=["True", "true"],
-                                                 false_values=["False", "false"]),
-        )
-        yield from reader
-    except pa.ArrowInvalid as exc:
-        raise VisionError(f"{label}: bad CSV: {exc}") from exc
+
+    def read() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from pacsv.open_csv(
+                buffered,
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
+                                               block_size=1 << 24),
+                convert_options=pacsv.ConvertOptions(column_types=types, true_values=["True", "true"],
+                                                     false_values=["False", "false"]),
+            )
+        except pa.ArrowInvalid as exc:
+            raise VisionError(f"{label}: bad CSV: {exc}") from exc
+
+    return read(), int(header)
 
 
 def _ns(col: pa.Array, unit_mult: int) -> np.ndarray:
@@ -217,6 +223,9 @@ def import_vision(  # noqa: PLR0917 (the documented positional API)
     a given kind that contradicts the name is an error. Each file is verified (see module doc)
     before any of it is written.
     """
+    problem = instrument_problem(exchange, symbol)
+    if problem:
+        raise VisionError(problem)
     report = ImportReport()
     seq = seq_start
     with tempfile.TemporaryDirectory(prefix="aurora-vision-") as tmpdir, ExitStack() as outer:
@@ -253,17 +262,24 @@ def _import_file(res: _Source, kind: str, store: TickStore, exchange: str, symbo
     table_name = "bbo" if kind == "bookTicker" else "trades"
     pending: list[pa.Table] = []
     pending_day: int | None = None
+    seq0 = seq
+    header = 0
+
+    def origin(row_seq: int) -> str:
+        return f"{res.label}:{row_seq - seq0 + 1 + header}"
 
     def flush() -> None:
         nonlocal written, pending
         if pending:
-            written += store.write(table_name, pa.concat_tables(pending), exchange, symbol).rows_written
+            data = pa.concat_tables(pending)
+            written += store.write(table_name, data, exchange, symbol, origin).rows_written
             pending = []
 
     with ExitStack() as stack:
-        fh = _open_csv(res.path, stack)
+        fh = _open_csv(res.path, res.label, stack)
         unit: int | None = None
-        for batch in _batches(res.label, fh, kind):
+        batches, header = _batches(res.label, fh, kind)
+        for batch in batches:
             if not batch.num_rows:
                 continue
             if unit is None:
@@ -281,5 +297,7 @@ def _import_file(res: _Source, kind: str, store: TickStore, exchange: str, symbo
                     pending_day = int(days[a])
                 pending.append(table.slice(a, b - a))
         flush()
+    if not rows:
+        raise VisionError(f"{res.label}: nothing imported: the dump holds no {kind} rows")
     return FileImport(source=res.label, messages=rows, rows={table_name: rows}, written={table_name: written},
-                      skipped=0, gaps=0, truncated=False), seq
+                      skipped=0, gaps=0, truncated=False, seq_end=seq), seq
