@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,7 +22,9 @@ import numpy as np
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aurora.config import FeatureSettings
 from aurora.core.economics import e_pi_bps, round_trip_cost_bps
+from aurora.core.features import FeatureParams
 from aurora.core.metrics import ece_noise_floor, evaluate
 from aurora.core.predict import IsotonicMap, LinearScore, PlattMap
 
@@ -61,6 +63,20 @@ class Barriers(_Model):
     horizon_s: float = Field(gt=0)
 
 
+class FeatureParamsDoc(FeatureSettings):
+    """The complete feature parameters the model was fitted on: the ``features.*`` settings of the
+    calibration and the tick size (price units) its features were computed with."""
+
+    tick_size: float = Field(gt=0)
+
+
+def feature_params_document(params: FeatureParams) -> dict[str, Any]:
+    """The ``feature_params`` object of an artifact (JSON types) for ``params``; an artifact needs
+    the tick size the features were computed with, so ``tick_size=None`` fails its validation."""
+    return {f.name: (list(getattr(params, f.name)) if f.name == "windows_s" else getattr(params, f.name))
+            for f in fields(params) if f.init}
+
+
 class Costs(_Model):
     fee_bps: float = Field(ge=0)
     slippage_bps: float = Field(ge=0)
@@ -93,6 +109,7 @@ class ArtifactBody(_Model):
     features: list[str] = Field(min_length=1)
     score_model: LinearScoreModel
     calibrator: Annotated[IsotonicCalibrator | PlattCalibrator, Field(discriminator="kind")]
+    feature_params: FeatureParamsDoc
     microprice: dict[str, Any] | None = None
     barriers: Barriers
     costs: Costs
@@ -121,12 +138,24 @@ def digest(body: Mapping[str, Any]) -> str:
 
 
 class Calibration:
-    """A loaded, verified artifact with fast inference: ``score → p → E[Π]``."""
+    """A loaded, verified artifact with fast inference: ``score → p → E[Π]``.
+
+    :attr:`feature_params` are the features' parameters every consumer (features CLI, notebooks,
+    demo, runner) must compute the model's inputs with, never the local configuration's.
+    """
 
     def __init__(self, body: ArtifactBody, sha256: str, path: Path | None = None) -> None:
         self.body = body
         self.sha256 = sha256
         self.path = path
+        try:
+            self.feature_params = FeatureParams(**body.feature_params.model_dump())
+        except ValueError as exc:
+            raise ArtifactError(f"feature_params are invalid: {exc}") from None
+        unknown = sorted(set(body.score_model.weights) - set(self.feature_params.names))
+        if unknown:
+            raise ArtifactError(f"score_model uses {unknown}, which its feature_params do not compute "
+                                f"({', '.join(self.feature_params.names)})")
         self.score_fn = LinearScore(dict(body.score_model.weights), body.score_model.intercept)
         cal = body.calibrator
         try:

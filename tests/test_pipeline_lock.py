@@ -103,7 +103,8 @@ def test_crontab_syntax_forms_are_accepted() -> None:
 
 def _calibrate_values(**over) -> dict:
     values = dict(store="s", exchange="binance", symbol="BTCUSDT", start="2024-01-01", end="2024-01-02",
-                  output_dir="o", windows_s=[1.0, 5.0], stride=1, sample_s=5.0,
+                  output_dir="o", windows_s=[1.0, 5.0], obi_levels=10, obi_decay=0.5, impact_window_s=60.0,
+                  tick_size=0.01, stride=1, sample_s=5.0,
                   features=["obi_l1"], side="long", tp_bps=1.0, sl_bps=1.0, horizon_s=5.0, embargo_s=5.0,
                   timeouts="drop", fractions=[0.5, 0.25, 0.25], C=1.0, calibrator="auto",
                   calibrator_holdout_fraction=0.3, ece_bins=10, ece_strategy="uniform", fee_bps=1.0,

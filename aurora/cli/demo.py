@@ -38,7 +38,6 @@ from aurora.api.process import ServerProcess
 from aurora.artifact import Calibration, load_artifact
 from aurora.cli.context import CliError, Context
 from aurora.config import Settings, load_settings
-from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
 from aurora.events import EventLog, event_log
 from aurora.pipeline.lock import PipelineLockedError
@@ -137,12 +136,14 @@ def _calibrate(settings: Settings, args: argparse.Namespace, events: EventLog,
 
 def _candidates(settings: Settings, cal: Calibration, args: argparse.Namespace, end: date) -> pd.DataFrame:
     b = cal.body.barriers
-    labels = LabelParams(tp_bps=b.tp_bps, sl_bps=b.sl_bps, horizon_s=b.horizon_s)
+    labels = LabelParams(tp_bps=b.tp_bps, sl_bps=b.sl_bps, horizon_s=b.horizon_s,
+                         embargo_s=settings.labels.embargo_s)
     store = TickStore(settings.path(settings.storage.ticks_dir))
     replay_start = DEFAULT_START + timedelta(hours=args.hours - args.replay_hours)
     # Only the replayed days: the feature table takes the windows' context from the day before.
-    frame = feature_table(store, EXCHANGE, args.symbol, replay_start.date(), end,
-                          FeatureParams.from_settings(settings.features), labels)
+    # The features are the artifact's (what its model was fitted on), never the local config's.
+    frame = feature_table(store, EXCHANGE, args.symbol, replay_start.date(), end, cal.feature_params,
+                          labels)
     t0 = int(replay_start.timestamp() * 1e9)
     frame = frame[(frame["ts_ns"] >= t0) & frame["label_complete"]]
     bucket = (frame["ts_ns"] // int(args.every_s * 1e9))

@@ -26,9 +26,9 @@ import pandas as pd
 from aurora.core.features import FeatureParams, infer_tick_size
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
-from aurora.pipeline.params import CalibrateParams, NotebookParams
+from aurora.pipeline.params import NotebookParams
 from aurora.pipeline.study import forward_returns, realized_vol_bps
-from aurora.ticks.feature_table import iter_feature_days
+from aurora.ticks.feature_table import FeatureTableError, iter_feature_days
 from aurora.ticks.store import TickStore
 
 QUOTES = ["ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty"]
@@ -42,7 +42,7 @@ class Samples:
     frame: pd.DataFrame
     days: list[date]
     events: int
-    tick_size: float
+    feature_params: FeatureParams
     microprice: MicropriceModel | None
     dropped: dict[str, int] = field(default_factory=dict)
 
@@ -50,7 +50,7 @@ class Samples:
         counts = self.frame["outcome"].value_counts().to_dict() if len(self.frame) else {}
         return (f"{len(self.days)} day(s) {self.days[0]}..{self.days[-1]}: {self.events} bbo events, "
                 f"{len(self.frame)} samples kept (tp {counts.get(1, 0)}, sl {counts.get(-1, 0)}, "
-                f"timeout {counts.get(0, 0)}); dropped {self.dropped}; tick {self.tick_size:g}")
+                f"timeout {counts.get(0, 0)}); dropped {self.dropped}; feature params {self.feature_params}")
 
 
 def _combine(models: Sequence[MicropriceModel]) -> MicropriceModel | None:
@@ -74,6 +74,17 @@ def first_per_interval(ts_ns: np.ndarray, seconds: float) -> np.ndarray:
     return out
 
 
+def first_day_tick(store: TickStore, exchange: str, symbol: str, start: date, end: date) -> float:
+    """The tick size inferred from the first stored day's quotes in ``[start, end]`` (what the
+    feature table would infer), so the artifact records the tick its features were computed with."""
+    days = [d for d in store.dates("bbo", exchange, symbol) if start <= d <= end]
+    if not days:
+        raise FeatureTableError(f"no bbo data for {symbol} on {exchange} between {start} and {end} "
+                                f"in the store {store.root}")
+    quotes = store.read("bbo", exchange, symbol, days[0], days[0], columns=["bid_px", "ask_px"])
+    return infer_tick_size(quotes["bid_px"].to_numpy(), quotes["ask_px"].to_numpy())
+
+
 def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, horizon_s: float,
                  horizons_s: Sequence[float] = (), microprice: bool = False,
                  progress: Callable[[str], None] | None = None) -> Samples:
@@ -85,11 +96,13 @@ def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, 
     """
     store = TickStore(p.store)
     want = list(dict.fromkeys(getattr(p, "features", [])))
-    fparams = FeatureParams(windows_s=tuple(p.windows_s))
+    fparams = p.feature_params()
+    if fparams.tick_size is None:
+        fparams = fparams.with_tick(first_day_tick(store, p.exchange, p.symbol, p.start, p.end))
     lparams = LabelParams(tp_bps=tp_bps, sl_bps=sl_bps, horizon_s=horizon_s)
     label, ret = ("label_long", "ret_long_bps") if side == "long" else ("label_short", "ret_short_bps")
     mp_args = {}
-    if microprice and isinstance(p, CalibrateParams):
+    if microprice:
         mp_args = {"imbalance_buckets": p.microprice_imbalance_buckets,
                    "spread_buckets": p.microprice_spread_buckets, "horizon_s": p.microprice_horizon_s}
     parts: list[pd.DataFrame] = []
@@ -97,7 +110,6 @@ def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, 
     models: list[MicropriceModel] = []
     dropped = {"censored": 0, "nan_features": 0}
     events = 0
-    tick = float("nan")
     for day, feats in iter_feature_days(store, p.exchange, p.symbol, p.start, p.end, fparams,
                                         labels=lparams, with_depth="obi_w" in want):
         unknown = [f for f in want if f not in feats.columns]
@@ -128,11 +140,9 @@ def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, 
         parts.append(pd.DataFrame({k: np.asarray(v)[keep] for k, v in cols.items()}))
         if mp_args:
             quotes = store.read("bbo", p.exchange, p.symbol, day, day, columns=QUOTES)
-            bid, ask = quotes["bid_px"].to_numpy(), quotes["ask_px"].to_numpy()
-            if not np.isfinite(tick):
-                tick = infer_tick_size(bid, ask)
-            models.append(MicropriceModel.fit(quotes["ts_ns"].to_numpy(), bid, quotes["bid_qty"].to_numpy(),
-                                              ask, quotes["ask_qty"].to_numpy(), tick, **mp_args))
+            models.append(MicropriceModel.fit(
+                quotes["ts_ns"].to_numpy(), quotes["bid_px"].to_numpy(), quotes["bid_qty"].to_numpy(),
+                quotes["ask_px"].to_numpy(), quotes["ask_qty"].to_numpy(), fparams.tick_size, **mp_args))
         days.append(day)
         events += ts.size
         if progress:
@@ -144,4 +154,4 @@ def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, 
         raise ValueError(f"no bbo data for {p.symbol} on {p.exchange} between {p.start} and {p.end} "
                          f"in the store {p.store}")
     frame = pd.concat(parts, ignore_index=True)
-    return Samples(frame, days, events, tick, _combine(models), dropped)
+    return Samples(frame, days, events, fparams, _combine(models), dropped)
