@@ -8,6 +8,9 @@ tree (the kernels included), sampled every 50 ms with psutil. Linear time and fl
 ``time_growth_ratio ≤ days_max/days_min`` (fixed start-up costs make it smaller; the marginal cost
 per extra day is ``marginal_s_per_day``) and ``memory_growth_ratio ≈ 1``.
 
+Each run's step timings (the feature table computed once per run, then each notebook reading it)
+come from its ``run.json``.
+
 Latency: one ``predict_p`` call on an exported isotonic map (pure-Python bisect), the same
 thresholds through ``np.interp`` on a scalar, scikit-learn's ``IsotonicRegression.predict`` on a
 one-element array, and a Platt map, side by side on the same fitted data.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -120,10 +124,17 @@ def _pipeline(days: int, args: argparse.Namespace, report: Callable[[str], None]
         wall, cpu, peak, code, tail = _run_measured(cmd, env)
         if code not in (0, 1):
             raise RuntimeError(f"calibrate on {days} day(s) exited {code}:\n{tail}")
+        steps = _step_timings(home)
         report(f"  {days} day(s): pipeline {wall:.1f} s wall, {cpu:.1f} s CPU, "
-               f"peak RSS {peak / 2**20:.0f} MiB, exit {code}")
+               f"peak RSS {peak / 2**20:.0f} MiB, exit {code}; steps (s) {steps}")
         return {"events": events, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                "peak_rss_mb": round(peak / 2**20, 1), "exit_code": code}
+                "peak_rss_mb": round(peak / 2**20, 1), "exit_code": code, "steps_s": steps}
+
+
+def _step_timings(home: Path) -> dict[str, float]:
+    """Seconds of each pipeline step (the feature table, each notebook) from the run's ``run.json``."""
+    runs = sorted((home / "data" / "runs").glob("*/run.json"))
+    return json.loads(runs[-1].read_text()).get("timings_s", {}) if runs else {}
 
 
 def _latency(calls: int, report: Callable[[str], None]) -> dict[str, float]:
@@ -176,6 +187,8 @@ def run(args: argparse.Namespace, settings: Settings, report: Callable[[str], No
         figures[f"pipeline_{d}d_peak_rss_mb"] = r["peak_rss_mb"]
         figures[f"pipeline_{d}d_events"] = r["events"]
         figures[f"pipeline_{d}d_exit_code"] = r["exit_code"]
+        for step, seconds in r["steps_s"].items():
+            figures[f"pipeline_{d}d_{step}_s"] = seconds
     lo, hi = counts[0], counts[-1]
     if hi > lo:
         figures["days_ratio"] = hi / lo

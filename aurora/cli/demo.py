@@ -40,10 +40,10 @@ from aurora.cli.context import CliError, Context
 from aurora.config import Settings, load_settings
 from aurora.core.labels import LabelParams
 from aurora.events import EventLog, event_log
+from aurora.pipeline.execute import PipelineError, run_pipeline
 from aurora.pipeline.lock import PipelineLockedError
 from aurora.pipeline.params import ParameterError
 from aurora.pipeline.plan import plan_run
-from aurora.pipeline.runner import PipelineError, run_pipeline
 from aurora.ticks.feature_table import feature_table
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import DEFAULT_START, synthesize_to_store
@@ -125,6 +125,8 @@ def _calibrate(settings: Settings, args: argparse.Namespace, events: EventLog,
         result = run_pipeline(settings, plan, events, lambda line: print(f"      {line}", flush=True))
     except (ParameterError, PipelineError, PipelineLockedError) as exc:
         raise CliError(str(exc)) from None
+    if result.rejected:
+        raise CliError(f"calibration not promoted: {result.rejected}")
     test = result.metrics.get("test", {})
     verdict = "promoted" if result.promotion and result.promotion.promoted else "not promoted"
     print(f"      hold-out: ECE {test.get('ece', math.nan):.4f}, Brier {test.get('brier', math.nan):.5f} "
