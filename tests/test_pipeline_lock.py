@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,21 +26,35 @@ def test_second_lock_is_refused_and_names_the_holder(tmp_path: Path) -> None:
 
 
 def test_waiting_lock_gets_it_when_the_holder_finishes(tmp_path: Path) -> None:
-    released = threading.Event()
+    """A waiting run gets the lock only after the holder lets go (events, not sleeps: the order
+    of what each thread saw is checked, whatever the scheduling)."""
+    held, attempting, release, waiter_in = (threading.Event() for _ in range(4))
+    order: list[str] = []
 
     def hold() -> None:
         with run_lock(tmp_path, "holder", wait_s=0):
-            time.sleep(0.5)
-        released.set()
+            held.set()
+            release.wait(30)
+            order.append("holder out")
 
-    t = threading.Thread(target=hold)
-    t.start()
-    time.sleep(0.1)
-    t0 = time.monotonic()
-    with run_lock(tmp_path, "waiter", wait_s=10):
-        assert released.is_set()
-    assert time.monotonic() - t0 >= 0.2
-    t.join()
+    def wait() -> None:
+        attempting.set()
+        with run_lock(tmp_path, "waiter", wait_s=30):
+            order.append("waiter in")
+            waiter_in.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(30)
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    assert attempting.wait(30)
+    # while the holder has it, the waiter must not get in (a broken lock lets it in at once)
+    assert not waiter_in.wait(0.3)
+    release.set()
+    holder.join(30)
+    waiter.join(30)
+    assert order == ["holder out", "waiter in"]
 
 
 def test_concurrent_scheduled_run_exits_75_with_a_skipped_event(tmp_path: Path, capsys) -> None:
@@ -52,8 +65,8 @@ def test_concurrent_scheduled_run_exits_75_with_a_skipped_event(tmp_path: Path, 
         [sys.executable, "-c", "import sys, time; from pathlib import Path;"
          "from aurora.pipeline.lock import run_lock\n"
          "with run_lock(Path(sys.argv[1]), 'other-run', 0):\n"
-         "    print('held', flush=True); time.sleep(30)", str(runs)],
-        stdout=subprocess.PIPE, text=True)
+         "    print('held', flush=True); sys.stdin.read()", str(runs)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert main(["--home", str(tmp_path), "calibrate", "--scheduled", "--symbol", "BTCUSDT",
