@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from aurora.api.process import write_artifact
 from aurora.cli import main
 from aurora.core.book import replay_depth
 from aurora.core.features import BookTops, FeatureParams, compute_features
 from aurora.core.labels import LabelParams, triple_barrier
+from aurora.testing import write_artifact
 from aurora.ticks.feature_table import LABEL_COLUMNS, feature_table
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import synthesize_to_store

@@ -1,4 +1,4 @@
-"""Promotion gates, current/previous/history handling and rollback (aurora.artifact.promote)."""
+"""Promotion gates, current/previous/history handling and rollback (aurora.pipeline.promotion)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aurora.artifact import (
-    ArtifactError,
-    Gates,
-    Holdout,
-    build_document,
-    load_artifact,
-    promote,
-    rollback,
-    save_artifact,
-)
+from aurora.artifact import ArtifactError, build_document, load_artifact, save_artifact
 from aurora.core.calibration import IsotonicCalibrator, LinearScoreModel, PlattCalibrator
+from aurora.pipeline.promotion import Gates, Holdout, promote, rollback
 
-GATES = Gates(min_samples=500, ece_bins=10, ece_noise_multiple=1.5)
+GATES = Gates(min_samples=500, ece_bins=10, ece_noise_multiple=1.5, ece_strategy="uniform")
 
 
 def make_data(n: int, seed: int, w: float = 1.5):

@@ -39,6 +39,7 @@ import psutil
 from aurora.config import Settings
 from aurora.core.calibration import IsotonicCalibrator, PlattCalibrator
 from aurora.core.predict import IsotonicMap, PlattMap
+from aurora.pipeline.rundir import SUMMARY
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import DEFAULT_START, synthesize_to_store
 
@@ -133,7 +134,7 @@ def _pipeline(days: int, args: argparse.Namespace, report: Callable[[str], None]
 
 def _step_timings(home: Path) -> dict[str, float]:
     """Seconds of each pipeline step (the feature table, each notebook) from the run's ``run.json``."""
-    runs = sorted((home / "data" / "runs").glob("*/run.json"))
+    runs = sorted((home / "data" / "runs").glob(f"*/{SUMMARY}"))
     return json.loads(runs[-1].read_text()).get("timings_s", {}) if runs else {}
 
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import yaml
 
-from aurora.artifact import rollback
 from aurora.cli.context import CliError, Context
 from aurora.events import new_run_id
 from aurora.pipeline.execute import PipelineError, check_kernel, run_pipeline
 from aurora.pipeline.lock import PipelineLockedError
 from aurora.pipeline.params import ParameterError
 from aurora.pipeline.plan import plan_run, resolve_shipped
+from aurora.pipeline.promotion import rollback
 from aurora.pipeline.schedule import CrontabError, read_crontab
 
 EX_TEMPFAIL = 75

@@ -32,12 +32,12 @@ from aurora.core.calibration import (
     select_calibrator,
 )
 from aurora.core.economics import breakeven_p, e_pi_bps, round_trip_cost_bps
+from aurora.core.features import NS
 from aurora.core.metrics import epi_table, evaluate, reliability_table
 from aurora.core.splits import three_blocks
 from aurora.pipeline.dataset import Samples
 from aurora.pipeline.params import CalibrateParams
-
-NS = 1_000_000_000
+from aurora.pipeline.rundir import CANDIDATE, HOLDOUT, METRICS
 
 
 class InsufficientDataError(ValueError):
@@ -177,12 +177,12 @@ def export(run: CalibrationRun, sampled: Samples, out_dir: str | Path) -> dict[s
         "params": p.for_papermill(),
     }
     doc = build_document(body)
-    paths = {"candidate": save_artifact(doc, out / "candidate.json")}
-    metrics_path = out / "metrics.json"
+    paths = {"candidate": save_artifact(doc, out / CANDIDATE)}
+    metrics_path = out / METRICS
     metrics_path.write_text(json.dumps({**run.metrics, "sha256": doc["sha256"],
                                         "model_version": p.model_version}, indent=2, default=float))
     paths["metrics"] = metrics_path
     hold = run.blocks["test"][[*p.features, "y"]]
-    paths["holdout"] = out / "holdout.parquet"
+    paths["holdout"] = out / HOLDOUT
     hold.to_parquet(paths["holdout"], index=False)
     return paths

@@ -23,7 +23,6 @@ is a mean over that day's observations of the same states).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,17 +35,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aurora.artifact import feature_params_document
-from aurora.core.features import FeatureParams, infer_tick_size
+from aurora.core.features import NS, FeatureParams, infer_tick_size
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
+from aurora.fileio import atomic_path
 from aurora.pipeline.params import CalibrateParams, FeatureStudyParams, NotebookParams
+from aurora.pipeline.rundir import TABLE
 from aurora.pipeline.study import forward_returns, realized_vol_bps
 from aurora.ticks.feature_table import FeatureTableError, iter_feature_days
 from aurora.ticks.store import TickStore
 
 QUOTES = ["ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty"]
 VOL_WINDOW_S = 60.0  # trailing window of the realised-volatility regime column, seconds
-TABLE = "features.parquet"  # the run's sample table, in the run directory
 _META = b"aurora.samples"
 #: Per side: (outcome column, return column) of the feature table.
 _SIDES = {"long": ("label_long", "ret_long_bps"), "short": ("label_short", "ret_short_bps")}
@@ -138,12 +138,8 @@ class SampleTable:
                 "microprice": self.microprice.to_dict() if self.microprice is not None else None}
         table = pa.Table.from_pandas(self.frame, preserve_index=False)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META: json.dumps(meta)})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -177,7 +173,7 @@ def _combine(models: Sequence[MicropriceModel]) -> MicropriceModel | None:
 
 def first_per_interval(ts_ns: np.ndarray, seconds: float) -> np.ndarray:
     """True at the first event of each ``seconds``-long interval of the receive clock."""
-    bucket = np.asarray(ts_ns, dtype=np.int64) // round(seconds * 1e9)
+    bucket = np.asarray(ts_ns, dtype=np.int64) // round(seconds * NS)
     out = np.ones(bucket.size, dtype=bool)
     out[1:] = bucket[1:] != bucket[:-1]
     return out

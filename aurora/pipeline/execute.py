@@ -7,7 +7,7 @@ their PNG figures, ``feature_study.json``, ``metrics.json``, the candidate artif
 and ``run.json`` (a summary).
 Only one run at a time holds the lock (:mod:`aurora.pipeline.lock`). A crashed notebook fails
 the run with the notebook, cell and error named, and nothing is promoted; the current artifact
-changes only through :func:`aurora.artifact.promote`, which applies the quality gates. Data that
+changes only through :func:`aurora.pipeline.promotion.promote`, which applies the quality gates. Data that
 cannot be calibrated (:class:`aurora.pipeline.calibrate.InsufficientDataError`) is a verdict, not a
 crash: the run finishes unpromoted with the reason in ``promotion.json`` (``failed: ["data"]``).
 
@@ -33,18 +33,15 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import KernelManager
 from traitlets import CaselessStrEnum
 
-from aurora.artifact import Gates, Holdout, PromotionResult, load_artifact, promote
+from aurora.artifact import load_artifact
 from aurora.config import Settings
 from aurora.events import EventLog
 from aurora.pipeline.calibrate import InsufficientDataError
-from aurora.pipeline.dataset import TABLE, write_run_table
+from aurora.pipeline.dataset import write_run_table
 from aurora.pipeline.lock import PipelineLockedError, run_lock
 from aurora.pipeline.plan import RunPlan, resolve_shipped
-
-CANDIDATE = "candidate.json"
-METRICS = "metrics.json"
-HOLDOUT = "holdout.parquet"
-PROMOTION = "promotion.json"
+from aurora.pipeline.promotion import Gates, Holdout, PromotionResult, promote
+from aurora.pipeline.rundir import CANDIDATE, HOLDOUT, METRICS, PROMOTION, SUMMARY, TABLE
 
 Progress = Callable[[str], None]
 
@@ -206,7 +203,7 @@ def _run_locked(settings: Settings, plan: RunPlan, events: EventLog, progress: P
     summary = {"run_id": plan.run_id, "timings_s": timings, "metrics": metrics,
                "promoted": promotion.promoted if promotion else None,
                "params": {k: v.for_papermill() for k, v in plan.params.items()}}
-    (plan.run_dir / "run.json").write_text(json.dumps(summary, indent=2, default=str))
+    (plan.run_dir / SUMMARY).write_text(json.dumps(summary, indent=2, default=str))
     events.emit("calibrate.finish", run_dir=str(plan.run_dir), timings_s=timings,
                 promoted=summary["promoted"], metrics=metrics.get("test", metrics), **base)
     return RunResult(plan.run_id, plan.run_dir, candidate, metrics, promotion, timings)
