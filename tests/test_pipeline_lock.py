@@ -157,3 +157,25 @@ def test_from_namespace_takes_only_names_defined_after_the_snapshot() -> None:
     ns["typo_param"] = 2
     with pytest.raises(ParameterError, match="typo_param"):
         CalibrateParams.from_namespace(ns, before | {"P"})
+
+
+@pytest.mark.parametrize("model", [FeatureStudyParams, CalibrateParams])
+def test_none_parameters_are_filled_exactly_as_auroractl_calibrate_fills_them(
+        model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interactive notebook run (parameter cells of None) gets the pipeline's values."""
+    from aurora.config import load_settings
+    from aurora.pipeline.plan import plan_run
+
+    monkeypatch.chdir(tmp_path)  # settings of an interactive run: AURORA_HOME, else the cwd
+    given = {"store": "s", "start": "2024-01-01", "end": "2024-01-02", "output_dir": "o",
+             "model_version": "m"}
+    ns: dict = {}
+    before = set(ns)
+    ns.update(dict.fromkeys(model.model_fields))
+    ns.update({k: v for k, v in given.items() if k in model.model_fields})
+    interactive = model.from_namespace(ns, before).for_papermill()
+    plan = plan_run(load_settings(home=tmp_path, env={}), "m", overrides={
+        k: v for k, v in given.items() if k != "output_dir"})
+    piped = plan.params[model.notebook].for_papermill()
+    assert interactive == {**piped, "output_dir": "o"}
+    assert interactive["tick_size"] == 0.01 and interactive["windows_s"] == [1.0, 5.0]
