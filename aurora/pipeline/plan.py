@@ -3,9 +3,12 @@
 The params file (``pipelines/calibrate.yaml``) has a ``common`` section given to every notebook
 that accepts the key, and a ``notebooks`` section per notebook. A ``null`` value means "not set
 here" and falls through to the lower layer; the lowest layer is derived from the settings
-(barriers from ``labels.*``, costs from ``costs.*``, feature windows and micro-price buckets from
-``features.*``, ECE bins from ``calibration.*``). When neither ``start`` nor ``end`` is given the
-run covers the latest ``calibration.schedule_lookback_days`` dates the store holds.
+(barriers from ``labels.*``, costs from ``costs.*``, every feature parameter from ``features.*``
+and the symbol's tick from ``symbols.*``, ECE bins from ``calibration.*``). The overrides
+(``--symbol``, ``--set`` …) are the highest layer, for every notebook that takes the key. When
+neither ``start`` nor ``end`` is given the run covers the latest
+``calibration.schedule_lookback_days`` dates the store holds. Interactive notebook runs fill their
+``None`` parameters from the same layers (:func:`notebook_defaults`).
 """
 
 from __future__ import annotations
