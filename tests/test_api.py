@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aurora.api.process import ServerProcess, write_artifact
+from aurora.api.process import ServerProcess
 from aurora.events import read_events
+from aurora.testing import write_artifact
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

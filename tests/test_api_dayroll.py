@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from aurora.api import create_app
-from aurora.api.process import write_artifact
 from aurora.api.store import StateStore
 from aurora.config import load_settings
 from aurora.events import read_events
+from aurora.testing import write_artifact
 
 TOKEN = "dayroll-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

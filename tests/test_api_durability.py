@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aurora.api.process import ServerProcess, write_artifact
+from aurora.api.process import ServerProcess
+from aurora.testing import write_artifact
 
 TOKEN = "durable-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

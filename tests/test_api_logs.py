@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from aurora.api.logs import uvicorn_log_config
-from aurora.api.process import ServerProcess, write_artifact
+from aurora.api.process import ServerProcess
 from aurora.events import EventLog, read_events
+from aurora.testing import write_artifact
 
 
 def _uvicorn_events(server: ServerProcess, expect: int = 1) -> list[dict]:

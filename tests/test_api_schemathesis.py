@@ -24,7 +24,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from aurora.api.process import ServerProcess, write_artifact
+from aurora.api.process import ServerProcess
+from aurora.testing import write_artifact
 
 TOKEN = "schemathesis-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

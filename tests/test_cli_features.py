@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from aurora.cli import main
 from aurora.core.book import replay_depth
 from aurora.core.features import BookTops, FeatureParams, compute_features
 from aurora.core.labels import LabelParams, triple_barrier
+from aurora.testing import write_artifact
 from aurora.ticks.feature_table import LABEL_COLUMNS, feature_table
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import synthesize_to_store
@@ -129,8 +131,7 @@ def test_microprice_from_an_artifact(home, store_root, tmp_path, capsys):
 
     model = MicropriceModel(tick_size=0.01, imbalance_buckets=2, spread_buckets=1,
                             g_ticks=((-0.25, 0.25),))
-    art = tmp_path / "artifact.json"
-    art.write_text(json.dumps({"schema": "aurora.calibration/1", "microprice": model.to_dict()}))
+    art = write_artifact(tmp_path / "artifact.json", "mp", microprice=model.to_dict())
     out = tmp_path / "f.parquet"
     assert _run(home, "--store", str(store_root), "--symbol", "BTCUSDT", "--start", "2024-01-02",
                 "--end", "2024-01-02", "--out", str(out), "--no-depth", "--microprice", str(art)) == 0
@@ -138,10 +139,73 @@ def test_microprice_from_an_artifact(home, store_root, tmp_path, capsys):
     up = got["obi_l1"] >= 0
     np.testing.assert_allclose(got.loc[up, "microprice"], got.loc[up, "mid"] + 0.0025)
     np.testing.assert_allclose(got.loc[~up, "microprice"], got.loc[~up, "mid"] - 0.0025)
-    art.write_text(json.dumps({"schema": "aurora.calibration/1"}))
+    write_artifact(art, "no-mp")
     assert _run(home, "--store", str(store_root), "--symbol", "BTCUSDT", "--start", "2024-01-02",
                 "--end", "2024-01-02", "--out", str(out), "--microprice", str(art)) == 2
     assert "no 'microprice' object" in capsys.readouterr().err
+    # any artifact read goes through load_artifact's checks: a bare or tampered document is refused
+    art.write_text(json.dumps({"schema": "aurora.calibration/1", "microprice": model.to_dict()}))
+    assert _run(home, "--store", str(store_root), "--symbol", "BTCUSDT", "--start", "2024-01-02",
+                "--end", "2024-01-02", "--out", str(out), "--microprice", str(art)) == 2
+    assert "has no sha256" in capsys.readouterr().err
+
+
+#: Feature parameters of an artifact, each different from the shipped configuration's.
+ARTIFACT_PARAMS = FeatureParams(windows_s=(2.0, 7.0), obi_levels=3, obi_decay=1.25, impact_window_s=20.0,
+                                microprice_imbalance_buckets=4, microprice_spread_buckets=1,
+                                microprice_horizon_s=2.0, tick_size=0.02)
+#: A changed value for every feature key of the configuration (and the symbol's tick).
+CONFIG_CHANGES = {"features": {"windows_s": [1.0, 3.0], "obi_levels": 5, "obi_decay": 0.1,
+                               "impact_window_s": 90.0, "microprice_imbalance_buckets": 6,
+                               "microprice_spread_buckets": 3, "microprice_horizon_s": 0.5},
+                  "symbols": {"BTCUSDT": {"tick_size": 0.05}}}
+
+
+def test_the_artifacts_feature_params_win_over_every_config_key(home, store_root, tmp_path, capsys):
+    """Research and live compute the features the model was fitted on, whatever the local config."""
+    from dataclasses import fields
+
+    from aurora.config import load_settings
+
+    shipped = load_settings(home=tmp_path, env={})
+    assert set(CONFIG_CHANGES["features"]) == set(type(shipped.features).model_fields)
+    configured = FeatureParams.from_settings(shipped.features, shipped.symbols["BTCUSDT"].tick_size)
+    for f in fields(FeatureParams):
+        if f.init:
+            assert getattr(ARTIFACT_PARAMS, f.name) != getattr(configured, f.name), f.name
+    art = write_artifact(tmp_path / "artifact.json", "fp", feature_params=ARTIFACT_PARAMS,
+                         symbols=("BTCUSDT",))
+    day = ["--store", str(store_root), "--symbol", "BTCUSDT", "--start", "2024-01-01", "--end", "2024-01-02"]
+    want = feature_table(TickStore(store_root), "binance", "BTCUSDT", date(2024, 1, 1), date(2024, 1, 2),
+                         ARTIFACT_PARAMS)
+    assert "tfi_7s" in want.columns
+    changes = [(section, {key: value}) for section, keys in CONFIG_CHANGES.items()
+               for key, value in keys.items()]
+    for section, change in changes:
+        cfg = tmp_path / "changed.yaml"
+        cfg.write_text(yaml.safe_dump({section: change}))
+        out = tmp_path / "f.parquet"
+        assert main(["--home", str(home), "--config", str(cfg), "features", *day, "--out", str(out),
+                     "--artifact", str(art)]) == 0, change
+        pd.testing.assert_frame_equal(pq.read_table(out).to_pandas(), want, obj=str(change))
+        assert f"from artifact {art}" in capsys.readouterr().out
+    # without --artifact the current artifact is the default, with every key changed at once
+    cfg.write_text(yaml.safe_dump(CONFIG_CHANGES))
+    current = home / "data" / "artifacts" / "current.json"
+    current.parent.mkdir(parents=True, exist_ok=True)
+    current.write_bytes(art.read_bytes())
+    assert main(["--home", str(home), "--config", str(cfg), "features", *day, "--out", str(out)]) == 0
+    pd.testing.assert_frame_equal(pq.read_table(out).to_pandas(), want)
+    assert f"from artifact {current}" in capsys.readouterr().out
+    # an artifact of another symbol is refused rather than applied
+    assert main(["--home", str(home), "features", *day, "--out", str(out), "--artifact",
+                 str(write_artifact(tmp_path / "eth.json", "eth", symbols=("ETHUSDT",)))]) == 2
+    assert "calibrated for ETHUSDT, not BTCUSDT" in capsys.readouterr().err
+    # with no artifact at all the configured parameters are used, and the command says so
+    current.unlink()
+    assert main(["--home", str(home), "--config", str(cfg), "features", *day, "--out", str(out)]) == 0
+    assert "configured features.*" in capsys.readouterr().out
+    assert "tfi_3s" in pq.read_schema(out).names
 
 
 def test_unsynced_book_is_reported_and_logged(home, store_root, tmp_path, capsys):

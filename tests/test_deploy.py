@@ -13,7 +13,8 @@ import httpx
 import yaml
 from conftest import REPO
 
-from aurora.api.process import ServerProcess, write_artifact
+from aurora.api.process import ServerProcess
+from aurora.testing import write_artifact
 
 DEPLOY = REPO / "deploy"
 

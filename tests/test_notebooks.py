@@ -71,7 +71,7 @@ def test_nbval_executes_every_cell_on_small_data(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ill_typed_parameter_stops_the_notebook_naming_it(tmp_path: Path) -> None:
     """Validation inside the notebook (for JupyterLab / direct papermill use)."""
-    from aurora.pipeline.runner import PipelineError, execute
+    from aurora.pipeline.execute import PipelineError, execute
 
     params = {**small_params(tmp_path / "none", tmp_path / "out"), "tp_bps": "abc", "bogus": 1}
     with pytest.raises(PipelineError) as info:

@@ -56,8 +56,13 @@ def test_pipeline_recovers_the_injected_signal_then_promotes_and_rolls_back(home
     assert "promoted to" in out
 
     run = latest_run(home)
-    for name in ("01_feature_study.ipynb", "02_calibrate_predict_p.ipynb", "metrics.json", "candidate.json",
-                 "holdout.parquet", "promotion.json", "run.json", "feature_study.json", "reliability.png",
+    # the feature table is computed once, before the notebooks, and both read it
+    assert "feature table" in out
+    for nb in ("01_feature_study.ipynb", "02_calibrate_predict_p.ipynb"):
+        assert "samples from the run's feature table" in (run / nb).read_text(), nb
+    for name in ("features.parquet", "01_feature_study.ipynb", "02_calibrate_predict_p.ipynb",
+                 "metrics.json", "candidate.json", "holdout.parquet", "promotion.json", "run.json",
+                 "feature_study.json", "reliability.png",
                  "epi_curve.png", "calibration_map.png", "microprice.png", "study_ic.png",
                  "study_hit_rates.png", "study_regimes.png", "study_distributions.png"):
         assert (run / name).is_file(), name
@@ -116,12 +121,10 @@ def test_pipeline_recovers_the_injected_signal_then_promotes_and_rolls_back(home
 def test_crashed_notebook_fails_naming_cell_and_error(home: Path, capsys) -> None:
     arts = home / "data" / "artifacts"
     before = (arts / "current.json").read_bytes() if (arts / "current.json").exists() else None
-    # a date range without data: the first notebook's data cell raises
+    # a date range without data: the run's feature table step fails before any notebook
     assert calibrate(home, "--start", "2023-05-01", "--end", "2023-05-02", "--scheduled", *SMALL) == 2
     err = capsys.readouterr().err
-    assert "01_feature_study failed in cell" in err
-    assert "FeatureTableError" in err and "no bbo data" in err
-    assert "dataset.load_samples" in err
+    assert "feature table: FeatureTableError" in err and "no bbo data" in err
     after = (arts / "current.json").read_bytes() if (arts / "current.json").exists() else None
     assert after == before
     fail = [e for e in events(home) if e["event"] == "calibrate.failure"][-1]

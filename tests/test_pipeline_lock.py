@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,21 +26,35 @@ def test_second_lock_is_refused_and_names_the_holder(tmp_path: Path) -> None:
 
 
 def test_waiting_lock_gets_it_when_the_holder_finishes(tmp_path: Path) -> None:
-    released = threading.Event()
+    """A waiting run gets the lock only after the holder lets go (events, not sleeps: the order
+    of what each thread saw is checked, whatever the scheduling)."""
+    held, attempting, release, waiter_in = (threading.Event() for _ in range(4))
+    order: list[str] = []
 
     def hold() -> None:
         with run_lock(tmp_path, "holder", wait_s=0):
-            time.sleep(0.5)
-        released.set()
+            held.set()
+            release.wait(30)
+            order.append("holder out")
 
-    t = threading.Thread(target=hold)
-    t.start()
-    time.sleep(0.1)
-    t0 = time.monotonic()
-    with run_lock(tmp_path, "waiter", wait_s=10):
-        assert released.is_set()
-    assert time.monotonic() - t0 >= 0.2
-    t.join()
+    def wait() -> None:
+        attempting.set()
+        with run_lock(tmp_path, "waiter", wait_s=30):
+            order.append("waiter in")
+            waiter_in.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(30)
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    assert attempting.wait(30)
+    # while the holder has it, the waiter must not get in (a broken lock lets it in at once)
+    assert not waiter_in.wait(0.3)
+    release.set()
+    holder.join(30)
+    waiter.join(30)
+    assert order == ["holder out", "waiter in"]
 
 
 def test_concurrent_scheduled_run_exits_75_with_a_skipped_event(tmp_path: Path, capsys) -> None:
@@ -52,8 +65,8 @@ def test_concurrent_scheduled_run_exits_75_with_a_skipped_event(tmp_path: Path, 
         [sys.executable, "-c", "import sys, time; from pathlib import Path;"
          "from aurora.pipeline.lock import run_lock\n"
          "with run_lock(Path(sys.argv[1]), 'other-run', 0):\n"
-         "    print('held', flush=True); time.sleep(30)", str(runs)],
-        stdout=subprocess.PIPE, text=True)
+         "    print('held', flush=True); sys.stdin.read()", str(runs)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert main(["--home", str(tmp_path), "calibrate", "--scheduled", "--symbol", "BTCUSDT",
@@ -103,7 +116,8 @@ def test_crontab_syntax_forms_are_accepted() -> None:
 
 def _calibrate_values(**over) -> dict:
     values = dict(store="s", exchange="binance", symbol="BTCUSDT", start="2024-01-01", end="2024-01-02",
-                  output_dir="o", windows_s=[1.0, 5.0], stride=1, sample_s=5.0,
+                  output_dir="o", windows_s=[1.0, 5.0], obi_levels=10, obi_decay=0.5, impact_window_s=60.0,
+                  tick_size=0.01, stride=1, sample_s=5.0,
                   features=["obi_l1"], side="long", tp_bps=1.0, sl_bps=1.0, horizon_s=5.0, embargo_s=5.0,
                   timeouts="drop", fractions=[0.5, 0.25, 0.25], C=1.0, calibrator="auto",
                   calibrator_holdout_fraction=0.3, ece_bins=10, ece_strategy="uniform", fee_bps=1.0,
@@ -143,3 +157,25 @@ def test_from_namespace_takes_only_names_defined_after_the_snapshot() -> None:
     ns["typo_param"] = 2
     with pytest.raises(ParameterError, match="typo_param"):
         CalibrateParams.from_namespace(ns, before | {"P"})
+
+
+@pytest.mark.parametrize("model", [FeatureStudyParams, CalibrateParams])
+def test_none_parameters_are_filled_exactly_as_auroractl_calibrate_fills_them(
+        model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interactive notebook run (parameter cells of None) gets the pipeline's values."""
+    from aurora.config import load_settings
+    from aurora.pipeline.plan import plan_run
+
+    monkeypatch.chdir(tmp_path)  # settings of an interactive run: AURORA_HOME, else the cwd
+    given = {"store": "s", "start": "2024-01-01", "end": "2024-01-02", "output_dir": "o",
+             "model_version": "m"}
+    ns: dict = {}
+    before = set(ns)
+    ns.update(dict.fromkeys(model.model_fields))
+    ns.update({k: v for k, v in given.items() if k in model.model_fields})
+    interactive = model.from_namespace(ns, before).for_papermill()
+    plan = plan_run(load_settings(home=tmp_path, env={}), "m", overrides={
+        k: v for k, v in given.items() if k != "output_dir"})
+    piped = plan.params[model.notebook].for_papermill()
+    assert interactive == {**piped, "output_dir": "o"}
+    assert interactive["tick_size"] == 0.01 and interactive["windows_s"] == [1.0, 5.0]

@@ -16,7 +16,8 @@ import httpx
 import pytest
 from conftest import REPO
 
-from aurora.api.process import ServerProcess, write_artifact
+from aurora.api.process import ServerProcess
+from aurora.testing import write_artifact
 
 TOKEN = "prom-token"
 PRETRADE = {"symbol": "BTCUSDT", "side": "buy", "qty": 1.0, "price": 50000.0, "latency_ms": 10.0,

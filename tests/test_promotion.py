@@ -1,4 +1,4 @@
-"""Promotion gates, current/previous/history handling and rollback (aurora.artifact.promote)."""
+"""Promotion gates, current/previous/history handling and rollback (aurora.pipeline.promotion)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aurora.artifact import (
-    ArtifactError,
-    Gates,
-    Holdout,
-    build_document,
-    load_artifact,
-    promote,
-    rollback,
-    save_artifact,
-)
+from aurora.artifact import ArtifactError, build_document, load_artifact, save_artifact
 from aurora.core.calibration import IsotonicCalibrator, LinearScoreModel, PlattCalibrator
+from aurora.pipeline.promotion import Gates, Holdout, promote, rollback
 
-GATES = Gates(min_samples=500, ece_bins=10, ece_noise_multiple=1.5)
+GATES = Gates(min_samples=500, ece_bins=10, ece_noise_multiple=1.5, ece_strategy="uniform")
 
 
 def make_data(n: int, seed: int, w: float = 1.5):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
     y = (rng.random(n) < 1 / (1 + np.exp(-w * x))).astype(float)
-    return {"obi_l1": x, "noise": rng.normal(size=n)}, y
+    return {"obi_l1": x, "ofi_5s": rng.normal(size=n)}, y
 
 
 def artifact(tmp: Path, name: str, *, weights: dict | None = None, calibrator: dict | None = None,
@@ -47,6 +39,9 @@ def artifact(tmp: Path, name: str, *, weights: dict | None = None, calibrator: d
         "schema": "aurora.calibration/1", "created_at": "2026-11-24T06:00:00Z", "model_version": version,
         "symbols": ["BTCUSDT"], "features": sorted(score["weights"]), "score_model": score,
         "calibrator": calibrator,
+        "feature_params": {"windows_s": [1.0, 5.0], "obi_levels": 10, "obi_decay": 0.5,
+                           "impact_window_s": 60.0, "microprice_imbalance_buckets": 10,
+                           "microprice_spread_buckets": 2, "microprice_horizon_s": 1.0, "tick_size": 0.01},
         "barriers": {"tp_bps": 10, "sl_bps": 10, "horizon_s": 30},
         "costs": {"fee_bps": 1.0, "slippage_bps": 0.5},
         "metrics": {"ece": 0.01, "brier": 0.2, "brier_base": 0.25, "auc": 0.7, "n_train": 6000,
@@ -90,7 +85,7 @@ def test_each_gate_rejects_and_current_is_kept(tmp_path: Path, holdout: Holdout)
 
     # calibrated but weaker than current (its score is diluted by noise): passes the absolute
     # gates, fails only against the current artifact on the same hold-out
-    res = promote(artifact(tmp_path, "weak", weights={"obi_l1": 1.0, "noise": 1.0}), arts, GATES, holdout)
+    res = promote(artifact(tmp_path, "weak", weights={"obi_l1": 1.0, "ofi_5s": 1.0}), arts, GATES, holdout)
     assert not res.promoted and res.failed == ["vs_current"], res.to_dict()
     assert res.current is not None and res.candidate["brier"] > res.current["brier"]
 
@@ -100,7 +95,7 @@ def test_each_gate_rejects_and_current_is_kept(tmp_path: Path, holdout: Holdout)
 
 def test_promotion_keeps_previous_and_rollback_swaps(tmp_path: Path, holdout: Holdout) -> None:
     arts = tmp_path / "artifacts"
-    a = artifact(tmp_path, "a", weights={"obi_l1": 1.0, "noise": 0.3}, version="a")
+    a = artifact(tmp_path, "a", weights={"obi_l1": 1.0, "ofi_5s": 0.3}, version="a")
     b = artifact(tmp_path, "b", version="b")
     assert promote(a, arts, GATES, holdout).promoted
     res = promote(b, arts, GATES, holdout)

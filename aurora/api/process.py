@@ -1,5 +1,5 @@
-"""Run ``auroractl serve`` in a child process on an ephemeral loopback port (tests, benchmarks),
-with a small valid artifact to serve (:func:`write_artifact`).
+"""Run ``auroractl serve`` in a child process on an ephemeral loopback port (demo, tests,
+benchmarks).
 
 The child binds port 0 and announces the port in its ``api.listening`` event; this module
 waits for that event (matching the child's pid) in the events file of the child's home.
@@ -13,10 +13,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
-from aurora.artifact import SCHEMA, build_document, save_artifact
 from aurora.config import load_settings
 from aurora.events import read_events
 
@@ -91,21 +89,3 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def write_artifact(path: Path, version: str, *, created_at: datetime | None = None, tp_bps: float = 10.0,
-                   sl_bps: float = 10.0, symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")) -> Path:
-    """Save a small valid calibration artifact (one linear feature, Platt map) for a scratch home."""
-    body = {
-        "schema": SCHEMA, "created_at": (created_at or datetime.now(UTC)).isoformat(),
-        "model_version": version,
-        "symbols": list(symbols), "features": ["obi_l1"],
-        "score_model": {"kind": "linear", "weights": {"obi_l1": 1.0}, "intercept": 0.0},
-        "calibrator": {"kind": "platt", "a": 1.0, "b": 0.0},
-        "barriers": {"tp_bps": tp_bps, "sl_bps": sl_bps, "horizon_s": 30.0},
-        "costs": {"fee_bps": 1.0, "slippage_bps": 0.5},
-        "metrics": {"ece": 0.01, "brier": 0.2, "brier_base": 0.25, "auc": 0.6, "n_train": 1000,
-                    "n_test": 500},
-        "data": {"rows": 1500, "start": "2026-01-01", "end": "2026-01-02", "sha256": "0" * 64},
-    }
-    return save_artifact(build_document(body), path)

@@ -8,6 +8,11 @@ tree (the kernels included), sampled every 50 ms with psutil. Linear time and fl
 ``time_growth_ratio ≤ days_max/days_min`` (fixed start-up costs make it smaller; the marginal cost
 per extra day is ``marginal_s_per_day``) and ``memory_growth_ratio ≈ 1``.
 
+Each run's step timings (the feature table computed once per run, then each notebook reading it)
+come from its ``run.json``; for the smallest day count the same notebooks with the same parameters
+then run again without the run's table, so each computes its own (the cost before the table was
+shared): ``table_once_vs_each_wall_ratio`` is the first's notebook+table seconds over the second's.
+
 Latency: one ``predict_p`` call on an exported isotonic map (pure-Python bisect), the same
 thresholds through ``np.interp`` on a scalar, scikit-learn's ``IsotonicRegression.predict`` on a
 one-element array, and a Platt map, side by side on the same fitted data.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +41,8 @@ import psutil
 from aurora.config import Settings
 from aurora.core.calibration import IsotonicCalibrator, PlattCalibrator
 from aurora.core.predict import IsotonicMap, PlattMap
+from aurora.pipeline.plan import resolve_shipped
+from aurora.pipeline.rundir import SUMMARY
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import DEFAULT_START, synthesize_to_store
 
@@ -98,7 +106,40 @@ def _run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, in
     return wall, sum(cpu.values()), peak[0], child.returncode, out[-2000:]
 
 
-def _pipeline(days: int, args: argparse.Namespace, report: Callable[[str], None]) -> dict[str, Any]:
+#: The same notebooks with the same parameters run by papermill without the run's sample table,
+#: so each computes its own (what a run cost before the table was computed once).
+_EACH_BUILDS = """
+import json, sys, time
+from pathlib import Path
+from aurora.pipeline.execute import execute
+params, notebooks, out, kernel = json.loads(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+out.mkdir(parents=True)
+t0 = time.perf_counter()
+for name, values in params.items():
+    execute(notebooks / f"{name}.ipynb", out / f"{name}.ipynb", {**values, "output_dir": str(out)},
+            kernel=kernel, cell_timeout_s=3600, progress_bar=False)
+print(time.perf_counter() - t0)
+"""
+
+
+def _each_builds(home: Path, settings: Settings, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds of the run's notebooks (as the pipeline times them: around the papermill
+    calls) and CPU seconds of the process tree, when each builds its own sample table."""
+    runs = sorted((home / "data" / "runs").glob(f"*/{SUMMARY}"))
+    if not runs:
+        raise RuntimeError("the calibration run wrote no run.json to take its parameters from")
+    params = json.loads(runs[-1].read_text())["params"]
+    notebooks = resolve_shipped(settings, settings.calibration.notebooks_dir)
+    cmd = [sys.executable, "-c", _EACH_BUILDS, json.dumps(params), str(notebooks), str(home / "each"),
+           settings.calibration.kernel]
+    _, cpu, _, code, tail = _run_measured(cmd, env)
+    if code != 0:
+        raise RuntimeError(f"the notebooks without the run's table exited {code}:\n{tail}")
+    return float(tail.strip().splitlines()[-1]), cpu
+
+
+def _pipeline(days: int, args: argparse.Namespace, settings: Settings, report: Callable[[str], None], *,
+              compare: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="aurora-bench-cal-") as tmp:
         home = Path(tmp)
         store = TickStore(home / "data" / "ticks")
@@ -120,10 +161,25 @@ def _pipeline(days: int, args: argparse.Namespace, report: Callable[[str], None]
         wall, cpu, peak, code, tail = _run_measured(cmd, env)
         if code not in (0, 1):
             raise RuntimeError(f"calibrate on {days} day(s) exited {code}:\n{tail}")
+        steps = _step_timings(home)
         report(f"  {days} day(s): pipeline {wall:.1f} s wall, {cpu:.1f} s CPU, "
-               f"peak RSS {peak / 2**20:.0f} MiB, exit {code}")
-        return {"events": events, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                "peak_rss_mb": round(peak / 2**20, 1), "exit_code": code}
+               f"peak RSS {peak / 2**20:.0f} MiB, exit {code}; steps (s) {steps}")
+        out = {"events": events, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+               "peak_rss_mb": round(peak / 2**20, 1), "exit_code": code, "steps_s": steps}
+        if compare:
+            each_wall, each_cpu = _each_builds(home, settings, env)
+            once_wall = sum(steps.values())
+            report(f"  {days} day(s): the notebooks alone, each building its own table: {each_wall:.1f} s "
+                   f"wall, {each_cpu:.1f} s CPU (pipeline steps with the table once: {once_wall:.1f} s)")
+            out.update(each_wall_s=round(each_wall, 2), each_cpu_s=round(each_cpu, 2),
+                       once_wall_s=round(once_wall, 2))
+        return out
+
+
+def _step_timings(home: Path) -> dict[str, float]:
+    """Seconds of each pipeline step (the feature table, each notebook) from the run's ``run.json``."""
+    runs = sorted((home / "data" / "runs").glob(f"*/{SUMMARY}"))
+    return json.loads(runs[-1].read_text()).get("timings_s", {}) if runs else {}
 
 
 def _latency(calls: int, report: Callable[[str], None]) -> dict[str, float]:
@@ -169,14 +225,22 @@ def run(args: argparse.Namespace, settings: Settings, report: Callable[[str], No
     if not counts or counts[0] < 1:
         raise ValueError("--days needs positive day counts")
     report(f"pipeline on synthetic days of {args.hours:g} h (stride {args.stride})")
-    runs = {d: _pipeline(d, args, report) for d in counts}
+    runs = {d: _pipeline(d, args, settings, report, compare=d == counts[0]) for d in counts}
     for d, r in runs.items():
         figures[f"pipeline_{d}d_wall_s"] = r["wall_s"]
         figures[f"pipeline_{d}d_cpu_s"] = r["cpu_s"]
         figures[f"pipeline_{d}d_peak_rss_mb"] = r["peak_rss_mb"]
         figures[f"pipeline_{d}d_events"] = r["events"]
         figures[f"pipeline_{d}d_exit_code"] = r["exit_code"]
+        for step, seconds in r["steps_s"].items():
+            figures[f"pipeline_{d}d_{step}_s"] = seconds
     lo, hi = counts[0], counts[-1]
+    first = runs[lo]
+    # side by side on the same data and parameters: the feature table + both notebooks reading it,
+    # vs both notebooks computing it each (the kernels' start-up is in both)
+    figures[f"pipeline_{lo}d_each_builds_wall_s"] = first["each_wall_s"]
+    figures[f"pipeline_{lo}d_each_builds_cpu_s"] = first["each_cpu_s"]
+    figures["table_once_vs_each_wall_ratio"] = round(first["once_wall_s"] / first["each_wall_s"], 3)
     if hi > lo:
         figures["days_ratio"] = hi / lo
         figures["time_growth_ratio"] = round(runs[hi]["wall_s"] / runs[lo]["wall_s"], 3)

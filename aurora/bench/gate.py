@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from aurora.api.process import ServerProcess, write_artifact
+from aurora.api.process import ServerProcess
 from aurora.api.schemas import PretradeRequest
 from aurora.api.service import GateService
 from aurora.config import Settings, load_settings
 from aurora.core import risk
 from aurora.events import EventLog
+from aurora.testing import write_artifact
 
 DESCRIPTION = "pre-trade gate: in-process decide() p50/p99 µs; HTTP /pretrade/check vs a trivial endpoint"
 TOKEN = "bench-token"

@@ -1,9 +1,11 @@
 """``auroractl calibrate``: run the notebooks with papermill, gate, promote; roll back; check schedule.
 
 Exit codes: 0 the candidate was promoted (or ``--rollback`` / ``--schedule-check`` succeeded, or
-``--no-promote`` finished); 1 the run finished but the candidate failed a quality gate (the
-current artifact is unchanged); 2 an error (bad parameter, missing data, crashed notebook: the
-message names the notebook, cell and error); 75 another calibration run holds the lock.
+``--no-promote`` finished); 1 the run finished but the candidate failed a quality gate, or the
+data could not be calibrated (too few labelled samples, one outcome class in a block; the
+reason is printed and the current artifact is unchanged); 2 an error (bad parameter, missing
+data, crashed notebook: the message names the notebook, cell and error); 75 another calibration
+run holds the lock.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from typing import Any
 
 import yaml
 
-from aurora.artifact import rollback
 from aurora.cli.context import CliError, Context
 from aurora.events import new_run_id
+from aurora.pipeline.execute import PipelineError, check_kernel, run_pipeline
 from aurora.pipeline.lock import PipelineLockedError
 from aurora.pipeline.params import ParameterError
 from aurora.pipeline.plan import plan_run, resolve_shipped
-from aurora.pipeline.runner import PipelineError, check_kernel, run_pipeline
+from aurora.pipeline.promotion import rollback
 from aurora.pipeline.schedule import CrontabError, read_crontab
 
 EX_TEMPFAIL = 75
@@ -102,6 +104,9 @@ def _handle(ctx: Context) -> int:
         return EX_TEMPFAIL
     except PipelineError as exc:
         raise CliError(str(exc)) from None
+    if result.rejected:
+        print(f"run {result.run_id}: not promoted: {result.rejected}")
+        return 1
     test = result.metrics.get("test", {})
     print(f"run {result.run_id}: ECE {test.get('ece', float('nan')):.4f}, Brier "
           f"{test.get('brier', float('nan')):.5f} (base {test.get('brier_base', float('nan')):.5f}), "

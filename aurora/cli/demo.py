@@ -38,13 +38,12 @@ from aurora.api.process import ServerProcess
 from aurora.artifact import Calibration, load_artifact
 from aurora.cli.context import CliError, Context
 from aurora.config import Settings, load_settings
-from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
 from aurora.events import EventLog, event_log
+from aurora.pipeline.execute import PipelineError, run_pipeline
 from aurora.pipeline.lock import PipelineLockedError
 from aurora.pipeline.params import ParameterError
 from aurora.pipeline.plan import plan_run
-from aurora.pipeline.runner import PipelineError, run_pipeline
 from aurora.ticks.feature_table import feature_table
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import DEFAULT_START, synthesize_to_store
@@ -126,6 +125,8 @@ def _calibrate(settings: Settings, args: argparse.Namespace, events: EventLog,
         result = run_pipeline(settings, plan, events, lambda line: print(f"      {line}", flush=True))
     except (ParameterError, PipelineError, PipelineLockedError) as exc:
         raise CliError(str(exc)) from None
+    if result.rejected:
+        raise CliError(f"calibration not promoted: {result.rejected}")
     test = result.metrics.get("test", {})
     verdict = "promoted" if result.promotion and result.promotion.promoted else "not promoted"
     print(f"      hold-out: ECE {test.get('ece', math.nan):.4f}, Brier {test.get('brier', math.nan):.5f} "
@@ -137,12 +138,14 @@ def _calibrate(settings: Settings, args: argparse.Namespace, events: EventLog,
 
 def _candidates(settings: Settings, cal: Calibration, args: argparse.Namespace, end: date) -> pd.DataFrame:
     b = cal.body.barriers
-    labels = LabelParams(tp_bps=b.tp_bps, sl_bps=b.sl_bps, horizon_s=b.horizon_s)
+    labels = LabelParams(tp_bps=b.tp_bps, sl_bps=b.sl_bps, horizon_s=b.horizon_s,
+                         embargo_s=settings.labels.embargo_s)
     store = TickStore(settings.path(settings.storage.ticks_dir))
     replay_start = DEFAULT_START + timedelta(hours=args.hours - args.replay_hours)
     # Only the replayed days: the feature table takes the windows' context from the day before.
-    frame = feature_table(store, EXCHANGE, args.symbol, replay_start.date(), end,
-                          FeatureParams.from_settings(settings.features), labels)
+    # The features are the artifact's (what its model was fitted on), never the local config's.
+    frame = feature_table(store, EXCHANGE, args.symbol, replay_start.date(), end, cal.feature_params,
+                          labels)
     t0 = int(replay_start.timestamp() * 1e9)
     frame = frame[(frame["ts_ns"] >= t0) & frame["label_complete"]]
     bucket = (frame["ts_ns"] // int(args.every_s * 1e9))

@@ -1,5 +1,10 @@
 """``auroractl features``: write the feature table (one row per bbo event) of a symbol and dates.
 
+The features are computed with the feature parameters of a calibration artifact (--artifact,
+default: the current artifact when there is one), the ones its model was fitted on, so research
+and live compute the same numbers; with no artifact at all, with the configured features.* and
+the symbol's tick. The command says which it used. --labels takes the artifact's barriers too.
+
 Days are computed and written one at a time (memory stays bounded for long ranges). The output
 is Parquet, or CSV when FILE ends in ``.csv``; it is written to a temporary file beside FILE and
 renamed into place only when complete, so a failed run never leaves a half-written table.
@@ -8,7 +13,6 @@ renamed into place only when complete, so a failed run never leaves a half-writt
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from datetime import UTC, date, datetime
@@ -19,10 +23,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from aurora.artifact import ArtifactError, Calibration, load_artifact
 from aurora.cli.context import CliError, Context
 from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
+from aurora.pipeline.plan import feature_params_from_settings
 from aurora.ticks.feature_table import FeatureTableError, UnsyncedBook, iter_feature_days
 from aurora.ticks.schema import EXCHANGES, instrument_problem
 from aurora.ticks.store import StoreError, TickStore
@@ -38,7 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--end", required=True, help="last UTC date, YYYY-MM-DD (inclusive)")
     p.add_argument("--out", required=True, type=Path, help="output file (.parquet or .csv)")
     p.add_argument("--labels", action="store_true",
-                   help="add triple-barrier label columns (settings.labels)")
+                   help="add triple-barrier label columns (the artifact's barriers, else labels.*)")
+    p.add_argument("--artifact", type=Path, metavar="FILE",
+                   help="calibration artifact whose feature parameters to use (default: api.artifact_path "
+                        "when it exists, else the configured features.*)")
     p.add_argument("--microprice", type=Path, metavar="ARTIFACT",
                    help="calibration artifact (JSON) whose 'microprice' G fills the microprice column")
     p.add_argument("--no-depth", action="store_true", help="skip the book replay (obi_w is NaN)")
@@ -52,19 +61,44 @@ def _date(text: str, flag: str) -> date:
         raise CliError(f"{flag} {text!r} is not a date (use YYYY-MM-DD)") from None
 
 
+def _load(path: Path, flag: str) -> Calibration:
+    try:
+        return load_artifact(path)
+    except ArtifactError as exc:
+        raise CliError(f"{flag} {path}: {exc}") from None
+
+
 def _microprice(path: Path | None) -> MicropriceModel | None:
     if path is None:
         return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CliError(f"--microprice {path}: cannot read JSON: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("microprice"), dict) or not doc["microprice"]:
+    doc = _load(path, "--microprice").body.microprice
+    if not doc:
         raise CliError(f"--microprice {path}: no 'microprice' object in the artifact")
     try:
-        return MicropriceModel.from_dict(doc["microprice"])
+        return MicropriceModel.from_dict(doc)
     except ValueError as exc:
         raise CliError(f"--microprice {path}: {exc}") from None
+
+
+def _parameters(ctx: Context, symbol: str) -> tuple[FeatureParams, LabelParams | None, str]:
+    """Feature (and label) parameters: the artifact's, or the configured ones without an artifact;
+    and a line saying which."""
+    settings, args = ctx.settings, ctx.args
+    path = args.artifact
+    if path is None and settings.path(settings.api.artifact_path).is_file():
+        path = settings.path(settings.api.artifact_path)
+    if path is None:
+        params = feature_params_from_settings(settings, symbol)
+        labels = LabelParams.from_settings(settings.labels) if args.labels else None
+        return params, labels, f"configured features.* (no artifact at {settings.api.artifact_path})"
+    cal = _load(path, "--artifact")
+    if symbol not in cal.body.symbols:
+        raise CliError(f"--artifact {path} was calibrated for {', '.join(cal.body.symbols)}, not {symbol}; "
+                       "pass the artifact of this symbol with --artifact")
+    b = cal.body.barriers
+    labels = LabelParams(tp_bps=b.tp_bps, sl_bps=b.sl_bps, horizon_s=b.horizon_s,
+                         embargo_s=settings.labels.embargo_s) if args.labels else None
+    return cal.feature_params, labels, f"artifact {path} (model {cal.model_version})"
 
 
 def _handle(ctx: Context) -> int:
@@ -83,10 +117,9 @@ def _handle(ctx: Context) -> int:
     if not out.parent.is_dir():
         raise CliError(f"--out {out}: directory {out.parent} does not exist")
     store = TickStore(settings.path(args.store or settings.storage.ticks_dir))
-    filt = settings.symbols.get(symbol)
-    params = FeatureParams.from_settings(settings.features, tick_size=filt.tick_size if filt else None)
-    labels = LabelParams.from_settings(settings.labels) if args.labels else None
+    params, labels, source = _parameters(ctx, symbol)
     model = _microprice(args.microprice)
+    print(f"feature parameters from {source}: {params}", flush=True)
     events = ctx.events("features")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     rows = 0
@@ -118,7 +151,7 @@ def _handle(ctx: Context) -> int:
             writer.close()
         tmp.unlink(missing_ok=True)
     events.emit("features.written", symbol=symbol, exchange=args.exchange, out=str(out), rows=rows,
-                days=days, labels=bool(labels), format=fmt)
+                days=days, labels=bool(labels), format=fmt, params_from=source)
     print(f"wrote {rows} rows ({len(days)} day(s)) of {symbol} features to {out}")
     if unsynced.ranges and not args.no_depth:
         _report_unsynced(unsynced, events, symbol, args.exchange)

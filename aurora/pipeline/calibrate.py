@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aurora.artifact import build_document, save_artifact
+from aurora.artifact import build_document, feature_params_document, save_artifact
 from aurora.core.calibration import (
     IsotonicCalibrator,
     LinearScoreModel,
@@ -32,12 +32,17 @@ from aurora.core.calibration import (
     select_calibrator,
 )
 from aurora.core.economics import breakeven_p, e_pi_bps, round_trip_cost_bps
+from aurora.core.features import NS
 from aurora.core.metrics import epi_table, evaluate, reliability_table
-from aurora.core.microprice import MicropriceModel
 from aurora.core.splits import three_blocks
+from aurora.pipeline.dataset import Samples
 from aurora.pipeline.params import CalibrateParams
+from aurora.pipeline.rundir import CANDIDATE, HOLDOUT, METRICS
 
-NS = 1_000_000_000
+
+class InsufficientDataError(ValueError):
+    """A verdict on the data, not a crash: too few labelled samples, or a block with one outcome
+    class, for these barriers and dates. The pipeline reports it as "not promoted" (exit 1)."""
 
 
 @dataclass
@@ -74,7 +79,7 @@ def split_blocks(samples: pd.DataFrame, fractions: list[float], embargo_s: float
     blocks = {"fit": samples.iloc[fit], "calibrate": samples.iloc[cal], "test": samples.iloc[test]}
     for name, block in blocks.items():
         if len(block) < 10 or block["y"].nunique() < 2:
-            raise ValueError(f"the {name} block has {len(block)} rows and "
+            raise InsufficientDataError(f"the {name} block has {len(block)} rows and "
                              f"{block['y'].nunique()} outcome class(es): too little data for these "
                              "barriers; widen the date range or shrink tp_bps/sl_bps")
     return {k: v.reset_index(drop=True) for k, v in blocks.items()}
@@ -85,7 +90,7 @@ def run_calibration(samples: pd.DataFrame, params: CalibrateParams) -> Calibrati
     labelled = targets(samples, params.timeouts)
     if len(labelled) < 30:
         timeouts = int((samples["outcome"] == 0).sum())
-        raise ValueError(f"only {len(labelled)} labelled samples ({len(samples)} kept, {timeouts} "
+        raise InsufficientDataError(f"only {len(labelled)} labelled samples ({len(samples)} kept, {timeouts} "
                          f"timeouts, timeouts={params.timeouts!r}): too few to fit and evaluate; the "
                          f"barriers (tp {params.tp_bps:g} / sl {params.sl_bps:g} bps in "
                          f"{params.horizon_s:g} s) may be too wide for this market, or the range too short")
@@ -141,12 +146,13 @@ def data_digest(samples: pd.DataFrame, columns: list[str]) -> str:
     return h.hexdigest()
 
 
-def export(run: CalibrationRun, samples: pd.DataFrame, microprice: MicropriceModel | None,
-           out_dir: str | Path) -> dict[str, Path]:
-    """Write ``candidate.json`` (the artifact), ``metrics.json`` and ``holdout.parquet``."""
+def export(run: CalibrationRun, sampled: Samples, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``candidate.json`` (the artifact, with the feature parameters the samples were
+    computed with), ``metrics.json`` and ``holdout.parquet``."""
     p = run.params
     out = Path(out_dir)
     test = run.metrics["test"]
+    samples, microprice = sampled.frame, sampled.microprice
     ts = samples["ts_ns"].to_numpy(np.int64)
     body = {
         "schema": "aurora.calibration/1",
@@ -156,6 +162,7 @@ def export(run: CalibrationRun, samples: pd.DataFrame, microprice: MicropriceMod
         "features": list(p.features),
         "score_model": run.score_model.to_dict(),
         "calibrator": run.calibrator.to_dict(),
+        "feature_params": feature_params_document(sampled.feature_params),
         "microprice": microprice.to_dict() if microprice is not None else None,
         "barriers": {"tp_bps": p.tp_bps, "sl_bps": p.sl_bps, "horizon_s": p.horizon_s},
         "costs": {"fee_bps": p.fee_bps, "slippage_bps": p.slippage_bps},
@@ -170,12 +177,12 @@ def export(run: CalibrationRun, samples: pd.DataFrame, microprice: MicropriceMod
         "params": p.for_papermill(),
     }
     doc = build_document(body)
-    paths = {"candidate": save_artifact(doc, out / "candidate.json")}
-    metrics_path = out / "metrics.json"
+    paths = {"candidate": save_artifact(doc, out / CANDIDATE)}
+    metrics_path = out / METRICS
     metrics_path.write_text(json.dumps({**run.metrics, "sha256": doc["sha256"],
                                         "model_version": p.model_version}, indent=2, default=float))
     paths["metrics"] = metrics_path
     hold = run.blocks["test"][[*p.features, "y"]]
-    paths["holdout"] = out / "holdout.parquet"
+    paths["holdout"] = out / HOLDOUT
     hold.to_parquet(paths["holdout"], index=False)
     return paths

@@ -3,12 +3,18 @@
 For each stored UTC day :func:`aurora.ticks.feature_table.iter_feature_days` gives one row per bbo
 event with the features (trailing context from the previous day included) and the triple-barrier
 labels of both sides (the next day's head included, so labels near midnight are not cut short).
-Here the chosen side's outcome is kept, optional forward mid returns are added and, optionally,
-the day's quotes feed a Stoikov micro-price fit. Only every ``stride``-th event with a known
-(uncensored) outcome and finite features is kept, and only the columns the notebook needs, so the
-kept sample — not the raw day — is what accumulates. ``sample_s`` thins further in time: with
-``sample_s ≥ horizon_s`` the kept labels do not overlap, so the samples are close to independent
-and the ECE noise floor of the promotion gate (which assumes independent rows) is honest.
+Only every ``stride``-th event with a known (uncensored) outcome is kept, with forward mid returns,
+the trailing realised volatility and the requested features, so the kept sample — not the raw
+day — is what accumulates; optionally the day's quotes feed a Stoikov micro-price fit.
+``sample_s`` thins further in time: with ``sample_s ≥ horizon_s`` the kept labels do not overlap,
+so the samples are close to independent and the ECE noise floor of the promotion gate (which
+assumes independent rows) is honest.
+
+A calibration run computes this :class:`SampleTable` once, for every notebook of its plan (both
+sides' labels, the union of their features and horizons, the micro-price fit), and writes it to
+``features.parquet`` in the run directory with what it was computed from (the artifact-to-be's
+feature parameters among them) in the file's metadata. :func:`load_samples` reads it when it
+covers the notebook's parameters and computes its own otherwise (an interactive run).
 
 Micro-price: the per-day G tables are combined as an ``n_obs``-weighted mean (each day's estimate
 is a mean over that day's observations of the same states).
@@ -16,33 +22,46 @@ is a mean over that day's observations of the same states).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from aurora.core.features import FeatureParams, infer_tick_size
+from aurora.artifact import feature_params_document
+from aurora.core.features import NS, FeatureParams, infer_tick_size
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
-from aurora.pipeline.params import CalibrateParams, NotebookParams
+from aurora.fileio import atomic_path
+from aurora.pipeline.params import CalibrateParams, FeatureStudyParams, NotebookParams
+from aurora.pipeline.rundir import TABLE
 from aurora.pipeline.study import forward_returns, realized_vol_bps
-from aurora.ticks.feature_table import iter_feature_days
+from aurora.ticks.feature_table import FeatureTableError, iter_feature_days
 from aurora.ticks.store import TickStore
 
 QUOTES = ["ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty"]
 VOL_WINDOW_S = 60.0  # trailing window of the realised-volatility regime column, seconds
+_META = b"aurora.samples"
+#: Per side: (outcome column, return column) of the feature table.
+_SIDES = {"long": ("label_long", "ret_long_bps"), "short": ("label_short", "ret_short_bps")}
+
+Progress = Callable[[str], None]
 
 
 @dataclass
 class Samples:
-    """The kept sample rows and what was read and dropped on the way."""
+    """The kept sample rows of one side and what was read and dropped on the way."""
 
     frame: pd.DataFrame
     days: list[date]
     events: int
-    tick_size: float
+    feature_params: FeatureParams
     microprice: MicropriceModel | None
     dropped: dict[str, int] = field(default_factory=dict)
 
@@ -50,7 +69,93 @@ class Samples:
         counts = self.frame["outcome"].value_counts().to_dict() if len(self.frame) else {}
         return (f"{len(self.days)} day(s) {self.days[0]}..{self.days[-1]}: {self.events} bbo events, "
                 f"{len(self.frame)} samples kept (tp {counts.get(1, 0)}, sl {counts.get(-1, 0)}, "
-                f"timeout {counts.get(0, 0)}); dropped {self.dropped}; tick {self.tick_size:g}")
+                f"timeout {counts.get(0, 0)}); dropped {self.dropped}; feature params {self.feature_params}")
+
+
+def sample_spec(p: NotebookParams, *, tp_bps: float, sl_bps: float, horizon_s: float,
+                features: Iterable[str] = (), horizons_s: Iterable[float] = (),
+                microprice: bool = False) -> dict[str, Any]:
+    """What a sample table is computed from (JSON types): data, feature parameters (``tick_size``
+    None: inferred), barriers (bps, s), thinning, feature columns, forward horizons (s)."""
+    return {"store": str(p.store), "exchange": p.exchange, "symbol": p.symbol,
+            "start": p.start.isoformat(), "end": p.end.isoformat(),
+            "feature_params": feature_params_document(p.feature_params()),
+            "tp_bps": tp_bps, "sl_bps": sl_bps, "horizon_s": horizon_s, "stride": p.stride,
+            "sample_s": p.sample_s, "features": list(dict.fromkeys(features)),
+            "horizons_s": sorted({float(h) for h in horizons_s}), "microprice": microprice}
+
+
+def covers(table: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """True when a table computed from ``table`` holds everything a request ``wanted`` needs."""
+    same = [k for k in wanted if k not in ("features", "horizons_s", "microprice", "feature_params")]
+    if any(table.get(k) != wanted[k] for k in same):
+        return False
+    fp_t, fp_w = dict(table["feature_params"]), dict(wanted["feature_params"])
+    if fp_w["tick_size"] is None:
+        fp_t.pop("tick_size")
+        fp_w.pop("tick_size")
+    return (fp_t == fp_w and set(wanted["features"]) <= set(table["features"])
+            and set(wanted["horizons_s"]) <= set(table["horizons_s"])
+            and (table["microprice"] or not wanted["microprice"]))
+
+
+@dataclass
+class SampleTable:
+    """Sampled rows with both sides' labels: ts_ns, end_ns (ns, when both outcomes are known),
+    label_long/label_short (+1/−1/0), ret_long_bps/ret_short_bps, mid, spread_bps, vol_bps,
+    ``fwd_{h}s`` per horizon and the spec's features (NaN where a feature is undefined)."""
+
+    frame: pd.DataFrame
+    spec: dict[str, Any]
+    days: list[date]
+    events: int
+    censored: int
+    feature_params: FeatureParams
+    microprice: MicropriceModel | None
+
+    def samples(self, side: str, features: Sequence[str]) -> Samples:
+        """One side's samples with finite ``features`` (columns ts_ns, end_ns, outcome, ret_bps,
+        mid, spread_bps, vol_bps, ``fwd_*`` and the features)."""
+        if side not in _SIDES:
+            raise ValueError(f"side must be 'long' or 'short', got {side!r}")
+        label, ret = _SIDES[side]
+        want = list(dict.fromkeys(features))
+        x = self.frame[want].to_numpy(np.float64) if want else np.zeros((len(self.frame), 0))
+        finite = np.all(np.isfinite(x), axis=1)
+        other = [c for c in self.frame.columns
+                 if c not in (*want, *(c for pair in _SIDES.values() for c in pair))]
+        frame = self.frame.loc[finite, other].assign(
+            outcome=self.frame.loc[finite, label], ret_bps=self.frame.loc[finite, ret])
+        for f in want:
+            frame[f] = self.frame.loc[finite, f]
+        return Samples(frame.reset_index(drop=True), self.days, self.events, self.feature_params,
+                       self.microprice, {"censored": self.censored, "nan_features": int((~finite).sum())})
+
+    def write(self, path: Path) -> Path:
+        """Atomically write the table with its spec, days and micro-price fit in the metadata."""
+        meta = {"spec": self.spec, "days": [d.isoformat() for d in self.days], "events": self.events,
+                "censored": self.censored, "feature_params": feature_params_document(self.feature_params),
+                "microprice": self.microprice.to_dict() if self.microprice is not None else None}
+        table = pa.Table.from_pandas(self.frame, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META: json.dumps(meta)})
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> SampleTable | None:
+        """The table at ``path``, or None when there is none (or it is not a sample table)."""
+        if not path.is_file():
+            return None
+        table = pq.read_table(path)
+        raw = (table.schema.metadata or {}).get(_META)
+        if raw is None:
+            return None
+        meta = json.loads(raw)
+        mp = meta["microprice"]
+        return cls(table.to_pandas(), meta["spec"], [date.fromisoformat(d) for d in meta["days"]],
+                   meta["events"], meta["censored"], FeatureParams(**meta["feature_params"]),
+                   MicropriceModel.from_dict(mp) if mp else None)
 
 
 def _combine(models: Sequence[MicropriceModel]) -> MicropriceModel | None:
@@ -68,80 +173,122 @@ def _combine(models: Sequence[MicropriceModel]) -> MicropriceModel | None:
 
 def first_per_interval(ts_ns: np.ndarray, seconds: float) -> np.ndarray:
     """True at the first event of each ``seconds``-long interval of the receive clock."""
-    bucket = np.asarray(ts_ns, dtype=np.int64) // round(seconds * 1e9)
+    bucket = np.asarray(ts_ns, dtype=np.int64) // round(seconds * NS)
     out = np.ones(bucket.size, dtype=bool)
     out[1:] = bucket[1:] != bucket[:-1]
     return out
 
 
-def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, horizon_s: float,
-                 horizons_s: Sequence[float] = (), microprice: bool = False,
-                 progress: Callable[[str], None] | None = None) -> Samples:
-    """Read ``[p.start, p.end]`` from the store day by day and return the kept samples.
+def first_day_tick(store: TickStore, exchange: str, symbol: str, start: date, end: date) -> float:
+    """The tick size inferred from the first stored day's quotes in ``[start, end]`` (what the
+    feature table would infer), so the artifact records the tick its features were computed with."""
+    days = [d for d in store.dates("bbo", exchange, symbol) if start <= d <= end]
+    if not days:
+        raise FeatureTableError(f"no bbo data for {symbol} on {exchange} between {start} and {end} "
+                                f"in the store {store.root}")
+    quotes = store.read("bbo", exchange, symbol, days[0], days[0], columns=["bid_px", "ask_px"])
+    return infer_tick_size(quotes["bid_px"].to_numpy(), quotes["ask_px"].to_numpy())
 
-    ``side`` is ``"long"`` or ``"short"``; barriers in bps, horizons in seconds. Columns: ts_ns,
-    end_ns (ns, when the outcome is known), outcome (+1/−1/0), ret_bps, mid, spread_bps, vol_bps
-    (trailing 60 s realised volatility), the parameters' ``features`` and ``fwd_{h}s`` per horizon.
-    """
-    store = TickStore(p.store)
-    want = list(dict.fromkeys(getattr(p, "features", [])))
-    fparams = FeatureParams(windows_s=tuple(p.windows_s))
-    lparams = LabelParams(tp_bps=tp_bps, sl_bps=sl_bps, horizon_s=horizon_s)
-    label, ret = ("label_long", "ret_long_bps") if side == "long" else ("label_short", "ret_short_bps")
-    mp_args = {}
-    if microprice and isinstance(p, CalibrateParams):
-        mp_args = {"imbalance_buckets": p.microprice_imbalance_buckets,
-                   "spread_buckets": p.microprice_spread_buckets, "horizon_s": p.microprice_horizon_s}
+
+def compute_table(spec: dict[str, Any], progress: Progress | None = None) -> SampleTable:
+    """Read the spec's days from the store one at a time and keep the sampled rows."""
+    store = TickStore(spec["store"])
+    ex, sym = spec["exchange"], spec["symbol"]
+    start, end = date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"])
+    fparams = FeatureParams(**spec["feature_params"])
+    if fparams.tick_size is None:
+        fparams = fparams.with_tick(first_day_tick(store, ex, sym, start, end))
+    lparams = LabelParams(tp_bps=spec["tp_bps"], sl_bps=spec["sl_bps"], horizon_s=spec["horizon_s"],
+                          embargo_s=0.0)
+    want = spec["features"]
     parts: list[pd.DataFrame] = []
     days: list[date] = []
     models: list[MicropriceModel] = []
-    dropped = {"censored": 0, "nan_features": 0}
-    events = 0
-    tick = float("nan")
-    for day, feats in iter_feature_days(store, p.exchange, p.symbol, p.start, p.end, fparams,
-                                        labels=lparams, with_depth="obi_w" in want):
+    censored = events = 0
+    for day, feats in iter_feature_days(store, ex, sym, start, end, fparams, labels=lparams,
+                                        with_depth="obi_w" in want):
         unknown = [f for f in want if f not in feats.columns]
         if unknown:
             raise KeyError(f"unknown feature(s) {unknown}; the feature table has {list(feats.columns)}")
         ts = feats["ts_ns"].to_numpy(np.int64)
         if ts.size == 0:
             continue
-        rows = np.arange(0, ts.size, p.stride)
-        if p.sample_s > 0:
-            rows = rows[first_per_interval(ts[rows], p.sample_s)]
+        rows = np.arange(0, ts.size, spec["stride"])
+        if spec["sample_s"] > 0:
+            rows = rows[first_per_interval(ts[rows], spec["sample_s"])]
         complete = feats["label_complete"].to_numpy(bool)[rows]
-        cols = {"ts_ns": ts[rows], "end_ns": feats["label_end_ns"].to_numpy(np.int64)[rows],
-                "outcome": feats[label].to_numpy(np.int8)[rows],
-                "ret_bps": feats[ret].to_numpy(np.float64)[rows],
-                "mid": feats["mid"].to_numpy(np.float64)[rows],
-                "spread_bps": feats["spread_bps"].to_numpy(np.float64)[rows]}
+        censored += int((~complete).sum())
+        rows = rows[complete]
         mid = feats["mid"].to_numpy(np.float64)
-        cols["vol_bps"] = realized_vol_bps(ts, mid, VOL_WINDOW_S, at=rows)
-        cols.update(forward_returns(ts, mid, horizons_s, at=rows))
+        cols = {"ts_ns": ts[rows], "end_ns": feats["label_end_ns"].to_numpy(np.int64)[rows],
+                "mid": mid[rows], "spread_bps": feats["spread_bps"].to_numpy(np.float64)[rows],
+                "vol_bps": realized_vol_bps(ts, mid, VOL_WINDOW_S, at=rows)}
+        for label, ret in _SIDES.values():
+            cols[label] = feats[label].to_numpy(np.int8)[rows]
+            cols[ret] = feats[ret].to_numpy(np.float64)[rows]
+        cols.update(forward_returns(ts, mid, spec["horizons_s"], at=rows))
         for f in want:
-            cols[f] = feats[f].to_numpy(np.float64)[rows]
-        finite = (np.all(np.isfinite(np.column_stack([cols[f] for f in want])), axis=1) if want
-                  else np.ones(rows.size, dtype=bool))
-        dropped["censored"] += int((~complete).sum())
-        dropped["nan_features"] += int((complete & ~finite).sum())
-        keep = complete & finite
-        parts.append(pd.DataFrame({k: np.asarray(v)[keep] for k, v in cols.items()}))
-        if mp_args:
-            quotes = store.read("bbo", p.exchange, p.symbol, day, day, columns=QUOTES)
-            bid, ask = quotes["bid_px"].to_numpy(), quotes["ask_px"].to_numpy()
-            if not np.isfinite(tick):
-                tick = infer_tick_size(bid, ask)
-            models.append(MicropriceModel.fit(quotes["ts_ns"].to_numpy(), bid, quotes["bid_qty"].to_numpy(),
-                                              ask, quotes["ask_qty"].to_numpy(), tick, **mp_args))
+            cols.setdefault(f, feats[f].to_numpy(np.float64)[rows])
+        parts.append(pd.DataFrame(cols))
+        if spec["microprice"]:
+            quotes = store.read("bbo", ex, sym, day, day, columns=QUOTES)
+            models.append(MicropriceModel.fit(
+                quotes["ts_ns"].to_numpy(), quotes["bid_px"].to_numpy(), quotes["bid_qty"].to_numpy(),
+                quotes["ask_px"].to_numpy(), quotes["ask_qty"].to_numpy(), fparams.tick_size,
+                imbalance_buckets=fparams.microprice_imbalance_buckets,
+                spread_buckets=fparams.microprice_spread_buckets, horizon_s=fparams.microprice_horizon_s))
         days.append(day)
         events += ts.size
         if progress:
-            progress(f"{day}: {ts.size} bbo events, {int(keep.sum())} samples kept")
+            progress(f"{day}: {ts.size} bbo events, {rows.size} samples kept")
         # let go of the day's table before the next is computed: its arrays are then reused for
         # it (one day in memory, not two, and no page faults for a new day's worth of arrays)
         del feats, ts, mid
     if not days:
-        raise ValueError(f"no bbo data for {p.symbol} on {p.exchange} between {p.start} and {p.end} "
-                         f"in the store {p.store}")
-    frame = pd.concat(parts, ignore_index=True)
-    return Samples(frame, days, events, tick, _combine(models), dropped)
+        raise FeatureTableError(f"no bbo data for {sym} on {ex} between {start} and {end} in the store "
+                                f"{spec['store']}")
+    return SampleTable(pd.concat(parts, ignore_index=True), spec, days, events, censored, fparams,
+                       _combine(models))
+
+
+def write_run_table(params: Sequence[FeatureStudyParams | CalibrateParams], run_dir: Path,
+                    progress: Progress | None = None) -> Path:
+    """Compute the sample table once for the notebooks of a run and write it to the run directory:
+    the union of their requests, taken from the first (a notebook whose data, feature parameters,
+    barriers or thinning differ computes its own)."""
+    specs = [notebook_request(p)[1] for p in params]
+    first = specs[0]
+    spec = {**first, "features": list(dict.fromkeys(f for s in specs for f in s["features"])),
+            "horizons_s": sorted({h for s in specs for h in s["horizons_s"]}),
+            "microprice": any(s["microprice"] for s in specs)}
+    return compute_table(spec, progress).write(run_dir / TABLE)
+
+
+def notebook_request(p: FeatureStudyParams | CalibrateParams) -> tuple[str, dict[str, Any]]:
+    """The side and sample spec a notebook needs: the feature study looks at long entries with
+    forward returns; the calibration at its ``side``, with the micro-price fit."""
+    if isinstance(p, CalibrateParams):
+        return p.side, sample_spec(p, tp_bps=p.tp_bps, sl_bps=p.sl_bps, horizon_s=p.horizon_s,
+                                   features=p.features, microprice=True)
+    return "long", sample_spec(p, tp_bps=p.tp_bps, sl_bps=p.sl_bps, horizon_s=p.horizon_s,
+                               features=p.features, horizons_s=p.horizons_s)
+
+
+def load_samples(p: FeatureStudyParams | CalibrateParams, progress: Progress | None = None) -> Samples:
+    """A notebook's samples of ``[p.start, p.end]``: from the run's ``features.parquet`` in
+    ``p.output_dir`` when it covers the notebook's request, else computed from the store day by day.
+
+    Columns: ts_ns, end_ns (ns, when the outcome is known), outcome (+1/−1/0), ret_bps, mid,
+    spread_bps, vol_bps (trailing 60 s realised volatility), ``fwd_{h}s`` per horizon and the
+    parameters' ``features``.
+    """
+    side, spec = notebook_request(p)
+    features = spec["features"]
+    path = Path(p.output_dir) / TABLE
+    table = SampleTable.read(path)
+    if table is not None and covers(table.spec, spec):
+        if progress:
+            progress(f"samples from the run's feature table {path}")
+    else:
+        table = compute_table(spec, progress)
+    return table.samples(side, features)

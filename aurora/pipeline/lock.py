@@ -18,6 +18,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from aurora.fileio import atomic_write_bytes
+
 LOCK_NAME = ".calibrate.lock"
 
 
@@ -46,10 +48,10 @@ def run_lock(runs_dir: Path, run_id: str, wait_s: float) -> Iterator[Path]:
         raise PipelineLockedError(f"a calibration is already running: {_holder(info_path)} holds {path}; "
                              f"waited {wait_s:g} s (calibration.lock_wait_s)") from None
     try:
-        tmp = info_path.with_name(f"{info_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"run_id": run_id, "pid": os.getpid(),
-                                   "since": datetime.now(UTC).isoformat(timespec="seconds")}))
-        os.replace(tmp, info_path)  # readers never see a half-written holder record
+        # readers never see a half-written holder record
+        atomic_write_bytes(json.dumps({"run_id": run_id, "pid": os.getpid(),
+                                       "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode(),
+                           info_path)
         yield path
     finally:
         info_path.unlink(missing_ok=True)

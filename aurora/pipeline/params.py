@@ -1,9 +1,12 @@
 """Notebook parameters, validated by pydantic at the top of each notebook and by the pipeline.
 
-Each notebook has a ``parameters``-tagged cell holding its defaults; papermill injects the run's
-values after it. The cell after that calls :meth:`NotebookParams.from_namespace`, which collects
-every name defined since the snapshot taken before the parameters cell and validates them: an
-unknown name or an ill-typed value stops the run with a :class:`ParameterError` naming it.
+Each notebook has a ``parameters``-tagged cell naming its parameters, most of them ``None``;
+papermill injects the run's values after it. The cell after that calls
+:meth:`NotebookParams.from_namespace`, which collects every name defined since the snapshot taken
+before the parameters cell, fills the ``None`` ones from the same layers ``auroractl calibrate``
+uses (settings, then ``calibration.params_file``: :func:`aurora.pipeline.plan.notebook_defaults`),
+so an interactive run and a pipeline run agree, and validates them: an unknown name or an
+ill-typed value stops the run with a :class:`ParameterError` naming it.
 
 Units: barriers in bps of the entry price, horizons and embargo in seconds, costs in bps per leg.
 """
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aurora.core.features import FeatureParams
 
 
 class ParameterError(ValueError):
@@ -35,6 +40,14 @@ class NotebookParams(BaseModel):
     end: date
     output_dir: str = Field(min_length=1, description="run directory: figures and results go here")
     windows_s: list[float] = Field(min_length=1, description="feature windows, seconds")
+    obi_levels: int = Field(ge=1, description="depth levels used by obi_w")
+    obi_decay: float = Field(ge=0, description="lambda of the obi_w level weights exp(-lambda (i-1))")
+    impact_window_s: float = Field(gt=0, description="trailing price-impact window of absorption, s")
+    microprice_imbalance_buckets: int = Field(ge=2)
+    microprice_spread_buckets: int = Field(ge=1)
+    microprice_horizon_s: float = Field(gt=0)
+    tick_size: float | None = Field(gt=0, description="price tick; None: inferred from the first "
+                                    "day's quotes (the symbol's tick from settings.symbols when known)")
     stride: int = Field(ge=1, description="keep every n-th bbo event (labels overlap heavily)")
     sample_s: float = Field(ge=0, description="keep at most one sample per this many seconds "
                             "(the first kept event of each interval); 0 = no time thinning")
@@ -84,7 +97,17 @@ class NotebookParams(BaseModel):
             seen = set(before)
             names = {k for k in namespace if k not in seen and not k.startswith("_")}
             namespace["_param_names"] = names
-        return cls.parse({k: namespace[k] for k in names if k in namespace})
+        values = {k: namespace[k] for k in names if k in namespace}
+        if any(v is None for v in values.values()):
+            from aurora.pipeline.plan import notebook_defaults  # plan imports this module
+
+            filled = notebook_defaults(cls.notebook, values)
+            values = {**{k: v for k, v in values.items() if k not in cls.model_fields}, **filled}
+        return cls.parse(values)
+
+    def feature_params(self) -> FeatureParams:
+        """The feature parameters of a new calibration (exported into its artifact)."""
+        return FeatureParams.from_settings(self, tick_size=self.tick_size)
 
     def output_path(self) -> Path:
         out = Path(self.output_dir)
@@ -147,9 +170,6 @@ class CalibrateParams(NotebookParams):
     ece_strategy: Literal["uniform", "quantile"]
     fee_bps: float = Field(ge=0)
     slippage_bps: float = Field(ge=0)
-    microprice_imbalance_buckets: int = Field(ge=2)
-    microprice_spread_buckets: int = Field(ge=1)
-    microprice_horizon_s: float = Field(gt=0)
     model_version: str = Field(min_length=1)
 
     @field_validator("fractions")

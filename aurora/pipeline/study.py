@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-NS = 1_000_000_000
+from aurora.core.features import NS
 
 
 def fwd_name(horizon_s: float) -> str:

@@ -1,13 +1,17 @@
 """The calibration pipeline: run the notebooks in order with papermill, then gate and promote.
 
-A run lives in ``{runs_dir}/{run_id}/``: the executed notebooks, their PNG figures,
-``feature_study.json``, ``metrics.json``, the candidate artifact ``candidate.json``, the hold-out
-block ``holdout.parquet`` the gates re-score, ``promotion.json`` and ``run.json`` (a summary).
+A run lives in ``{runs_dir}/{run_id}/``: the sample table ``features.parquet`` (computed once,
+before the notebooks, which both read it: :mod:`aurora.pipeline.dataset`), the executed notebooks,
+their PNG figures, ``feature_study.json``, ``metrics.json``, the candidate artifact
+``candidate.json``, the hold-out block ``holdout.parquet`` the gates re-score, ``promotion.json``
+and ``run.json`` (a summary).
 Only one run at a time holds the lock (:mod:`aurora.pipeline.lock`). A crashed notebook fails
 the run with the notebook, cell and error named, and nothing is promoted; the current artifact
-changes only through :func:`aurora.artifact.promote`, which applies the quality gates.
+changes only through :func:`aurora.pipeline.promotion.promote`, which applies the quality gates. Data that
+cannot be calibrated (:class:`aurora.pipeline.calibrate.InsufficientDataError`) is a verdict, not a
+crash: the run finishes unpromoted with the reason in ``promotion.json`` (``failed: ["data"]``).
 
-Events (service ``calibrate``): ``calibrate.start``, ``calibrate.notebook``,
+Events (service ``calibrate``): ``calibrate.start``, ``calibrate.features``, ``calibrate.notebook``,
 ``calibrate.promotion``, ``calibrate.finish``, ``calibrate.failure`` and ``calibrate.skipped``
 (lock held by another run).
 """
@@ -29,21 +33,26 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import KernelManager
 from traitlets import CaselessStrEnum
 
-from aurora.artifact import Gates, Holdout, PromotionResult, load_artifact, promote
+from aurora.artifact import load_artifact
 from aurora.config import Settings
 from aurora.events import EventLog
+from aurora.pipeline.calibrate import InsufficientDataError
+from aurora.pipeline.dataset import write_run_table
 from aurora.pipeline.lock import PipelineLockedError, run_lock
 from aurora.pipeline.plan import RunPlan, resolve_shipped
-
-CANDIDATE = "candidate.json"
-METRICS = "metrics.json"
-HOLDOUT = "holdout.parquet"
+from aurora.pipeline.promotion import Gates, Holdout, PromotionResult, promote
+from aurora.pipeline.rundir import CANDIDATE, HOLDOUT, METRICS, PROMOTION, SUMMARY, TABLE
 
 Progress = Callable[[str], None]
 
 
 class PipelineError(RuntimeError):
     """A run failed; the message names the notebook, cell and error where there is one."""
+
+
+class DataVerdictError(PipelineError):
+    """A notebook found the data unfit to calibrate (too few samples, one outcome class): the run
+    is not promoted, and this is not an error of the pipeline."""
 
 
 @dataclass
@@ -54,6 +63,7 @@ class RunResult:
     metrics: dict[str, Any]
     promotion: PromotionResult | None
     timings_s: dict[str, float] = field(default_factory=dict)
+    rejected: str | None = None  # why the data could not be calibrated (not promoted)
 
 
 def check_kernel(name: str) -> Path:
@@ -104,6 +114,8 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], *, kernel:
                             progress_bar=progress_bar, cwd=str(output.parent),
                             execution_timeout=cell_timeout_s, kernel_manager_class=IpcKernelManager)
     except pm.PapermillExecutionError as exc:
+        if exc.ename == InsufficientDataError.__name__:
+            raise DataVerdictError(f"{notebook.stem}: {exc.evalue}") from None
         raise PipelineError(
             f"{notebook.stem} failed in cell {exc.cell_index} ({_first_line(exc.source)!r}): "
             f"{exc.ename}: {exc.evalue} — executed notebook kept at {output}") from None
@@ -140,15 +152,29 @@ def _run_locked(settings: Settings, plan: RunPlan, events: EventLog, progress: P
     progress(f"calibrate {plan.run_id}: {p.symbol} on {p.exchange}, {p.start} → {p.end}; "
              f"run dir {plan.run_dir}")
     timings: dict[str, float] = {}
-    total = len(plan.params)
-    for i, (name, params) in enumerate(plan.params.items(), 1):
-        source = nb_dir / f"{name}.ipynb"
+    sources = {name: nb_dir / f"{name}.ipynb" for name in plan.params}
+    for source in sources.values():
         if not source.is_file():
             raise PipelineError(f"notebook {source} not found (calibration.notebooks_dir)")
+    progress(f"feature table {plan.run_dir / TABLE} …")
+    t0 = time.perf_counter()
+    try:
+        write_run_table(list(plan.params.values()), plan.run_dir, lambda line: progress(f"  {line}"))
+    except (ValueError, KeyError, OSError) as exc:
+        raise PipelineError(f"feature table: {type(exc).__name__}: {exc}") from None
+    timings["features"] = round(time.perf_counter() - t0, 3)
+    events.emit("calibrate.features", seconds=timings["features"], **base)
+    progress(f"feature table done in {timings['features']:.1f} s")
+    total = len(plan.params)
+    for i, (name, params) in enumerate(plan.params.items(), 1):
+        source = sources[name]
         progress(f"[{i}/{total}] {name} …")
         t0 = time.perf_counter()
-        execute(source, plan.run_dir / source.name, params.for_papermill(), kernel=cal.kernel,
-                cell_timeout_s=cal.cell_timeout_s, progress_bar=sys.stderr.isatty())
+        try:
+            execute(source, plan.run_dir / source.name, params.for_papermill(), kernel=cal.kernel,
+                    cell_timeout_s=cal.cell_timeout_s, progress_bar=sys.stderr.isatty())
+        except DataVerdictError as verdict:
+            return _rejected(plan, events, progress, str(verdict), timings=timings, base=base)
         timings[name] = round(time.perf_counter() - t0, 3)
         events.emit("calibrate.notebook", notebook=name, seconds=timings[name], **base)
         progress(f"[{i}/{total}] {name} done in {timings[name]:.1f} s")
@@ -167,7 +193,7 @@ def _run_locked(settings: Settings, plan: RunPlan, events: EventLog, progress: P
         promotion = promote(candidate, settings.path(cal.artifacts_dir), gates_from(settings),
                             load_holdout(plan.run_dir / HOLDOUT))
         verdict = promotion.to_dict()
-        (plan.run_dir / "promotion.json").write_text(json.dumps(verdict, indent=2, default=str))
+        (plan.run_dir / PROMOTION).write_text(json.dumps(verdict, indent=2, default=str))
         events.emit("calibrate.promotion", promoted=promotion.promoted, failed=promotion.failed,
                     checks=verdict["checks"], **base)
         for c in promotion.checks:
@@ -177,7 +203,18 @@ def _run_locked(settings: Settings, plan: RunPlan, events: EventLog, progress: P
     summary = {"run_id": plan.run_id, "timings_s": timings, "metrics": metrics,
                "promoted": promotion.promoted if promotion else None,
                "params": {k: v.for_papermill() for k, v in plan.params.items()}}
-    (plan.run_dir / "run.json").write_text(json.dumps(summary, indent=2, default=str))
+    (plan.run_dir / SUMMARY).write_text(json.dumps(summary, indent=2, default=str))
     events.emit("calibrate.finish", run_dir=str(plan.run_dir), timings_s=timings,
                 promoted=summary["promoted"], metrics=metrics.get("test", metrics), **base)
     return RunResult(plan.run_id, plan.run_dir, candidate, metrics, promotion, timings)
+
+
+def _rejected(plan: RunPlan, events: EventLog, progress: Progress, reason: str, *,
+              timings: dict[str, float], base: dict[str, Any]) -> RunResult:
+    """Finish a run whose data could not be calibrated: nothing promoted, the reason recorded."""
+    verdict = {"promoted": False, "failed": ["data"], "reason": reason, "checks": []}
+    (plan.run_dir / PROMOTION).write_text(json.dumps(verdict, indent=2))
+    events.emit("calibrate.promotion", promoted=False, failed=["data"], reason=reason, checks=[], **base)
+    progress(f"not promoted: {reason}; current artifact unchanged")
+    events.emit("calibrate.finish", run_dir=str(plan.run_dir), timings_s=timings, promoted=False, **base)
+    return RunResult(plan.run_id, plan.run_dir, plan.run_dir / CANDIDATE, {}, None, timings, reason)
