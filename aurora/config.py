@@ -241,7 +241,8 @@ def _merge(base: dict[str, Any], overlay: Mapping[str, Any], sources: dict[str, 
             sources[dotted] = origin
 
 
-def _env_overrides(env: Mapping[str, str], from_dotenv: frozenset[str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _env_overrides(env: Mapping[str, str],
+                   from_dotenv: frozenset[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Turn ``AURORA_<SECTION>__<KEY>=v`` entries into a nested mapping.
 
     Only names of that shape (with ``__``) are settings; other ``AURORA_*`` names are left alone
