@@ -8,14 +8,17 @@ Precedence, lowest first:
 3. Files named by ``AURORA_CONFIG`` (``os.pathsep``-separated) and by ``extra_files``.
 4. ``$AURORA_HOME/.env`` and then the process environment: ``AURORA_<SECTION>__<KEY>=value``
    (``__`` separates nesting levels; the value is parsed as YAML so ``5``, ``true`` and
-   ``[1, 5]`` get their types).
+   ``[1, 5]`` get their types). Only names of that shape are settings; other ``AURORA_*``
+   names are not read (a near miss of a direct variable like ``AURORA_API_TOKEN`` is refused).
 
 Every section forbids unknown keys and every problem is reported as a :class:`ConfigError`
-that names the dotted key, the offending value and where it came from.
+that names the dotted key, the offending value, where it came from (file, ``.env`` or the
+environment) and, for an unknown key, the closest known one.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -69,7 +72,6 @@ class LoggingSettings(_Section):
 class StorageSettings(_Section):
     ticks_dir: Path
     parquet_codec: Literal["snappy", "zstd", "gzip", "lz4", "none"]
-    fallback_format: Literal["jsonl"]
     on_bad_input: Literal["skip", "error"]
     max_skip_events: int = Field(ge=0)
 
@@ -186,12 +188,6 @@ class CalibrationSettings(_Section):
     schedule_lookback_days: int = Field(ge=1)
 
 
-class PortSettings(_Section):
-    api: int = Field(ge=1, le=65535)
-    prometheus: int = Field(ge=1, le=65535)
-    grafana: int = Field(ge=1, le=65535)
-
-
 class Settings(_Section):
     """All settings. Relative paths are relative to :attr:`home`; use :meth:`path`."""
 
@@ -212,7 +208,6 @@ class Settings(_Section):
     api: ApiSettings
     symbols: dict[Annotated[str, AfterValidator(validate_symbol)], SymbolFilter] = Field(min_length=1)
     calibration: CalibrationSettings
-    ports: PortSettings
 
     def path(self, relative: str | Path) -> Path:
         """Resolve ``relative`` under ``AURORA_HOME`` (absolute paths pass through)."""
@@ -248,33 +243,58 @@ def _merge(base: dict[str, Any], overlay: Mapping[str, Any], sources: dict[str, 
             sources[dotted] = origin
 
 
-def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Turn ``AURORA_A__B=v`` entries into a nested mapping; refuse unknown ``AURORA_*`` names."""
+def _env_overrides(env: Mapping[str, str],
+                   from_dotenv: frozenset[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Turn ``AURORA_<SECTION>__<KEY>=v`` entries into a nested mapping.
+
+    Only names of that shape (with ``__``) are settings; other ``AURORA_*`` names are left alone
+    (deploy files use none: their variables live outside this space), except a near miss of a
+    direct variable such as ``AURORA_API_TOKN``, which is refused. ``from_dotenv`` names the entries
+    that came from ``.env`` (not overridden by the process), so errors say where a value came from.
+    """
     nested: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name in DIRECT_ENV:
             continue
+        origin = ".env" if name in from_dotenv else "environment variable"
         if "__" not in name:
-            raise ConfigError(
-                f"unknown environment variable {name}: section overrides look like "
-                f"AURORA_<SECTION>__<KEY>, and the direct ones are {', '.join(sorted(DIRECT_ENV))}"
-            )
+            near = _did_you_mean(name, DIRECT_ENV)
+            if near:
+                raise ConfigError(f"unknown {origin} {name}{near}")
+            continue
         parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
         if any(not p for p in parts):
-            raise ConfigError(f"malformed environment variable name {name}")
+            raise ConfigError(f"malformed {origin} name {name}: settings look like AURORA_<SECTION>__<KEY>")
         try:
             value = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{name}={raw!r} is not a valid value: {exc}") from exc
+            raise ConfigError(f"{name}={raw!r} ({origin}) is not a valid value: {exc}") from exc
         node = nested
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"{name} conflicts with another AURORA_ variable")
+                raise ConfigError(f"{name} ({origin}) conflicts with another AURORA_ variable")
         node[parts[-1]] = value
-        origins[".".join(parts)] = f"environment variable {name}"
+        origins[".".join(parts)] = f"{origin} {name}"
     return nested, origins
+
+
+def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``" (did you mean X?)"`` for the closest candidate, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The setting names allowed beside the unknown key at ``loc`` (for "did you mean")."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
 
 
 def _describe(exc: ValidationError, data: Mapping[str, Any], sources: Mapping[str, str]) -> str:
@@ -283,7 +303,8 @@ def _describe(exc: ValidationError, data: Mapping[str, Any], sources: Mapping[st
         loc = ".".join(str(p) for p in err["loc"])
         origin = next((sources[k] for k in (loc, *_parents(loc)) if k in sources), "defaults")
         if err["type"] == "extra_forbidden":
-            lines.append(f"{loc}: unknown setting (from {origin})")
+            near = _did_you_mean(str(err["loc"][-1]), _known_keys(err["loc"]))
+            lines.append(f"{loc}: unknown setting (from {origin}){near}")
         elif err["type"] == "missing":
             lines.append(f"{loc}: required setting is missing (add it to configs/default.yaml)")
         else:
@@ -310,9 +331,9 @@ def load_settings(
     process_env = dict(os.environ if env is None else env)
     root = Path(home or process_env.get("AURORA_HOME") or Path.cwd()).expanduser().resolve()
     dotenv_path = root / ".env"
-    merged_env = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None} \
+    dotenv = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None} \
         if dotenv_path.is_file() else {}
-    merged_env.update(process_env)
+    merged_env = {**dotenv, **process_env}
 
     defaults = root / "configs" / "default.yaml"
     if not defaults.is_file():
@@ -328,8 +349,12 @@ def load_settings(
     files += [Path(p) for p in extra_files]
     for f in files:
         _merge(data, _read_yaml(f if f.is_absolute() else root / f), sources, str(f))
-    overrides, origins = _env_overrides(merged_env)
+    overrides, origins = _env_overrides(merged_env, frozenset(dotenv.keys() - process_env.keys()))
     _merge(data, overrides, sources, "environment")
+    for dotted, origin in origins.items():  # a whole new section from one variable: name it
+        for parent in _parents(dotted):
+            if sources.get(parent) == "environment":
+                sources[parent] = origin
     sources.update(origins)
 
     for forbidden in ("home", "api_token", "binance_api_key", "binance_api_secret"):

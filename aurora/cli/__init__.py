@@ -1,7 +1,9 @@
 """``auroractl``: the one command line for data, features, calibration, the API and benchmarks.
 
-Each subcommand group lives in its own module in this package and exposes
-``register(subparsers)``; modules are discovered automatically. A handler receives a
+Commands are listed in :data:`COMMANDS`, a static table of name, module and one-line help.
+Only the module of the command being run is imported (it registers its full parser with
+``register(subparsers)``), so ``auroractl --help`` and ``auroractl config`` start without
+loading numba, scikit-learn, FastAPI or papermill. A handler receives a
 :class:`~aurora.cli.context.Context` and returns the process exit code.
 """
 
@@ -9,20 +11,45 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
 
 from aurora import __version__
-from aurora.artifact import ArtifactError
-from aurora.cli.context import CliError, Context
-from aurora.config import ConfigError
+
+#: name -> (module under aurora.cli, one-line help). A new command adds one row here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "bench": ("bench", "run a benchmark and print its figures (ratios measured side by side)"),
+    "calibrate": ("calibrate", "run the calibration notebooks with papermill and promote predict_p"),
+    "config": ("config", "print the effective configuration (secrets masked) as JSON"),
+    "data": ("data", "import market data into the tick store, or synthesise a market"),
+    "demo": ("demo", "the main job, offline: synthetic market, calibration, gate replay"),
+    "features": ("features", "compute the feature table (and labels) from the tick store"),
+    "serve": ("serve", "run the Aurora risk gate API"),
+}
+#: Global options that take a value (the command is the first word that is not one of these).
+_VALUED_OPTIONS = ("--home", "--config")
+_EPILOG = "Run 'auroractl COMMAND --help' for a command's options and an example."
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (skipping global options and their values), if any."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _VALUED_OPTIONS:
+            skip = True
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for ``argv``: every command listed, only the one named in ``argv`` loaded."""
     parser = argparse.ArgumentParser(
         prog="auroractl",
         description="Aurora x WiseScalp: tick data, features, calibration, risk gate and trading.",
+        epilog=_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"auroractl {__version__}")
     parser.add_argument("--home", help="working root holding configs/, data/ and logs/ "
@@ -30,25 +57,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", action="append", default=[], metavar="FILE",
                         help="extra YAML config overlay (repeatable, later wins)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name == "context":
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        module.register(sub)
+    chosen = _command_in(argv)
+    for name, (module, help_) in COMMANDS.items():
+        if name == chosen:
+            importlib.import_module(f"{__name__}.{module}").register(sub)
+        else:
+            sub.add_parser(name, help=help_, description=help_)
     return parser
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Exception types printed as one line with exit 2, among the modules this run loaded."""
+    from aurora.cli.context import CliError
+    from aurora.config import ConfigError
+
+    loaded = sys.modules.get("aurora.artifact")
+    return (CliError, ConfigError) + ((loaded.ArtifactError,) if loaded else ())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    from aurora.cli.context import Context
+
     ctx = Context(args)
     try:
         return int(args.handler(ctx) or 0)
-    except (CliError, ConfigError, ArtifactError) as exc:
-        print(f"auroractl {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         print(f"auroractl {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if isinstance(exc, _user_errors()):
+            print(f"auroractl {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        raise
