@@ -79,6 +79,7 @@ class StorageSettings(_Section):
 class SynthSettings(_Section):
     start: datetime
     params: dict[str, float]
+    fits_dir: Path
 
 
 class FeatureSettings(_Section):

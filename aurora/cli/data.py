@@ -7,8 +7,9 @@ incremental_book_L2, book_snapshot_N; .csv or .csv.gz) or data.binance.vision du
 local or http(s) URL, CHECKSUM verified). The format is detected per file from its name and
 content unless ``--format`` is given. Prints one summary line per file.
 
-``data synth [--store DIR] --symbol S --hours H --seed N [--start DATE]`` — the deterministic
-synthetic market (see :mod:`aurora.ticks.synth`), written one UTC day at a time.
+``data synth [--store DIR] --symbol S --hours H --seed N [--start DATE] [--like EX/SYM/DATE]`` — the
+deterministic synthetic market (see :mod:`aurora.ticks.synth`), written one UTC day at a time;
+``--like`` first fits its parameters to stored real days (:mod:`aurora.ticks.synth_fit`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from aurora.ticks.formats import FormatError, detect_format
 from aurora.ticks.schema import EXCHANGES, instrument_problem
 from aurora.ticks.store import StoreError, TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
+from aurora.ticks.synth_fit import LikeSource, SynthFitError, fit_from_store, save_fit
 from aurora.ticks.tardis import TardisError, import_tardis
 from aurora.ticks.vision import KINDS, VisionError, import_vision
 
@@ -54,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     syn.add_argument("--hours", type=float, required=True, help="length of the market, hours (> 0)")
     syn.add_argument("--seed", type=int, required=True, help="random seed (same seed ⇒ same data)")
     syn.add_argument("--start", help="UTC start, YYYY-MM-DD or ISO datetime (default: synth.start)")
+    syn.add_argument("--like", metavar="EXCHANGE/SYMBOL/DATE[..DATE]",
+                     help="fit the market's parameters to these stored real days (in storage.ticks_dir) "
+                          "first; the fit is printed and saved under synth.fits_dir")
     syn.set_defaults(handler=_synth)
 
 
@@ -157,6 +162,34 @@ def _params(symbol: str, overrides: dict[str, float]) -> SynthParams:
     return SynthParams.for_symbol(symbol, **typed)
 
 
+def _fit_like(ctx: Context, base: SynthParams, target: TickStore,
+              written_as: tuple[str, str]) -> SynthParams:
+    """``--like``: fit ``base`` to stored real days, print and save the fit; explicit overrides still win."""
+    try:
+        source = LikeSource.parse(ctx.args.like)
+    except SynthFitError as exc:
+        raise CliError(str(exc)) from None
+    real_store = TickStore(ctx.settings.path(ctx.settings.storage.ticks_dir),
+                           ctx.settings.storage.parquet_codec)
+    if (source.exchange, source.symbol) == written_as and real_store.root.resolve() == target.root.resolve():
+        raise CliError(f"--like {ctx.args.like} would write synthetic data beside the real {source.symbol} "
+                       "days in the same store; give --store DIR for the synthetic market, "
+                       "or another --symbol")
+    filters = ctx.settings.symbols.get(source.symbol)
+    if filters is not None:
+        base = dataclasses.replace(base, tick_size=filters.tick_size)
+    print(f"fitting the synthetic market to {source} (a few seconds of simulation) ...", flush=True)
+    try:
+        fit = fit_from_store(real_store, source, base)
+    except SynthFitError as exc:
+        raise CliError(str(exc)) from None
+    path = save_fit(fit, ctx.settings.path(ctx.settings.synth.fits_dir))
+    print(fit.describe())
+    print(f"fitted parameters saved to {path}")
+    ctx.events("data").emit("data.synth.fit", path=str(path), **fit.summary())
+    return dataclasses.replace(fit.params, **{k: getattr(base, k) for k in ctx.settings.synth.params})
+
+
 def _synth(ctx: Context) -> int:
     symbol, exchange = _symbol_exchange(ctx)
     hours = ctx.args.hours
@@ -166,6 +199,8 @@ def _synth(ctx: Context) -> int:
     params = _params(symbol, dict(ctx.settings.synth.params))
     store = _store(ctx)
     events = ctx.events("data")
+    if ctx.args.like:
+        params = _fit_like(ctx, params, store, (exchange, symbol))
     events.emit("data.synth.start", symbol=symbol, exchange=exchange, hours=hours, seed=ctx.args.seed,
                 start=start.isoformat(), store=str(store.root), params=dataclasses.asdict(params))
 

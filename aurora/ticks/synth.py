@@ -10,7 +10,10 @@ The market (all vectorised numpy; ~10 M bbo+trade events per simulated day):
 * **Trades** — side from a persistent latent order flow (AR(1), logistic), size lognormal
   (heavy-tailed), price = the prevailing ask for a taker buy (``side = +1``) and the bid for a sell.
 * **Price** — the "center" (the bid when the spread is one tick) moves at a bbo event with
-  probability ``move_prob`` by a lognormal number of ticks. **Injected relationship**::
+  probability ``move_prob`` by a lognormal number of ticks. A move keeps the previous move's
+  direction with probability ``move_persist`` when it is positive (trends), or reverses it with
+  probability ``−move_persist`` when negative (bounces); otherwise its direction is drawn fresh.
+  **Injected relationship**, for a fresh direction::
 
       P(up move at bbo event n) = sigmoid(alpha_obi · obi_l1[n−1] + alpha_tfi · tfi[n])
 
@@ -56,34 +59,40 @@ DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class SynthParams:
-    """Coefficients of the synthetic market (rates in events/s, sizes in base currency)."""
+    """Coefficients of the synthetic market (rates in events/s, sizes in base currency).
+
+    The defaults are Binance spot BTCUSDT as fitted by :mod:`aurora.ticks.synth_fit` to the real
+    recording of 2024-08-08/09 (``auroractl data synth --like binance/BTCUSDT/2024-08-08..2024-08-09``),
+    with the injected signal ``alpha_*`` on top; the ``ETH*`` preset is the same fit to ETHUSDT.
+    """
 
     start_price: float = 60_000.0
     tick_size: float = 0.01
     lot_size: float = 1e-5
-    bbo_rate_hz: float = 95.0            # mean bbo updates per second
-    trade_rate_hz: float = 30.0          # mean trades per second
+    bbo_rate_hz: float = 112.5           # mean bbo updates per second
+    trade_rate_hz: float = 30.6          # mean trades per second
     intensity_bucket_s: float = 0.1      # intensity is piecewise constant over these buckets
     intensity_phi: float = 0.995         # AR(1) coefficient of log intensity per bucket
-    intensity_sd: float = 0.6            # stationary sd of log intensity
+    intensity_sd: float = 0.01           # stationary sd of log intensity
     trade_burst_phi: float = 0.98        # AR(1) of the extra log intensity of trades
     trade_burst_sd: float = 0.5
     queue_phi: float = 0.995             # AR(1) per bbo event of log L1 queue sizes
-    queue_median: float = 1.0            # median L1 queue size
-    queue_log_sd: float = 1.2            # stationary sd of log L1 queue size
+    queue_median: float = 1.14           # median L1 queue size
+    queue_log_sd: float = 0.82           # stationary sd of log L1 queue size
     flow_phi: float = 0.99               # AR(1) per trade of the latent order flow
     flow_beta: float = 1.5               # P(buy) = sigmoid(flow_beta * flow), flow ~ N(0, 1)
-    trade_qty_median: float = 6e-4
-    trade_qty_log_sd: float = 2.5        # heavy tail: p99/median ≈ 340
-    move_prob: float = 0.08              # probability that a bbo update moves the price
-    move_ticks_median: float = 20.0      # median price move, ticks (lognormal, ≥ 1)
-    move_ticks_log_sd: float = 1.0
-    alpha_obi: float = 1.5               # injected: logit P(up) per unit obi_l1
-    alpha_tfi: float = 1.0               # injected: logit P(up) per unit tfi over tfi_window_s
+    trade_qty_median: float = 6.7e-4
+    trade_qty_log_sd: float = 2.6        # heavy tail: p99/median ≈ 420
+    move_prob: float = 0.075             # probability that a bbo update moves the price
+    move_ticks_median: float = 38.5      # median price move, ticks (lognormal, ≥ 1)
+    move_ticks_log_sd: float = 1.06
+    move_persist: float = 0.64           # > 0: P(a move keeps the last direction); < 0: −P(it reverses)
+    alpha_obi: float = 3.0               # injected: logit P(up) per unit obi_l1
+    alpha_tfi: float = 2.0               # injected: logit P(up) per unit tfi over tfi_window_s
     tfi_window_s: float = 1.0
-    wide_spread_frac: float = 0.1        # fraction of bbo updates with spread > 1 tick
+    wide_spread_frac: float = 0.107      # fraction of bbo updates with spread > 1 tick
     wide_spread_phi: float = 0.9         # AR(1) clustering of wide-spread episodes
-    wide_extra_ticks_mean: float = 3.0   # mean extra ticks when wide (geometric)
+    wide_extra_ticks_mean: float = 124.0  # mean extra ticks when wide (geometric)
     depth_interval_s: float = 1.0        # one depth diff message per interval
     depth_levels: int = 10               # levels per side in depth messages
     depth_gap_ticks_mean: float = 5.0    # mean distance between consecutive depth levels, ticks
@@ -91,11 +100,14 @@ class SynthParams:
 
     @classmethod
     def for_symbol(cls, symbol: str, **overrides: Any) -> SynthParams:
-        """Preset by base asset: ETH-like (3 000, smaller moves) for ``ETH*``, else BTC-like."""
+        """Preset by base asset: ETHUSDT-like for ``ETH*``, else BTCUSDT-like (both fitted to real days)."""
         base = cls()
         if symbol.upper().startswith("ETH"):
-            base = replace(base, start_price=3_000.0, move_ticks_median=2.0, queue_median=10.0,
-                           trade_qty_median=9e-3, lot_size=1e-4, bbo_rate_hz=80.0, trade_rate_hz=20.0)
+            base = replace(base, start_price=2_700.0, lot_size=1e-4, bbo_rate_hz=90.3, trade_rate_hz=22.3,
+                           intensity_sd=0.59, queue_median=6.38, queue_log_sd=0.91, trade_qty_median=7.8e-3,
+                           trade_qty_log_sd=2.53, move_prob=0.074, move_ticks_median=3.0,
+                           move_ticks_log_sd=0.82, move_persist=-0.07, wide_spread_frac=0.118,
+                           wide_extra_ticks_mean=7.2)
         return replace(base, **overrides)
 
 
@@ -111,6 +123,7 @@ class _State:
     flow: float = 0.0
     z_wide: float = -5.0
     last_obi: float = 0.0
+    last_up: bool = True
     bbo: tuple[int, int, float, float] | None = None   # bid ticks, ask ticks, bid qty, ask qty
     update_id: int = 1_000_000_000
     trade_id: int = 100_000_000
@@ -138,6 +151,27 @@ def _ar1(eps: np.ndarray, phi: float, sd: float, prev: float) -> np.ndarray:
     b = sd * math.sqrt(1.0 - phi * phi)
     out, _ = lfilter([b], [1.0, -phi], eps, zi=[phi * prev])
     return out
+
+
+def _persistent(fresh_up: np.ndarray, moved: np.ndarray, persist: float, u: np.ndarray,
+                st: _State) -> np.ndarray:
+    """Direction of each bbo event's price move (True = up), with the carried ``st.last_up``.
+
+    A move keeps the previous move's direction with probability ``persist`` (> 0: trends) or
+    reverses it with probability ``−persist`` (< 0: bounces); otherwise its direction is the fresh
+    draw ``fresh_up``. ``u`` are uniforms, one per event. Non-moves only carry the direction.
+    """
+    fresh = moved & (u >= abs(persist))
+    flip = moved & ~fresh if persist < 0 else np.zeros_like(moved)
+    n = len(fresh)
+    last = np.maximum.accumulate(np.where(fresh, np.arange(n), -1)) if n else np.zeros(0, np.int64)
+    flips = np.cumsum(flip)
+    base = np.where(last >= 0, fresh_up[np.maximum(last, 0)], st.last_up)
+    since = flips - np.where(last >= 0, flips[np.maximum(last, 0)], 0)  # flips after the last fresh draw
+    up = base ^ (since % 2 == 1)
+    if n:
+        st.last_up = bool(up[-1])
+    return up
 
 
 def _decimals(tick: float) -> int:
@@ -202,7 +236,7 @@ def _chunk(p: SynthParams, st: _State, t0: int, t1: int, rng: np.random.Generato
     obi_prev = np.concatenate([[st.last_obi], obi[:-1]]) if nB else obi
     p_up = expit(p.alpha_obi * obi_prev + p.alpha_tfi * tfi)
     moved = rng.random(nB) < p.move_prob
-    up = rng.random(nB) < p_up
+    up = _persistent(rng.random(nB) < p_up, moved, p.move_persist, rng.random(nB), st)
     size = np.maximum(np.round(np.exp(math.log(p.move_ticks_median)
                                       + p.move_ticks_log_sd * rng.standard_normal(nB))), 1).astype(np.int64)
     center = st.center + np.cumsum(np.where(moved, np.where(up, size, -size), 0))
