@@ -1,17 +1,39 @@
 # Two commands on a fresh machine:  `make run` (the main job, offline)  and  `make test`.
-PY ?= python3
-PIP ?= $(PY) -m pip
+# Everything is installed into a project virtualenv ($(VENV)), never into the system Python:
+# stock Debian/Ubuntu interpreters refuse that (PEP 668, "externally-managed-environment").
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
 KERNEL ?= aurora
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench
+.PHONY: setup setup-lab run test lint
 
-setup:
-	$(PIP) install --quiet --disable-pip-version-check -e ".[dev]"
-	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Aurora (Python 3)" >/dev/null
+$(PY):
+	@$(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): on Debian/Ubuntu run" \
+	  "'sudo apt-get install python3-venv' (Python >= 3.11 is required), then make again"; exit 1; }
 
-run: setup
+# One stamp per install: pip runs again only when pyproject.toml changes. pip's own progress
+# bars show what the ~2.5 min first install is doing.
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	@echo ">>> installing aurora and its test tools into $(VENV) (a few minutes the first time)"
+	$(PIP) install --progress-bar on -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Aurora (Python 3)"
+	@touch $@
+
+$(VENV)/.installed-lab: $(VENV)/.installed-dev
+	@echo ">>> installing JupyterLab and nbconvert into $(VENV)"
+	$(PIP) install --progress-bar on -e ".[dev,lab]"
+	@touch $@
+
+setup: $(VENV)/.installed-dev
+
+setup-lab: $(VENV)/.installed-lab
+
+run: setup-lab
 	$(PY) -m aurora demo
+	@echo ">>> notebooks: $(VENV)/bin/jupyter lab notebooks/  (kernel \"Aurora (Python 3)\" is registered)"
 
 # pytest exits 5 when it collected no tests: that must fail, not pass silently.
 test: setup
@@ -19,5 +41,5 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint: setup
-	ruff check aurora tests pipelines notebooks
-	lint-imports --no-cache
+	$(VENV)/bin/ruff check aurora tests pipelines notebooks
+	$(VENV)/bin/lint-imports --no-cache

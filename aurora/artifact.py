@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aurora import signing
 from aurora.config import FeatureSettings
 from aurora.core.economics import e_pi_bps, round_trip_cost_bps
 from aurora.core.features import FeatureParams
@@ -205,8 +206,10 @@ def build_document(body: Mapping[str, Any]) -> dict[str, Any]:
     return {**clean, "sha256": digest(clean)}
 
 
-def parse_artifact(doc: Any, path: Path | None = None) -> Calibration:
-    """Verify a parsed JSON document and return the :class:`Calibration` it describes."""
+def parse_artifact(doc: Any, path: Path | None = None, key: bytes | None = None,
+                   require_signature: bool = False) -> Calibration:
+    """Verify a parsed JSON document and return the :class:`Calibration` it describes.
+    ``key``/``require_signature``: its signature's check (:func:`aurora.signing.verify`)."""
     where = f" in {path}" if path else ""
     if not isinstance(doc, dict):
         raise ArtifactError(f"artifact{where} must be a JSON object")
@@ -216,7 +219,7 @@ def parse_artifact(doc: Any, path: Path | None = None) -> Calibration:
     claimed = doc.get("sha256")
     if not isinstance(claimed, str):
         raise ArtifactError(f"artifact{where} has no sha256")
-    body = {k: v for k, v in doc.items() if k != "sha256"}
+    body = {k: v for k, v in doc.items() if k not in ("sha256", signing.FIELD)}
     try:
         actual = digest(body)
     except ValueError as exc:
@@ -225,14 +228,19 @@ def parse_artifact(doc: Any, path: Path | None = None) -> Calibration:
         raise ArtifactError(f"artifact{where} fails its sha256 check (tampered or corrupted): "
                             f"claims {claimed[:12]}…, body hashes to {actual[:12]}…")
     try:
+        signing.verify(doc, key, require_signature)
+    except signing.SignatureError as exc:
+        raise ArtifactError(f"artifact{where} is refused: {exc}") from None
+    try:
         model = ArtifactBody.model_validate(body)
     except ValidationError as exc:
         raise ArtifactError(f"artifact{where}: {_explain(exc)}") from None
     return Calibration(model, claimed, path)
 
 
-def load_artifact(path: str | Path) -> Calibration:
-    """Read and verify an artifact file (schema, version, sha256, field types)."""
+def load_artifact(path: str | Path, key: bytes | None = None, require_signature: bool = False) -> Calibration:
+    """Read and verify an artifact file (schema, version, sha256, signature, field types). ``key``:
+    default the configured ``AURORA_ARTIFACT_KEY`` (:func:`aurora.signing.configured_key`)."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -242,12 +250,22 @@ def load_artifact(path: str | Path) -> Calibration:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"artifact {p} is not valid JSON (truncated?): {exc}") from None
-    return parse_artifact(doc, p)
+    return parse_artifact(doc, p, key or _configured_key(), require_signature)
 
 
-def save_artifact(document: Mapping[str, Any], path: str | Path) -> Path:
-    """Atomically write a document produced by :func:`build_document` (verified first)."""
-    parse_artifact(dict(document))
+def _configured_key() -> bytes | None:
+    try:
+        return signing.configured_key()
+    except signing.SignatureError as exc:
+        raise ArtifactError(str(exc)) from None
+
+
+def save_artifact(document: Mapping[str, Any], path: str | Path, key: bytes | None = None) -> Path:
+    """Atomically write a document produced by :func:`build_document` (verified first), signed with
+    ``key`` (default: the configured ``AURORA_ARTIFACT_KEY``; unsigned without one)."""
+    key = key or _configured_key()
+    document = signing.sign(document, key) if key else document
+    parse_artifact(dict(document), key=key)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(json.dumps(document, indent=2, sort_keys=True, allow_nan=False).encode(), p)

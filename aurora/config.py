@@ -39,6 +39,7 @@ DIRECT_ENV = frozenset(
         "AURORA_HOME",
         "AURORA_CONFIG",
         "AURORA_API_TOKEN",
+        "AURORA_ARTIFACT_KEY",  # read by aurora.signing
         "AURORA_BINANCE_API_KEY",
         "AURORA_BINANCE_API_SECRET",
     }
@@ -162,6 +163,13 @@ class ApiSettings(_Section):
     decision_event_backlog: int = Field(ge=1)
     log_level: Literal["critical", "error", "warning", "info", "debug"]
     access_log: bool
+    header_timeout_s: float = Field(gt=0)
+    body_timeout_s: float = Field(gt=0)
+    keep_alive_s: float = Field(gt=0)
+    max_concurrency: int = Field(ge=1)
+    max_pnl_equity_ratio: float = Field(gt=0)
+    max_pnl_notional_ratio: float = Field(gt=0)
+    max_fee_notional_ratio: float = Field(gt=0)
 
 
 class SymbolFilter(_Section):

@@ -244,7 +244,8 @@ def test_kill_switch_route_denies_until_released(tmp_path: Path) -> None:
         r = c.post("/admin/kill-switch", json={"engaged": True, "reason": "test"}, headers=AUTH)
         assert r.json() == {"kill_switch": True, "reason": "test"}
         assert c.post("/pretrade/check", json=PRETRADE, headers=AUTH).json()["reasons"] == ["KILL_SWITCH"]
-        assert c.get("/health").json()["kill_switch"] is True
+        h = c.get("/health")  # denying on purpose is not a fault: still ready (see Health.ready)
+        assert h.status_code == 200 and h.json()["ready"] is True and h.json()["kill_switch"] is True
         assert c.post("/admin/kill-switch", json={"engaged": "no"}, headers=AUTH).status_code == 422
         c.post("/admin/kill-switch", json={"engaged": False}, headers=AUTH)
         assert c.post("/pretrade/check", json=PRETRADE, headers=AUTH).json()["allow"] is True

@@ -22,7 +22,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PRETRADE = {"symbol": "BTCUSDT", "side": "buy", "qty": 1.0, "price": 50000.0, "latency_ms": 10.0,
             "slippage_est_bps": 0.5, "spread_bps": 1.0, "p_tp": 0.7, "e_pi_bps": 1.0, "regime": "normal",
             "sprt_llr": 0.0}
-LOSS = {"client_order_id": "loss-1", "symbol": "BTCUSDT", "side": "sell", "qty": 0.02, "price": 50000.0,
+LOSS = {"client_order_id": "loss-1", "symbol": "BTCUSDT", "side": "sell", "qty": 0.04, "price": 50000.0,
         "fee": 0.0, "realized_pnl": -1100.0, "pnl_bps": -30.0, "status": "closed",
         "ts": "2026-03-02T05:00:00Z"}
 #: 05:00 UTC on a day that rolls at 06:00 UTC.

@@ -1,5 +1,6 @@
-"""Deployment files: docker-compose validates, Prometheus configs pass promtool, and the Grafana
-dashboard only queries metrics the real API exposes."""
+"""Deployment files: docker-compose validates (healthchecks, start order), Prometheus configs and
+alert rules pass promtool (and the alerts' unit tests), the Grafana provisioning and dashboard
+are well formed, and the dashboard only queries metrics the real API exposes."""
 
 from __future__ import annotations
 
@@ -41,6 +42,30 @@ def test_docker_compose_config_is_valid_and_keeps_the_port_contract() -> None:
         assert services[name]["environment"]["AURORA_HOME"] == "/workspace"
     mounted = [v if isinstance(v, str) else v.get("source", "") for v in services["prometheus"]["volumes"]]
     assert any("deploy/prometheus/prometheus.yml" in m for m in mounted)
+    assert any("deploy/prometheus/alerts.yml" in m for m in mounted)
+    for name in ("api", "prometheus", "grafana"):
+        assert services[name]["healthcheck"]["test"], name
+    assert services["prometheus"]["depends_on"] == {"api": {"condition": "service_healthy"}}
+    assert services["grafana"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+
+
+def test_alert_rules_pass_promtool_and_their_unit_tests() -> None:
+    rules = DEPLOY / "prometheus"
+    out = subprocess.run([tool("promtool"), "check", "rules", str(rules / "alerts.yml")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = subprocess.run([tool("promtool"), "test", "rules", "alerts.test.yml"], cwd=rules,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = yaml.safe_load((rules / "alerts.yml").read_text())
+    alerts = {r["alert"] for g in doc["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts == {"AuroraDrawdownNearLimit", "AuroraDenyRateSpike", "AuroraGateLatencyHigh",
+                      "AuroraModelStale", "AuroraEventLogWriteErrors", "WiseScalpHeartbeatMissing",
+                      "WiseScalpFeedLag"}
+    tested = yaml.safe_load((rules / "alerts.test.yml").read_text())["tests"]
+    fired = {a["alertname"] for t in tested for a in t["alert_rule_test"] if a["exp_alerts"]}
+    quiet = {a["alertname"] for t in tested for a in t["alert_rule_test"] if not a["exp_alerts"]}
+    assert fired == alerts and quiet == alerts, "each alert needs a firing and a quiet case"
 
 
 def test_prometheus_configs_pass_promtool() -> None:
@@ -54,6 +79,9 @@ def test_grafana_dashboard_queries_only_exposed_metrics(home: Path) -> None:
     dash = json.loads((DEPLOY / "grafana" / "dashboards" / "aurora.json").read_text())
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
     wanted = {m for e in exprs for m in re.findall(r"\baurora_[a-z_]+", e)}
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    exprs += [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    wanted = {m for e in exprs for m in re.findall(r"\baurora_[a-z_]+", e)}
     assert wanted, "dashboard has no aurora_ queries"
     write_artifact(home / "data" / "artifacts" / "current.json", "deploy-test")
     with ServerProcess(home, env={"AURORA_API_TOKEN": "t"}) as server:
@@ -64,5 +92,27 @@ def test_grafana_dashboard_queries_only_exposed_metrics(home: Path) -> None:
         text = httpx.get(f"{server.url}/metrics", timeout=5).text
     exposed = set(re.findall(r"^(aurora_[a-z_]+)", text, flags=re.M))
     assert wanted <= exposed, f"dashboard queries metrics the API does not expose: {sorted(wanted - exposed)}"
-    for name in ("datasources/prometheus.yml", "dashboards/aurora.yml"):
-        assert yaml.safe_load((DEPLOY / "grafana" / "provisioning" / name).read_text())["apiVersion"] == 1
+
+
+def test_grafana_provisioning_and_dashboard_are_well_formed() -> None:
+    """Grafana's server cannot run here: check what its provisioning loader and dashboard model
+    require (provisioning apiVersion 1; a datasource uid the panels name; a file provider; unique
+    panel ids on a 24-column grid; each target a refId and an expr)."""
+    prov = DEPLOY / "grafana" / "provisioning"
+    sources = yaml.safe_load((prov / "datasources" / "prometheus.yml").read_text())
+    assert sources["apiVersion"] == 1
+    uids = {d["uid"] for d in sources["datasources"] if d["type"] == "prometheus" and d["access"] == "proxy"}
+    providers = yaml.safe_load((prov / "dashboards" / "aurora.yml").read_text())
+    assert providers["apiVersion"] == 1
+    assert all(p["type"] == "file" and p["options"]["path"] for p in providers["providers"])
+    dash = json.loads((DEPLOY / "grafana" / "dashboards" / "aurora.json").read_text())
+    assert dash["uid"] and dash["title"] and dash["schemaVersion"] >= 36 and "id" not in dash
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    for p in dash["panels"]:
+        g = p["gridPos"]
+        assert p["type"] in {"timeseries", "stat", "gauge", "table"} and p["title"]
+        assert g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24 and g["h"] > 0
+        assert p["datasource"]["uid"] in uids, p["title"]
+        refs = [t["refId"] for t in p["targets"]]
+        assert refs and len(refs) == len(set(refs)) and all(t["expr"].strip() for t in p["targets"])

@@ -6,7 +6,8 @@ validation errors get 422 listing ``loc``/``field``/``msg``/``type`` of each pro
 the rejected input (FastAPI's default handler echoes it, and a NaN there fails to serialise
 and becomes a 500). The artifact is re-read when its file changes (polled every
 ``api.artifact_poll_s``, which also rolls the trading day when due), on ``SIGHUP``, or on
-``POST /admin/reload``.
+``POST /admin/reload``. The authenticated routes (gate and admin) are bare ASGI endpoints
+(:mod:`aurora.api.endpoint`); health and metrics are ordinary FastAPI routes.
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aurora import __version__
+from aurora import __version__, signing
 from aurora.api.dependencies import SECURITY_SCHEME
+from aurora.api.endpoint import bare_routes
 from aurora.api.routers import admin, gate, health
 from aurora.api.service import GateService
 from aurora.config import ConfigError, Settings
@@ -84,22 +85,19 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """FastAPI answers 400 when a body cannot be decoded at all (e.g. not UTF-8); that is malformed
-    JSON to the contract, so it becomes the same 422 as any other. This app raises no 400 itself."""
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 400:
-        return JSONResponse({"detail": [{"loc": ["body"], "field": "body", "type": "json_invalid",
-                                         "msg": f"malformed JSON body: {exc.detail}"}]}, status_code=422)
-    return await http_exception_handler(request, exc)
-
-
 def _check_auth_config(settings: Settings) -> bytes | None:
     token = settings.api_token.get_secret_value().encode() if settings.api_token else None
     if settings.api.mode == "live" and token is None:
         raise ConfigError("api.mode is live but AURORA_API_TOKEN is not set: refusing to start without auth")
     if settings.api.mode == "live" and settings.api.allow_unauthenticated:
         raise ConfigError("api.allow_unauthenticated cannot be true in live mode")
+    try:
+        key = signing.configured_key(home=settings.home)
+    except signing.SignatureError as exc:
+        raise ConfigError(str(exc)) from None
+    if settings.api.mode == "live" and key is None:
+        raise ConfigError(f"api.mode is live but {signing.ENV_KEY} is not set: live mode serves only signed "
+                          "artifacts (set the key the artifacts are exported with)")
     return token
 
 
@@ -145,18 +143,15 @@ def create_app(settings: Settings, events: EventLog | None = None,
     app.state.token = token
     app.state.allow_unauthenticated = settings.api.allow_unauthenticated
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_middleware(gate.HotRoutes, handlers=app.exception_handlers)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)  # outermost: 413 first
-    app.router.routes.extend(gate.serving_routes())  # what HotRoutes does not answer: 405 for GET
-    for module in (health, admin):
-        app.include_router(module.router)
+    app.router.routes.extend([*bare_routes(gate.router), *bare_routes(admin.router)])
+    app.include_router(health.router)
 
     def openapi() -> dict[str, Any]:
         """The generated schema, with the configured symbols and regimes as enums."""
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, description=app.description,
-                              routes=[*gate.router.routes, *app.routes])
+                              routes=[*gate.router.routes, *admin.router.routes, *health.router.routes])
             schemas = doc["components"]["schemas"]
             for name in ("PretradeRequest", "PosttradeRequest"):
                 schemas[name]["properties"]["symbol"]["enum"] = sorted(settings.symbols)

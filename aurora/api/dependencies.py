@@ -6,7 +6,8 @@ Authentication policy for mutating routes (``/pretrade/check``, ``/posttrade/log
 they answer 503 (the service is not configured to accept orders) unless
 ``api.allow_unauthenticated`` is true, which is meant for local replay only and is refused
 in live mode, as is live mode without a token (:func:`aurora.api.app.create_app`).
-``/health`` and ``/metrics`` are always open.
+``/health`` and ``/metrics`` are always open. The check runs before the body is read
+(:class:`aurora.api.endpoint.BareEndpoint`).
 """
 
 from __future__ import annotations
@@ -28,21 +29,16 @@ SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer",
 
 
 async def get_service(request: Request) -> GateService:
-    # async (like require_token): FastAPI runs plain-def dependencies in a worker thread, which
-    # costs more than the whole gate decision on the hot path
+    # async: FastAPI runs plain-def dependencies in a worker thread
     return request.app.state.service
 
 
 Service = Annotated[GateService, Depends(get_service)]
 
 
-async def require_token(request: Request) -> None:
-    """Admit the request or raise 401 (wrong or missing token) / 503 (no token configured)."""
-    authorise(request.app.state, request.headers.get("authorization", ""))
-
-
 def authorise(state: State, authorization: str) -> None:
-    """The policy of :func:`require_token`, given the app's state and the ``Authorization`` header."""
+    """Admit the request or raise 401 (wrong or missing token) / 503 (no token configured), given
+    the app's state and the ``Authorization`` header."""
     token: bytes | None = state.token
     if token is None:
         if state.allow_unauthenticated:

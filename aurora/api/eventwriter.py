@@ -1,31 +1,32 @@
-"""Decision events written off the request path by one background thread, in batches.
+"""Decision events written off the request path, in batches, with a bound on what a crash loses.
 
-Writing an event costs ~8 µs in a tight loop and more per request in the server (ISO
-timestamp, JSON, and the flock/fstat/write/unlock of :class:`aurora.events.JsonlSink`), and
-an append can stall for milliseconds while the filesystem journal commits other processes'
-writes. An A/B on one uvicorn worker (same machine, same
-run; see ``auroractl bench gate``) at concurrency 1 gave, for the pre-trade check:
-inline p50 ~156 µs / p99 2.4–5.3 ms; a thread woken per event p50 ~182 µs / p99 ~0.4 ms
-(GIL hand-offs on every request); this batching thread p50 ~129 µs / p99 ~0.7 ms; no events
-at all p50 ~125 µs. So the request path only puts the fields on a queue (well under a
-microsecond, and no thread wake-up), and this thread wakes every ``flush_s`` seconds to hand
-whatever is queued to :meth:`EventLog.emit_many`: one lock and one ``write(2)`` per batch
-instead of four syscalls per event, and so far fewer GIL hand-offs with the event loop (each
-syscall releases the GIL). Server CPU per pre-trade check, server and load generator pinned to
-one core each: ~147 µs writing event by event, ~136 µs in one append per batch, ~136 µs with
-no events at all. The log's format, rotation and crash safety are those of every event. Each
-record carries ``decided_at_s`` (epoch seconds of the decision), since its ``ts`` is when its
-batch was written (at most ~``flush_s`` later).
-The price: a ``kill -9`` loses the decisions of the last ``flush_s`` (the durable risk state
-is committed synchronously and is not affected); a clean shutdown drains the queue.
+Writing each event as it happens costs the request path its ISO timestamp, JSON and four
+syscalls (flock, fstat, write, unlock), and an append can stall for milliseconds while the
+filesystem journal commits other processes' writes; so ``emit`` only queues the fields (with
+their monotonic time) and the events are appended in batches by :meth:`EventLog.emit_many`:
+one lock and one ``write(2)`` per batch. Each record carries ``decided_at_s`` (epoch seconds of
+the decision), since its ``ts`` is when its batch was written.
+
+The bound (contract: what a ``kill -9`` may lose): no request is acknowledged while an event
+queued ``flush_s`` or more before it is still unwritten. Two writers share one lock:
+
+- under load, ``emit`` itself (on the event loop, before the response is sent) writes the
+  queue when its oldest event, or the batch the thread is writing, is ``flush_s`` old;
+- when requests stop, a background thread writes what is queued every ``flush_s``.
+
+So a ``kill -9`` loses at most the events of the last ``flush_s`` before the last acknowledged
+request (written by ``write(2)``, an event survives the process). A thread alone could not hold
+that bound: under ~4 k req/s it waited for the GIL at each of its syscalls (up to the 5 ms
+switch interval each) and a ``kill -9`` lost 27 ms of acknowledged decisions at ``flush_s`` =
+5 ms. The durable risk state is committed synchronously and is not affected; a clean shutdown
+drains the queue.
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import sys
 import threading
+import time
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +40,7 @@ _BATCH_MAX = 1024
 
 
 class EventWriter:
-    """Queue decision events; a thread appends them every ``flush_s`` seconds.
+    """Queue decision events; they are appended within ``flush_s`` seconds (see the module doc).
 
     An append that fails (disk full, log directory gone) does not stop the thread and loses
     nothing at first: the events are written first when an append works again. While appends
@@ -58,31 +59,47 @@ class EventWriter:
         self._errors = errors
         self._dropped = dropped
         self._streak = 0  # failed appends since the last one that worked
-        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        # (monotonic s, event, fields); deque append/popleft are atomic, so emit takes no lock
+        self._queue: deque[tuple[float, str, dict[str, Any]]] = deque()
         self._backlog: deque[tuple[str, dict[str, Any]]] = deque()  # what failed appends left
+        self._lock = threading.Lock()  # one writer at a time: the event loop or the thread
+        self._inflight_since: float | None = None  # queue time of the oldest event being written
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aurora-event-writer", daemon=True)
         self._thread.start()
 
     def emit(self, event: str, /, **fields: Any) -> None:
-        """Queue one event for the next batch (returns at once)."""
-        self._queue.put((event, fields))
+        """Queue one event; write the queue first if an unwritten event is ``flush_s`` old."""
+        now = time.monotonic()
+        queue = self._queue
+        queue.append((now, event, fields))
+        try:  # the queue first: the thread marks its batch in flight before taking it
+            oldest = queue[0][0]
+        except IndexError:  # the thread took everything in between
+            oldest = now
+        inflight = self._inflight_since
+        if inflight is not None and inflight < oldest:
+            oldest = inflight
+        if now - oldest >= self.flush_s and not self.failing:
+            self._drain()
 
     def _take(self) -> list[tuple[str, dict[str, Any]]]:
         """The next batch: the backlog first, then the queue, oldest first."""
         batch = [self._backlog.popleft() for _ in range(min(len(self._backlog), _BATCH_MAX))]
-        with contextlib.suppress(queue.Empty):
-            while len(batch) < _BATCH_MAX:
-                batch.append(self._queue.get_nowait())
+        queue = self._queue
+        if queue:
+            self._inflight_since = queue[0][0]  # before taking, so emit never misses its age
+        while queue and len(batch) < _BATCH_MAX:
+            _, event, fields = queue.popleft()
+            batch.append((event, fields))
         return batch
 
     def _keep(self, batch: list[tuple[str, dict[str, Any]]], exc: Exception) -> None:
         """A failed batch goes back in front of the backlog, with everything queued behind it;
         beyond ``max_backlog`` the oldest are dropped."""
         self._backlog.extendleft(reversed(batch))
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._backlog.append(self._queue.get_nowait())
+        while self._queue:
+            self._backlog.append(self._queue.popleft()[1:])
         excess = len(self._backlog) - self.max_backlog
         for _ in range(max(excess, 0)):
             self._backlog.popleft()
@@ -98,19 +115,23 @@ class EventWriter:
         self.failing = True
 
     def _drain(self) -> None:
-        while True:
-            batch = self._take()
-            if not batch:
-                return
+        with self._lock:
             try:
-                self.events.emit_many(batch)
-            except Exception as exc:  # any failed append: keep the events, retry later
-                self._keep(batch, exc)
-                return
-            if self._streak:
-                self.events.emit("events.write_recovered", failed_appends=self._streak)
-                self._streak = 0
-            self.failing = False
+                while True:
+                    batch = self._take()
+                    if not batch:
+                        return
+                    try:
+                        self.events.emit_many(batch)
+                    except Exception as exc:  # any failed append: keep the events, retry later
+                        self._keep(batch, exc)
+                        return
+                    if self._streak:
+                        self.events.emit("events.write_recovered", failed_appends=self._streak)
+                        self._streak = 0
+                    self.failing = False
+            finally:
+                self._inflight_since = None
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_s):

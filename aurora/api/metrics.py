@@ -16,6 +16,9 @@ LATENCY_BUCKETS = (5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1
 SLIPPAGE_BUCKETS_BPS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 ORDER_LATENCY_BUCKETS = (1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5)
 POSTTRADE_STATUSES = ("filled", "closed", "canceled", "rejected")
+#: applied; duplicate (same key and payload again); conflict (same key, other payload: 409);
+#: refused (money fields out of bounds: 422)
+POSTTRADE_RESULTS = ("applied", "duplicate", "conflict", "refused")
 
 
 class Metrics:
@@ -35,6 +38,9 @@ class Metrics:
                                registry=r)
         self.drawdown = Gauge("aurora_daily_drawdown_ratio", "Drawdown from today's peak equity (0..1)",
                               registry=r)
+        self.drawdown_limit = Gauge("aurora_daily_drawdown_limit_ratio",
+                                    "risk.daily_dd_limit_pct as a ratio (0..1): the drawdown that denies",
+                                    registry=r)
         self.sprt_llr = Gauge("aurora_sprt_llr", "Aurora's SPRT log-likelihood ratio on closed trades",
                               registry=r)
         self.cvar = Gauge("aurora_cvar_bps", "CVaR of the recent trade returns, bps (NaN: too few trades)",
@@ -43,8 +49,13 @@ class Metrics:
                                    "End of the current cool-off, epoch seconds", registry=r)
         self.kill_switch = Gauge("aurora_kill_switch", "1 while the kill switch is engaged", registry=r)
         self.model = Info("aurora_model", "Calibration artifact in use", registry=r)
+        self.costs_mismatch = Gauge("aurora_artifact_costs_mismatch",
+                                    "1 while the artifact in use was fitted with other costs than configured",
+                                    registry=r)
         self.model_created = Gauge("aurora_model_created_timestamp_seconds",
                                    "created_at of the artifact in use, epoch seconds", registry=r)
+        self.model_max_age = Gauge("aurora_model_max_age_seconds",
+                                   "risk.model_max_age_s: an artifact older than this is stale", registry=r)
         self.reloads = Counter("aurora_artifact_reloads", "Artifact (re)load attempts by result",
                                ["result"], registry=r)
         self.slippage = Histogram("aurora_slippage_bps", "Slippage, bps: runner's estimate vs realised",
@@ -63,7 +74,7 @@ class Metrics:
         for reason in REASONS:
             self.reasons.labels(reason)
         for status in POSTTRADE_STATUSES:
-            for result in ("applied", "duplicate"):
+            for result in POSTTRADE_RESULTS:
                 self.posttrade.labels(status, result)
         for result in ("ok", "error"):
             self.reloads.labels(result)

@@ -94,7 +94,8 @@ class PretradeRequest(_Body):
 class PretradeResponse(_Body):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
         "allow": True, "max_qty": 0.0076, "reasons": [], "cooloff_s": 0.0,
-        "decision_id": "20260101T000000Z-1a2b3c4d-42", "model_version": "2026-01-01.1"}]})
+        "decision_id": "20260101T000000Z-1a2b3c4d-42", "model_version": "2026-01-01.1",
+        "e_pi_bps": 0.4, "e_pi_bps_aurora": 0.35}]})
 
     allow: bool
     max_qty: float = Field(description="largest quantity allowed, rounded down to the lot step; 0 on deny")
@@ -103,6 +104,9 @@ class PretradeResponse(_Body):
     cooloff_s: float = Field(description="seconds of cool-off remaining")
     decision_id: str
     model_version: str | None
+    e_pi_bps: float = Field(description="the runner's E[Π] as received, bps after costs")
+    e_pi_bps_aurora: float | None = Field(description="Aurora's own E[Π] from p_tp and the artifact's "
+                                                      "barriers and costs, bps; null without a model")
 
 
 class PosttradeRequest(_Body):
@@ -117,8 +121,11 @@ class PosttradeRequest(_Body):
     side: Side
     qty: float = num(ge=0, le=1e9, description="filled quantity, base asset")
     price: float = num(gt=0, le=1e9, description="average fill price")
-    fee: float = num(description="fee paid, quote currency (negative for a rebate)")
-    realized_pnl: float = num(description="realised P&L before fees, quote currency; 0 for an entry fill")
+    fee: float = num(description="fee paid, quote currency (negative for a rebate); |fee| at most "
+                                 "api.max_fee_notional_ratio x qty x price, else 422")
+    realized_pnl: float = num(description="realised P&L before fees, quote currency; 0 for an entry fill. "
+                                          "|realized_pnl| at most api.max_pnl_equity_ratio x equity and "
+                                          "api.max_pnl_notional_ratio x qty x price, else 422")
     pnl_bps: float = num(lim=1e6, description="return of the closed trade, bps of entry; 0 otherwise")
     status: Status
     ts: IsoTime
@@ -157,6 +164,41 @@ class KillSwitchResponse(_Body):
     reason: str
 
 
+class EquityCorrection(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "equity": 10000.0, "reason": "report ws-1 had realized_pnl -1e6 (runner bug #42)",
+        "client_order_id": "ws-1"}]})
+
+    equity: float = num(ge=0, description="the corrected equity, quote currency")
+    reason: str = Field(min_length=1, max_length=500, description="why (kept in the audit event)")
+    client_order_id: OrderId | None = Field(default=None, description="the report being corrected, if any")
+
+
+class EquityCorrectionResponse(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "equity": 10000.0, "daily_pnl": 0.0, "drawdown_pct": 0.0, "dd_breached": False, "cooloff_s": 0.0}]})
+
+    equity: float
+    daily_pnl: float
+    drawdown_pct: float
+    dd_breached: bool
+    cooloff_s: float
+
+
+class Difference(_Body):
+    logged: Any
+    received: Any
+
+
+class ConflictDetail(_Body):
+    msg: str
+    differences: dict[str, Difference]
+
+
+class ConflictBody(_Body):
+    detail: ConflictDetail
+
+
 class ReloadResponse(_Body):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
         "reloaded": True, "model_version": "2026-01-01.1", "sha256": "ab12…", "error": None}]})
@@ -174,19 +216,27 @@ class ModelHealth(_Body):
     sha256: str | None
     created_at: str | None
     age_s: float | None
-    error: str | None
+    error: str | None = Field(description="why the last load failed (absolute paths left out)")
+    costs_match: bool | None = Field(description="the artifact's costs equal the configured costs.* "
+                                                 "(null without an artifact)")
+    costs_mismatch: str | None = Field(description="how they differ, when they do")
 
 
 class Health(_Body):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
         "status": "ok", "ready": True, "mode": "replay", "model": {
             "loaded": True, "fresh": True, "version": "2026-01-01.1", "sha256": "ab12…",
-            "created_at": "2026-01-01T00:00:00Z", "age_s": 3600.0, "error": None},
+            "created_at": "2026-01-01T00:00:00Z", "age_s": 3600.0, "error": None, "costs_match": True,
+            "costs_mismatch": None},
         "state_store_writable": True, "events_writable": True, "kill_switch": False,
         "cooloff_s": 0.0, "drawdown_pct": 0.0}]})
 
     status: Literal["ok", "not_ready"]
-    ready: bool
+    ready: bool = Field(description=(
+        "true when Aurora can decide correctly: a fresh artifact is loaded, the risk state store and the "
+        "decision event log are writable. An engaged kill switch, a cool-off or a drawdown breach do "
+        "not make it unready: those are decisions (every check is denied, with its reason), and an "
+        "orchestrator must not restart or route around a gate that is denying on purpose"))
     mode: str
     model: ModelHealth
     state_store_writable: bool

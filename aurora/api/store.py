@@ -4,7 +4,9 @@ The whole :class:`~aurora.core.risk.RiskState` is one JSON row, replaced in the 
 transaction that records a post-trade key, so a report is either fully applied or not at all.
 ``synchronous=FULL`` makes every commit durable before the API answers: a ``kill -9`` (or a
 power loss) after a response never forgets the drawdown breach, cool-off or kill switch it
-reported. Post-trade idempotency is the primary key ``(client_order_id, status)``.
+reported. Post-trade idempotency is the primary key ``(client_order_id, status)``; each key keeps
+its report's canonical JSON payload, so a different report under the same key is recognised
+(databases from before the ``payload`` column get it added, empty for their old rows).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS risk_state (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS posttrade_keys (
     client_order_id TEXT NOT NULL, status TEXT NOT NULL, logged_at REAL NOT NULL,
-    PRIMARY KEY (client_order_id, status));
+    payload BLOB NOT NULL DEFAULT x'', PRIMARY KEY (client_order_id, status));
 """
 
 
@@ -51,6 +53,9 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=2000")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(posttrade_keys)")}
+            if "payload" not in columns:
+                self._db.execute("ALTER TABLE posttrade_keys ADD COLUMN payload BLOB NOT NULL DEFAULT x''")
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"cannot open the state database {self.path}: {exc}") from exc
 
@@ -72,20 +77,23 @@ class StateStore:
         except sqlite3.Error as exc:
             raise StateStoreError(f"cannot write the risk state to {self.path}: {exc}") from exc
 
-    def is_logged(self, client_order_id: str, status: str) -> bool:
+    def logged_payload(self, client_order_id: str, status: str) -> bytes | None:
+        """The payload logged under this key (empty for a row older than payloads), or None."""
         try:
-            row = self._db.execute("SELECT 1 FROM posttrade_keys WHERE client_order_id = ? AND status = ?",
-                                   (client_order_id, status)).fetchone()
+            row = self._db.execute("SELECT payload FROM posttrade_keys WHERE client_order_id = ? "
+                                   "AND status = ?", (client_order_id, status)).fetchone()
         except sqlite3.Error as exc:
             raise StateStoreError(f"cannot read the post-trade keys in {self.path}: {exc}") from exc
-        return row is not None
+        return None if row is None else bytes(row[0])
 
-    def log_posttrade(self, client_order_id: str, status: str, now_s: float, state: RiskState) -> bool:
-        """Record the key and the new state atomically; False (nothing written) if already logged."""
+    def log_posttrade(self, client_order_id: str, status: str, now_s: float, state: RiskState,
+                      payload: bytes) -> bool:
+        """Record the key, its payload and the new state atomically; False (nothing written) if
+        the key is already logged."""
         try:
             with self._tx():
-                self._db.execute("INSERT INTO posttrade_keys VALUES (?, ?, ?)",
-                                 (client_order_id, status, now_s))
+                self._db.execute("INSERT INTO posttrade_keys VALUES (?, ?, ?, ?)",
+                                 (client_order_id, status, now_s, payload))
                 self._put(state)
         except sqlite3.IntegrityError:
             return False

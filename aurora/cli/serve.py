@@ -3,7 +3,11 @@
 uvloop + httptools, one process: the risk state lives in that process (and in its SQLite
 file), so more workers would each hold their own view of it. Refuses to start in live mode
 without ``AURORA_API_TOKEN``. uvicorn's own log records become ``uvicorn.<level>`` events
-(:mod:`aurora.api.logs`; ``api.log_level``, ``api.access_log``).
+(:mod:`aurora.api.logs`; ``api.log_level``, ``api.access_log``). Slow and idle clients are
+reaped (:mod:`aurora.api.protocol`: ``api.header_timeout_s``, ``api.body_timeout_s``,
+``api.keep_alive_s``) and at most ``api.max_concurrency`` connections are served at once (503
+beyond). On start it prints where it listens, the model it serves (or how to get one) and
+whether a token protects the mutating routes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import uvicorn
 
 from aurora.api import create_app
 from aurora.api.logs import uvicorn_log_config
+from aurora.api.protocol import protocol_class
+from aurora.api.service import GateService
 from aurora.cli.context import CliError, Context
 
 
@@ -41,11 +47,41 @@ def _serve(ctx: Context) -> int:
     except OSError as exc:
         sock.close()
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", workers=1, lifespan="on",
-                            log_config=uvicorn_log_config(ctx.events("aurora-api")),
-                            log_level=settings.api.log_level, access_log=settings.api.access_log,
+    api = settings.api
+    config = uvicorn.Config(app, loop="uvloop", http=protocol_class(api.header_timeout_s, api.body_timeout_s),
+                            workers=1, lifespan="on", log_config=uvicorn_log_config(ctx.events("aurora-api")),
+                            log_level=api.log_level, access_log=api.access_log,
+                            timeout_keep_alive=api.keep_alive_s, limit_concurrency=api.max_concurrency,
                             server_header=False, date_header=False)
     sock.listen(config.backlog)  # connections queue from here on, so the announcement below is safe
-    ctx.events("aurora-api").emit("api.listening", host=host, port=sock.getsockname()[1], pid=os.getpid())
+    bound = sock.getsockname()[1]
+    ctx.events("aurora-api").emit("api.listening", host=host, port=bound, pid=os.getpid())
+    print("\n".join(startup_summary(app.state.service, host, bound)), flush=True)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def startup_summary(service: GateService, host: str, port: int) -> list[str]:
+    """What an operator needs to know at start: address, model, authentication."""
+    s = service.settings
+    lines = [f"Aurora API listening on http://{host}:{port} (mode {s.api.mode}; "
+             f"docs at /docs, health at /health, metrics at /metrics)"]
+    cal = service.calibration
+    if cal is not None:
+        lines.append(f"model: {cal.model_version} (sha256 {cal.sha256[:12]}, created "
+                     f"{cal.created_at.isoformat()}) from {service.artifact_path}")
+        if service.costs_mismatch:
+            lines.append(f"warning: {service.costs_mismatch}")
+    else:
+        lines.append(f"model: none loaded ({service.model_error}); every check is denied with "
+                     "MODEL_MISSING until one is: run `auroractl calibrate` (or `auroractl demo`) to make "
+                     f"{s.api.artifact_path}; it is picked up without a restart")
+    if s.api_token is not None:
+        lines.append("auth: bearer token set (AURORA_API_TOKEN): mutating routes need it")
+    elif s.api.allow_unauthenticated:
+        lines.append("auth: NO token, api.allow_unauthenticated is true: mutating routes are open "
+                     "(local replay only)")
+    else:
+        lines.append("auth: no token set: mutating routes answer 503 until AURORA_API_TOKEN is set "
+                     "(environment or .env)")
+    return lines

@@ -356,6 +356,23 @@ def set_kill_switch(state: RiskState, engaged: bool, reason: str) -> RiskState:
     return replace(state, kill_switch=engaged, kill_reason=reason if engaged else "")
 
 
+def correct_equity(state: RiskState, equity: float, limits: Limits) -> RiskState:
+    """An operator's correction: equity becomes ``equity`` and today's P&L moves by the same amount.
+
+    The day's peak is kept (raised if the corrected equity is above it), and a drawdown breach or
+    its ``DAILY_DD`` cool-off is lifted when the corrected drawdown is back under the limit (a
+    breach caused by the bad report being corrected); any other cool-off stays.
+    """
+    delta = equity - state.equity
+    s = replace(state, equity=equity, daily_pnl=state.daily_pnl + delta,
+                day_peak_equity=max(state.day_peak_equity, equity))
+    if s.dd_breached and s.drawdown_pct < limits.daily_dd_limit_pct:
+        s = replace(s, dd_breached=False)
+        if s.cooloff_reason == DAILY_DD:
+            s = replace(s, cooloff_until_s=0.0, cooloff_reason="")
+    return s
+
+
 def apply_posttrade(state: RiskState, report: PostTrade, limits: Limits, model: Model | None,
                     now_s: float) -> RiskState:
     """Fold one post-trade report into the state (``state`` rolled to ``now_s`` first).
