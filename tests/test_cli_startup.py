@@ -47,14 +47,23 @@ def test_every_command_module_is_in_the_table() -> None:
     assert modules == {module for module, _ in COMMANDS.values()}
 
 
+def _parsers(parser: argparse.ArgumentParser):
+    """``parser`` and every parser below it (subcommands of subcommands)."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield from _parsers(child)
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_each_command_registers_itself_with_a_description(name) -> None:
+def test_each_command_registers_itself_with_a_plain_description(name) -> None:
     parser = build_parser([name])
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    command = sub.choices[name]
-    assert command.description, f"auroractl {name} has no description"
-    assert "``" not in (command.description or "") + " ".join(
-        a.help or "" for a in command._actions), f"auroractl {name}: help text uses reST markup"
+    for command in _parsers(sub.choices[name]):
+        assert command.description, f"{command.prog} has no description"
+        text = command.description + " ".join(a.help or "" for a in command._actions)
+        assert "``" not in text and ":mod:" not in text, f"{command.prog}: help text uses reST markup"
     module = importlib.import_module(f"aurora.cli.{COMMANDS[name][0]}")
     assert hasattr(module, "register")
 

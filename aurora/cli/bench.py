@@ -14,9 +14,20 @@ import sys
 import aurora.bench
 from aurora.cli.context import Context
 
+DESCRIPTION = """\
+Run one benchmark and print the figures it measured. Targets are ratios measured side by side
+in the same run (named *_ratio), so they hold on a loaded or slow machine; run benchmarks on an
+otherwise idle machine all the same. With --json the last line is one JSON object of the figures.
+
+Examples:
+  auroractl bench features --json
+  auroractl bench gate
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="run a benchmark and print its figures")
+    p = sub.add_parser("bench", help="run a benchmark and print its figures", description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     sub_ = p.add_subparsers(dest="bench_name", metavar="NAME", required=True)
     for info in sorted(pkgutil.iter_modules(aurora.bench.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):

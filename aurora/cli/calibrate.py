@@ -30,9 +30,25 @@ EX_TEMPFAIL = 75
 CRONTAB = Path("pipelines/crontab")
 
 
+DESCRIPTION = """\
+Run the calibration notebooks (01_feature_study, 02_calibrate_predict_p) with papermill into
+data/runs/<run_id>/, then promote the candidate artifact to data/artifacts/current.json if it
+passes the quality gates (enough samples, ECE, Brier, not worse than the current one).
+
+Exit codes: 0 promoted (or --rollback / --schedule-check / --no-promote succeeded); 1 a gate
+failed or the data could not be calibrated (the reason is printed, the current artifact is
+unchanged); 2 an error (it names the notebook, cell and error); 75 another run holds the lock.
+
+Examples:
+  auroractl calibrate --symbol BTCUSDT --start 2024-01-01 --end 2024-01-03
+  auroractl calibrate --set side=short --set calibrator=platt
+  auroractl calibrate --rollback
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="run the calibration notebooks and promote predict_p",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", type=Path, metavar="FILE", action="append", default=[],
                    help="params overlay on top of calibration.params_file (same layout as "
                         "pipelines/calibrate.yaml; repeatable, later wins)")

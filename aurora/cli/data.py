@@ -31,13 +31,47 @@ from aurora.ticks.synth_fit import LikeSource, SynthFitError, fit_from_store, sa
 from aurora.ticks.tardis import TardisError, import_tardis
 from aurora.ticks.vision import KINDS, VisionError, import_vision
 
+DESCRIPTION = """\
+Fill the tick store (data/ticks, Parquet): import real market data, or write a synthetic market.
+
+Examples:
+  auroractl data import --symbol BTCUSDT ../shared/data/binance-ws/spot/btcusdt_20240808.gz
+  auroractl data synth --symbol BTCUSDT --hours 72 --seed 7
+"""
+IMPORT_DESCRIPTION = """\
+Import market data into the tick store, idempotently (a file imported twice is stored once):
+Binance websocket recordings ("<recv_ts> <json>" lines, gzip or plain; the receive clock in ns,
+us or ms is detected per file unless --ts-unit says), tardis.dev CSV exports (trades, quotes,
+incremental_book_L2, book_snapshot_N; .csv or .csv.gz) and data.binance.vision dumps (CSV/zip,
+local or http(s), CHECKSUM verified). The format is detected from each file's name and content.
+A file that yields nothing, names another symbol or another market is refused with the reason.
+
+Examples:
+  auroractl data import --symbol BTCUSDT ../shared/data/binance-ws/spot/btcusdt_2024080{8,9}.gz
+  auroractl data import --exchange binance-usdm --symbol BTCUSDT usdm/btcusdt_20240808.gz
+  auroractl data import --exchange binance-coinm --symbol BTCUSD_PERP cm/btcusd_perp_20240808.gz
+"""
+SYNTH_DESCRIPTION = """\
+Write a deterministic synthetic market (trades, best bid/offer, depth) with a known injected
+signal, one UTC day at a time; the same seed gives the same data. Its defaults move like the real
+BTCUSDT (or ETHUSDT) spot market; --like fits the parameters to stored real days first, prints
+the fit against the real statistics and saves it under synth.fits_dir.
+
+Examples:
+  auroractl data synth --symbol BTCUSDT --hours 72 --seed 7
+  auroractl data synth --store data/synth-ticks --symbol BTCUSDT --hours 24 --seed 1 \\
+      --like binance/BTCUSDT/2024-08-08..2024-08-09
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="import market data into the tick store, or synthesise a market",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    imp = dsub.add_parser("import", help="import websocket recordings or data.binance.vision dumps")
+    imp = dsub.add_parser("import", help="import ws recordings, tardis.dev CSV or data.binance.vision dumps",
+                          description=IMPORT_DESCRIPTION,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(imp)
     imp.add_argument("--format", choices=("ws", "vision", "tardis"),
                      help="input format (default: detect per file from its name and first line)")
@@ -51,7 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("files", nargs="+", metavar="FILE", help="input files or http(s) URLs (vision)")
     imp.set_defaults(handler=_import)
 
-    syn = dsub.add_parser("synth", help="write a deterministic synthetic market to the store")
+    syn = dsub.add_parser("synth", help="write a deterministic synthetic market to the store",
+                          description=SYNTH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(syn)
     syn.add_argument("--hours", type=float, required=True, help="length of the market, hours (> 0)")
     syn.add_argument("--seed", type=int, required=True, help="random seed (same seed ⇒ same data)")

@@ -48,6 +48,13 @@ from aurora.ticks.feature_table import feature_table
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import DEFAULT_START, synthesize_to_store
 
+DESCRIPTION = """\
+The main job, offline, in its own workspace (data/demo): a synthetic market with a known signal,
+the calibration notebooks, then Aurora on a loopback port gating a replay of the last hours.
+
+Example:
+  auroractl demo
+"""
 EXCHANGE = "binance"
 #: Demo-only overrides written to the workspace's configs/local.yaml: the synthetic market moves
 #: about half a bp per 30 s, so the barriers are 0.5 bp and the costs those of a low-fee tier.
@@ -60,7 +67,7 @@ DEMO_CONFIG: dict[str, Any] = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="main job, offline: synthetic market → calibrate → gate replay",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workspace", type=Path, help="demo AURORA_HOME (default: data/demo under AURORA_HOME)")
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--hours", type=float, default=24.0, help="synthetic hours to generate (default 24)")

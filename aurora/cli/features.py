@@ -33,10 +33,24 @@ from aurora.ticks.feature_table import FeatureTableError, UnsyncedBook, iter_fea
 from aurora.ticks.schema import EXCHANGES, instrument_problem
 from aurora.ticks.store import StoreError, TickStore
 
+DESCRIPTION = """\
+Write the feature table (one row per best-bid/offer update) of stored days: to one Parquet or CSV
+file, or one Parquet partition per symbol-day. Features are computed with the feature parameters
+of a calibration artifact (the current one by default), the ones its model was fitted on; without
+any artifact, with the configured features.*. The command says which it used, and warns where the
+depth book was not in sync (book_ok False). --workers N or --scheduler ADDRESS fan the days out on
+Dask with the same results.
+
+Examples:
+  auroractl features --symbol BTCUSDT --start 2024-08-08 --end 2024-08-09 --out f.parquet --labels
+  auroractl features --symbol BTCUSDT,ETHUSDT --start 2024-08-01 --end 2024-08-31 \\
+      --out-dir data/features --workers 2
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("features", help="compute the feature table from the tick store",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--store", help="tick store root (default: storage.ticks_dir)")
     p.add_argument("--exchange", default="binance", help=f"one of {', '.join(EXCHANGES)}")
     p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")

@@ -24,9 +24,21 @@ from aurora.api.protocol import protocol_class
 from aurora.api.service import GateService
 from aurora.cli.context import CliError, Context
 
+DESCRIPTION = """\
+Run Aurora, the pre-trade risk gate: GET /health, GET /metrics, POST /pretrade/check and
+POST /posttrade/log (bearer token AURORA_API_TOKEN). It serves the artifact at api.artifact_path
+and reloads it when the file changes. On start it says where it listens, which model it serves
+and whether a token is set. Stop it with Ctrl-C or SIGTERM.
+
+Examples:
+  AURORA_API_TOKEN=secret auroractl serve
+  auroractl serve --host 0.0.0.0 --port 8000
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the Aurora risk gate API (FastAPI on uvicorn)")
+    p = sub.add_parser("serve", help="run the Aurora risk gate API (FastAPI on uvicorn)",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", help="bind address (default: api.host)")
     p.add_argument("--port", type=int, help="TCP port (default: api.port; 0 picks a free one)")
     p.set_defaults(handler=_serve)
