@@ -20,6 +20,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	@echo ">>> installing aurora and its test tools into $(VENV) (a few minutes the first time)"
 	$(PIP) install --progress-bar on -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Aurora (Python 3)"
+	@# git strips notebook outputs on commit (.gitattributes names the filter; this defines it)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then $(VENV)/bin/nbstripout --install; fi
 	@touch $@
 
 $(VENV)/.installed-lab: $(VENV)/.installed-dev
