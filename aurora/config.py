@@ -97,6 +97,8 @@ class LabelSettings(_Section):
 class CostSettings(_Section):
     fee_bps: float = Field(ge=0)
     slippage_bps: float = Field(ge=0)
+    maker_fee_bps: float = Field(ge=-100, le=100)
+    taker_fee_bps: float = Field(ge=0, le=100)
 
 
 class AccountSettings(_Section):
@@ -168,6 +170,18 @@ class SymbolFilter(_Section):
     min_notional: float = Field(ge=0)
 
 
+class VenueSettings(_Section):
+    host: str
+    port: int = Field(ge=0, le=65535)
+    exchange: str = Field(min_length=1)
+    speed: float = Field(gt=0)
+    balances: dict[str, float]
+    depth_levels: int = Field(ge=5, le=5000)
+    depth_interval_ms: int = Field(ge=1)
+    synth_hours: float = Field(gt=0)
+    synth_seed: int
+
+
 class CalibrationSettings(_Section):
     min_samples: int = Field(ge=1)
     ece_bins: int = Field(ge=2)
@@ -210,6 +224,7 @@ class Settings(_Section):
     api: ApiSettings
     symbols: dict[str, SymbolFilter] = Field(min_length=1)
     calibration: CalibrationSettings
+    venue: VenueSettings
     ports: PortSettings
 
     def path(self, relative: str | Path) -> Path:
