@@ -145,6 +145,20 @@ class RewardSettings(_Section):
     max_R: float = Field(gt=0)
 
 
+class RunnerSettings(_Section):
+    aurora_url: str | None
+    gate_retries: int = Field(ge=0, le=10)
+    exchange: str = Field(min_length=1)
+    order_qty: float = Field(gt=0)
+    intent_interval_s: float = Field(ge=0)
+    latency_ms: float = Field(ge=0)
+    book_levels: int = Field(ge=1, le=1000)
+    regime_vol_window_s: float = Field(gt=0)
+    regime_high_vol_bps: float = Field(gt=0)
+    regime_wide_spread_bps: float = Field(gt=0)
+    metrics_port: int = Field(ge=1, le=65535)
+
+
 class ApiSettings(_Section):
     host: str
     port: int = Field(ge=1, le=65535)
@@ -221,6 +235,7 @@ class Settings(_Section):
     account: AccountSettings
     risk: RiskSettings
     reward: RewardSettings
+    runner: RunnerSettings
     api: ApiSettings
     symbols: dict[str, SymbolFilter] = Field(min_length=1)
     calibration: CalibrationSettings
