@@ -112,7 +112,7 @@ class Runner:
                 if self.open is not None:
                     self._watch_exit(ts, row, bp if self.open.pos.side > 0 else ap)
                 elif ts >= self.next_eval_ns and not self.entry_pending:
-                    self._decide(ts, row, vol)
+                    self._decide(ts, uid, row, vol)
                 self.summary.quotes += 1
             elif kind == TRADE:
                 _, ts, px, qty, side = ev
@@ -134,13 +134,13 @@ class Runner:
             self._executed(self.execution.flush(ts, self.market))
 
     # ---- entries -------------------------------------------------------------------------------
-    def _decide(self, ts: int, row: Any, vol: float) -> None:
+    def _decide(self, ts: int, uid: int, row: Any, vol: float) -> None:
         s = self.s
         self.next_eval_ns = ts + self.interval_ns
         # levels an entry takes (asks for a long) and the touch on that side
         levels = self.market.levels(-s.side)
         touch = self.market.quote[2] if s.side > 0 else self.market.quote[0]
-        ev = s.evaluate(ts, row, vol, levels, touch)
+        ev = s.evaluate(ts, uid, row, vol, levels=levels, touch_px=touch)
         if ev is None:
             return
         self.summary.evaluations += 1
@@ -159,9 +159,9 @@ class Runner:
                                "side": "buy" if side > 0 else "sell", "qty_intent": qty,
                                "price_intent": price, "market_ts_ns": ts, **extra}
         if ev is not None:
-            out.update(features=ev.features, score=ev.score, p_tp=ev.p, e_pi_bps=ev.e_pi_bps,
-                       slippage_est_bps=ev.slippage_est_bps, spread_bps=ev.spread_bps, vol_bps=ev.vol_bps,
-                       regime=ev.regime)
+            out.update(update_id=ev.update_id, features=ev.features, score=ev.score, p_tp=ev.p,
+                       e_pi_bps=ev.e_pi_bps, slippage_est_bps=ev.slippage_est_bps, spread_bps=ev.spread_bps,
+                       vol_bps=ev.vol_bps, regime=ev.regime)
         return out
 
     def _enter(self, ev: Evaluation, touch: float) -> None:

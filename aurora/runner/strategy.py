@@ -28,6 +28,7 @@ class Evaluation:
     """One decision's inputs and outputs (``features`` by name, as computed by the stream)."""
 
     ts_ns: int
+    update_id: int  # of the quote decided on
     features: dict[str, float]
     score: float
     p: float
@@ -101,8 +102,8 @@ class Strategy:
             s += w * float(row[i])
         return s
 
-    def evaluate(self, ts_ns: int, row: np.ndarray, vol_bps: float, levels: tuple[np.ndarray, np.ndarray],
-                 touch_px: float) -> Evaluation | None:
+    def evaluate(self, ts_ns: int, update_id: int, row: np.ndarray, vol_bps: float, *,
+                 levels: tuple[np.ndarray, np.ndarray], touch_px: float) -> Evaluation | None:
         """Decide on one feature row; None when a feature the model uses is not finite.
 
         ``levels`` are the book levels an entry would take (asks for a long), ``touch_px`` the
@@ -117,4 +118,4 @@ class Strategy:
         reg = regime.classify(spread, vol_bps, wide_spread_bps=self.wide_spread_bps,
                               high_vol_bps=self.high_vol_bps)
         feats: dict[str, Any] = dict(zip(self.names, row.tolist(), strict=True))
-        return Evaluation(ts_ns, feats, s, p, epi, slip, spread, vol_bps, reg)
+        return Evaluation(ts_ns, update_id, feats, s, p, epi, slip, spread, vol_bps, reg)
