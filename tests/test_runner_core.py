@@ -28,7 +28,10 @@ def test_realized_vol_matches_the_feature_study():
     ts = np.cumsum(rng.integers(1, 400_000_000, 5000))  # ns, ~0.2 s apart on average
     mid = 100.0 * np.exp(np.cumsum(rng.normal(0, 2e-5, ts.size)))
     rv = RealizedVol(60.0)
-    got = np.array([rv.update(int(t), float(m)) for t, m in zip(ts, mid, strict=True)])
+    got = []
+    for t, m in zip(ts.tolist(), mid.tolist(), strict=True):
+        rv.add(t, m)
+        got.append(rv.at(t))
     np.testing.assert_allclose(got, realized_vol_bps(ts, mid, 60.0), rtol=1e-9, atol=1e-9)
     with pytest.raises(ValueError, match="window"):
         RealizedVol(0.0)

@@ -12,7 +12,6 @@ study's ``vol_bps`` column (:func:`aurora.pipeline.study.realized_vol_bps`).
 from __future__ import annotations
 
 import math
-from collections import deque
 
 NORMAL = "normal"
 HIGH_VOL = "high_vol"
@@ -29,36 +28,41 @@ def classify(spread_bps: float, vol_bps: float, *, wide_spread_bps: float, high_
 
 
 class RealizedVol:
-    """Streaming trailing realised volatility (bps) over ``window_s`` seconds of receive time.
+    """Trailing realised volatility (bps) over ``window_s`` seconds of receive time, streaming.
 
-    Terms leaving the window are subtracted from the running sum, which is re-added exactly
-    from the window's terms once as many terms have left as it holds (amortised O(1) a quote),
-    so rounding error never builds up over a day."""
+    :meth:`add` costs a few list appends per quote; :meth:`at` sums the window exactly
+    (``math.fsum``) when a decision needs it, so nothing accumulates rounding error over a day."""
 
-    __slots__ = ("_dropped", "_prev_mid", "_sum", "_terms", "_window_ns")
+    __slots__ = ("_first", "_prev_mid", "_r2", "_ts", "_window_ns")
 
     def __init__(self, window_s: float) -> None:
         if not (math.isfinite(window_s) and window_s > 0):
             raise ValueError(f"volatility window must be positive seconds, got {window_s}")
         self._window_ns = round(window_s * 1e9)
-        self._terms: deque[tuple[int, float]] = deque()
-        self._sum = 0.0
-        self._dropped = 0
+        self._ts: list[int] = []
+        self._r2: list[float] = []
+        self._first = 0  # index of the oldest term that may still be in the window
         self._prev_mid = math.nan
 
-    def update(self, ts_ns: int, mid: float) -> float:
-        """Add the quote at ``ts_ns`` with mid price ``mid``; returns the volatility (bps) at it."""
+    def add(self, ts_ns: int, mid: float) -> None:
+        """A quote at ``ts_ns`` with mid price ``mid`` (receive times must not decrease)."""
         prev, self._prev_mid = self._prev_mid, mid
-        terms = self._terms
-        if not math.isnan(prev):  # not the first quote
+        if not math.isnan(prev):  # the first quote has no return
             r = (mid - prev) / prev * 1e4
-            terms.append((ts_ns, r * r))
-            self._sum += r * r
+            self._ts.append(ts_ns)
+            self._r2.append(r * r)
+
+    def at(self, ts_ns: int) -> float:
+        """The volatility (bps) over ``(ts_ns − window_s, ts_ns]``; ``ts_ns`` not before the last
+        quote added and never decreasing between calls."""
+        ts = self._ts
         lim = ts_ns - self._window_ns
-        while terms and terms[0][0] <= lim:
-            self._sum -= terms.popleft()[1]
-            self._dropped += 1
-        if self._dropped > len(terms):
-            self._sum = math.fsum(t for _, t in terms)
-            self._dropped = 0
-        return math.sqrt(max(self._sum, 0.0))
+        i = self._first
+        n = len(ts)
+        while i < n and ts[i] <= lim:
+            i += 1
+        if i > 4096 and i > n // 2:  # forget what left the window, now and then
+            del ts[:i], self._r2[:i]
+            i = 0
+        self._first = i
+        return math.sqrt(math.fsum(self._r2[i:]))

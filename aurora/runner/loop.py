@@ -104,7 +104,7 @@ class Runner:
                 _, ts, uid, bp, bq, ap, aq = ev
                 row = f.on_bbo(ts, uid, bp, bq, ap, aq)
                 m.quote = (bp, bq, ap, aq)
-                vol = self.vol.update(ts, row[0])
+                self.vol.add(ts, row[0])
                 self.row = row
                 self.last_ts = ts
                 if ex.pending:
@@ -112,7 +112,7 @@ class Runner:
                 if self.open is not None:
                     self._watch_exit(ts, row, bp if self.open.pos.side > 0 else ap)
                 elif ts >= self.next_eval_ns and not self.entry_pending:
-                    self._decide(ts, uid, row, vol)
+                    self._decide(ts, uid, row)
                 self.summary.quotes += 1
             elif kind == TRADE:
                 _, ts, px, qty, side = ev
@@ -134,13 +134,13 @@ class Runner:
             self._executed(self.execution.flush(ts, self.market))
 
     # ---- entries -------------------------------------------------------------------------------
-    def _decide(self, ts: int, uid: int, row: Any, vol: float) -> None:
+    def _decide(self, ts: int, uid: int, row: Any) -> None:
         s = self.s
         self.next_eval_ns = ts + self.interval_ns
         # levels an entry takes (asks for a long) and the touch on that side
         levels = self.market.levels(-s.side)
         touch = self.market.quote[2] if s.side > 0 else self.market.quote[0]
-        ev = s.evaluate(ts, uid, row, vol, levels=levels, touch_px=touch)
+        ev = s.evaluate(ts, uid, row, self.vol.at(ts), levels=levels, touch_px=touch)
         if ev is None:
             return
         self.summary.evaluations += 1
