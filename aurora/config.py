@@ -175,6 +175,13 @@ class ApiSettings(_Section):
     access_log: bool
 
 
+class ExchangeSettings(_Section):
+    target: Literal["live", "testnet", "venue"]
+    rate_limit: bool
+    poll_interval_s: float = Field(gt=0)
+    stream_retry_s: float = Field(gt=0)
+
+
 class SymbolFilter(_Section):
     """Exchange filters of one symbol (Binance PRICE_FILTER, LOT_SIZE, MIN_NOTIONAL)."""
 
@@ -237,6 +244,7 @@ class Settings(_Section):
     reward: RewardSettings
     runner: RunnerSettings
     api: ApiSettings
+    exchange: ExchangeSettings
     symbols: dict[str, SymbolFilter] = Field(min_length=1)
     calibration: CalibrationSettings
     venue: VenueSettings
