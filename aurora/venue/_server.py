@@ -145,6 +145,11 @@ class Venue:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    @property
+    def user_subscribers(self) -> int:
+        """Websocket-API connections subscribed to the user data stream."""
+        return len(self._user)
+
     def server_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self._skew_ms
 
