@@ -4,9 +4,9 @@ Why aiohttp: it is already installed as ccxt's own transport, it serves HTTP and
 one route table on one port without an ASGI layer, and ``AppRunner`` + ``TCPSite`` start it inside
 any running event loop on an ephemeral port, so tests run the real server in process.
 
-Routes (``/api/v3`` as Binance): ping, time, exchangeInfo, depth, trades, ticker/bookTicker; SIGNED:
-account, order (POST/GET/DELETE), openOrders, myTrades. Websockets: ``/ws``, ``/ws/<n or stream>``
-and ``/stream[?streams=a/b]`` (``@trade``, ``@bookTicker``, ``@depth``/``@depth@100ms``;
+Routes (``/api/v3`` as Binance): ping, time, exchangeInfo, depth, trades, aggTrades,
+ticker/bookTicker; SIGNED: account, order (POST/GET/DELETE), openOrders, myTrades. Websockets:
+``/ws``, ``/ws/<n or stream>`` and ``/stream[?streams=a/b]`` (``@trade``, ``@bookTicker``, ``@depth``/``@depth@100ms``;
 SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS), and ``/ws-api/v3`` (``userDataStream.subscribe.signature``
 → ``executionReport`` and ``outboundAccountPosition`` events). ``GET /venue/stats`` (not Binance)
 reports orders, rejections and injected faults for tests and benchmarks.
@@ -281,7 +281,7 @@ class Venue:
         routes: list[tuple[str, str, _Handler]] = [
             (get, "/api/v3/ping", self._ping), (get, "/api/v3/time", self._time),
             (get, "/api/v3/exchangeInfo", self._exchange_info), (get, "/api/v3/depth", self._depth),
-            (get, "/api/v3/trades", self._recent_trades),
+            (get, "/api/v3/trades", self._recent_trades), (get, "/api/v3/aggTrades", self._agg_trades),
             (get, "/api/v3/ticker/bookTicker", self._book_ticker),
             (get, "/api/v3/account", self._account), (post, "/api/v3/order", self._new_order),
             (get, "/api/v3/order", self._get_order), (delete, "/api/v3/order", self._cancel_order),
@@ -318,7 +318,8 @@ class Venue:
             return self._error(wire.too_many_requests(ip), retry_after=f429.retry_after_s)  # type: ignore[attr-defined]
         f5xx = self.faults.get("http_5xx")
         if f5xx is not None and self.faults.fires("http_5xx", now, route):
-            return self._error(wire.internal_error(f5xx.status))  # type: ignore[attr-defined]
+            # as Binance's edge answers: a bare status, not a JSON error code (ccxt: ExchangeNotAvailable)
+            return web.Response(status=f5xx.status, text="Service Unavailable")  # type: ignore[attr-defined]
         skew = self.faults.get("clock_skew")
         if skew is not None and self.faults.fires("clock_skew", now, route):
             self._skew_ms = 0 if self._skew_ms else skew.skew_ms  # type: ignore[attr-defined]
@@ -397,6 +398,15 @@ class Venue:
         self._check_symbol(params)
         limit = min(1000, int(params.get("limit") or 500))
         return self._json(list(self._trades)[-limit:])
+
+    async def _agg_trades(self, request: web.Request) -> web.Response:
+        """Each replayed trade is its own aggregate (the tape's trades are already per taker order)."""
+        params, _ = await self._params(request)
+        self._check_symbol(params)
+        limit = min(1000, int(params.get("limit") or 500))
+        return self._json([{"a": t["id"], "p": t["price"], "q": t["qty"], "f": t["id"], "l": t["id"],
+                            "T": t["time"], "m": t["isBuyerMaker"], "M": True}
+                           for t in list(self._trades)[-limit:]])
 
     async def _book_ticker(self, request: web.Request) -> web.Response:
         params, _ = await self._params(request)

@@ -93,10 +93,6 @@ def banned(ip: str, until_ms: int) -> BinanceError:
                                "Please use WebSocket Streams for live updates to avoid bans.", 418)
 
 
-def internal_error(status: int) -> BinanceError:
-    return BinanceError(-1001, "Internal error; unable to process your request. Please try again.", status)
-
-
 _REJECTS: dict[Reject, tuple[int, str]] = {
     Reject.DUPLICATE: (-2010, "Duplicate order sent."),
     Reject.INSUFFICIENT_BALANCE: (-2010, "Account has insufficient balance for requested action."),
