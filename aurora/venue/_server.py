@@ -5,11 +5,12 @@ one route table on one port without an ASGI layer, and ``AppRunner`` + ``TCPSite
 any running event loop on an ephemeral port, so tests run the real server in process.
 
 Routes (``/api/v3`` as Binance): ping, time, exchangeInfo, depth, trades, aggTrades,
-ticker/bookTicker; SIGNED: account, order (POST/GET/DELETE), openOrders, myTrades. Websockets:
-``/ws``, ``/ws/<n or stream>`` and ``/stream[?streams=a/b]`` (``@trade``, ``@bookTicker``, ``@depth``/``@depth@100ms``;
-SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS), and ``/ws-api/v3`` (``userDataStream.subscribe.signature``
-→ ``executionReport`` and ``outboundAccountPosition`` events). ``GET /venue/stats`` (not Binance)
-reports orders, rejections and injected faults for tests and benchmarks.
+ticker/bookTicker; SIGNED: account, order (POST/GET/DELETE), openOrders, myTrades.
+Market streams: ``/ws``, ``/ws/<n or stream>`` and ``/stream[?streams=a/b]`` with ``@trade``,
+``@bookTicker``, ``@depth``/``@depth@100ms`` (SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS).
+Websocket API: ``/ws-api/v3``, ``userDataStream.subscribe.signature`` → ``executionReport`` and
+``outboundAccountPosition`` events. ``GET /venue/stats`` (not Binance) reports orders, rejections
+and injected faults for tests and benchmarks.
 
 Clocks: the venue's clock is the wall clock (plus any injected skew); replayed events are stamped
 with it when they are emitted, and the fill model runs on it, so every time it serves is one clock.
