@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+import numpy as np
 import orjson
 from aiohttp import WSMsgType, web
 
@@ -117,6 +118,7 @@ class Venue:
         self._t0 = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
+        self._start = 0
         self.market_done = asyncio.Event()
         self.app = self._build_app()
         sym = spec.symbol.lower()
@@ -125,6 +127,7 @@ class Venue:
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Serve on ``host:port`` (0 = an ephemeral port) and start the market; returns the bound address."""
+        self._start = self._warm_up()
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -158,16 +161,26 @@ class Venue:
         return time.monotonic() - self._t0
 
     # ---- market -------------------------------------------------------------------------------------
+    def _warm_up(self) -> int:
+        """Apply the tape up to its first depth message at once (nobody listens yet), so the book is
+        whole from the first request; returns where the timed replay starts."""
+        kinds = self.tape.kind
+        first_depth = int(np.argmax(kinds == DEPTH)) if (kinds == DEPTH).any() else -1
+        for i in range(first_depth + 1):
+            self._process(i)
+        return first_depth + 1
+
     async def _replay(self) -> None:
         tape = self.tape
         n = len(tape)
-        if n == 0:
+        start = self._start
+        if start >= n:
             self.market_done.set()
             return
-        ts0 = int(tape.ts_ns[0])
+        ts0 = int(tape.ts_ns[start])
         while True:
             wall0 = time.monotonic_ns()
-            i = 0
+            i = start
             while i < n:
                 due = wall0 + (int(tape.ts_ns[i]) - ts0) / self.speed
                 now = time.monotonic_ns()
@@ -186,6 +199,7 @@ class Venue:
             self.market_done.set()
             if not self.loop_tape:
                 return
+            start, ts0 = 0, int(tape.ts_ns[0])
 
     def _process(self, i: int) -> None:
         t = self.tape
