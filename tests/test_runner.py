@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import SHARED_WS
+from pydantic import SecretStr
 
+from aurora.api.process import ServerProcess
 from aurora.artifact import SCHEMA, Calibration, build_document, load_artifact, save_artifact
 from aurora.cli import main
 from aurora.config import Settings, load_settings
@@ -35,10 +37,11 @@ FEATURES = ["obi_l1", "obi_w", "ofi_1s", "tfi_5s", "absorption_5s"]
 NS = 1_000_000_000
 
 
-def _artifact(path: Path, calibrator: dict, *, tp_bps: float = 10.0, sl_bps: float = 10.0) -> Calibration:
+def _artifact(path: Path, calibrator: dict, *, tp_bps: float = 10.0, sl_bps: float = 10.0,
+              created_at: str = "2024-01-01T00:00:00+00:00") -> Calibration:
     """A small calibrated artifact: a linear score over several features (depth ones included)."""
     body = {
-        "schema": SCHEMA, "created_at": "2024-01-01T00:00:00+00:00", "model_version": "runner-test",
+        "schema": SCHEMA, "created_at": created_at, "model_version": "runner-test",
         "symbols": [SYMBOL], "features": FEATURES,
         "score_model": {"kind": "linear", "intercept": 0.1,
                         "weights": {"obi_l1": 1.3, "obi_w": 0.7, "ofi_1s": 0.05, "tfi_5s": 0.8,
@@ -181,6 +184,31 @@ def test_no_gate_means_no_order(tmp_path: Path, synth_store: TickStore) -> None:
     assert res.orders.get("denied", 0) > 0 and not recs["orders_success"] and not recs["orders_failed"]
     assert all(r["gate"]["reasons"] == [GATE_UNAVAILABLE] and r["gate"]["error"]
                for r in recs["orders_denied"])
+
+
+def test_replay_through_aurora_over_http(tmp_path: Path, synth_store: TickStore) -> None:
+    """The HTTP gate against a real Aurora on loopback: allowed entries carry Aurora's decision id,
+    and every fill is in Aurora's post-trade log (Aurora decides on its own clock here)."""
+    now = datetime.now(UTC).isoformat()
+    aurora_home = tmp_path / "aurora"
+    (aurora_home / "configs").mkdir(parents=True)
+    _artifact(aurora_home / "data" / "artifacts" / "current.json", PLATT, created_at=now)
+    with ServerProcess(aurora_home, {"AURORA_API_TOKEN": "runner-test-token"}) as server:
+        settings = _settings(tmp_path / "home", aurora_url=server.url)
+        settings = settings.model_copy(update={"api_token": SecretStr("runner-test-token")})
+        cal = _artifact(tmp_path / "a.json", PLATT, created_at=now)
+        end = last_quote_ns(synth_store, "binance", SYMBOL) + 1
+        res = _replay(settings, cal, synth_store, end - 3 * 60 * NS, end)
+        aurora_events = list(read_events(server.events_path))
+    recs = _order_records(settings.path(settings.logging.dir))
+    entries = [r for r in recs["orders_success"] if r["leg"] == "entry"]
+    assert entries and res.equity is None
+    decided = {e["decision_id"] for e in aurora_events if e["event"] == "api.decision"}
+    assert all(r["decision_id"] in decided for r in entries + recs["orders_denied"])
+    logged = {(e["inputs"]["client_order_id"], e["inputs"]["status"]) for e in aurora_events
+              if e["event"] == "api.posttrade"}
+    for r in recs["orders_success"]:
+        assert (r["client_order_id"], "filled" if r["leg"] == "entry" else "closed") in logged
 
 
 def test_cli_run_replay(tmp_path: Path, synth_store: TickStore, capsys: pytest.CaptureFixture[str]) -> None:
