@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from aurora.core.economics import e_pi_bps, round_trip_cost_bps
 from aurora.events import event_log, read_events
 from aurora.runner.features import feature_params
 from aurora.runner.gate import GATE_UNAVAILABLE
+from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.replay import ReplayResult, run_replay
 from aurora.runner.source import last_quote_ns
 from aurora.runner.strategy import Evaluation
@@ -85,11 +87,12 @@ def real_store(tmp_path_factory: pytest.TempPathFactory) -> TickStore:
 
 
 def _replay(settings: Settings, cal: Calibration, store: TickStore, start_ns: int, end_ns: int,
-            on_evaluation: Callable[[Evaluation], None] | None = None) -> ReplayResult:
+            on_evaluation: Callable[[Evaluation], None] | None = None,
+            metrics: RunnerMetrics | None = None) -> ReplayResult:
     events = event_log(settings, "runner")
     try:
         return run_replay(settings, cal, store, SYMBOL, start_ns=start_ns, end_ns=end_ns, events=events,
-                          on_evaluation=on_evaluation)
+                          on_evaluation=on_evaluation, metrics=metrics)
     finally:
         events.close()
 
@@ -154,9 +157,17 @@ def test_replaying_twice_gives_identical_order_logs(tmp_path: Path, synth_store:
     logs = []
     for run in ("one", "two"):
         settings = _settings(tmp_path / run, latency_ms=2.0)
-        res = _replay(settings, cal, synth_store, end - 6 * 60 * NS, end)
+        metrics = RunnerMetrics()
+        res = _replay(settings, cal, synth_store, end - 6 * 60 * NS, end, metrics=metrics)
         assert res.orders.get("success", 0) >= 2  # something was traded
         logs.append(_order_records(settings.path(settings.logging.dir)))
+        sample = metrics.registry.get_sample_value
+        for outcome, n in res.orders.items():
+            assert sample("wisescalp_orders_total", {"outcome": outcome}) == n
+        assert sample("wisescalp_tick_to_decision_seconds_count") >= res.summary.evaluations > 0
+        assert abs(sample("wisescalp_heartbeat_timestamp_seconds") - time.time()) < 60
+        assert sample("wisescalp_feed_lag_seconds") > 0  # market time is long past
+        assert sample("wisescalp_position_base") == 0.0  # flat at the end
     assert logs[0] == logs[1]
     recs = [r for stream in logs[0].values() for r in stream]
     ids = [r["client_order_id"] for r in recs if r["leg"] == "entry"]

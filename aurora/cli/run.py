@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", type=Path, help="tick store root (default: storage.ticks_dir)")
     p.add_argument("--exchange", help="tick-store exchange (default: runner.exchange)")
     p.add_argument("--artifact", type=Path, help="calibration artifact (default: api.artifact_path)")
+    p.add_argument("--metrics", action="store_true",
+                   help="serve Prometheus /metrics on 127.0.0.1:runner.metrics_port while running")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_handle)
 
@@ -71,6 +73,7 @@ def window(args: argparse.Namespace, last_ns: int) -> tuple[int, int]:
 
 def _handle(ctx: Context) -> int:
     from aurora.artifact import load_artifact
+    from aurora.runner.metrics import RunnerMetrics
     from aurora.runner.replay import run_replay
     from aurora.runner.source import SourceError, last_quote_ns
 
@@ -82,9 +85,17 @@ def _handle(ctx: Context) -> int:
     store = TickStore(args.store or settings.path(settings.storage.ticks_dir))
     cal = load_artifact(args.artifact or settings.path(settings.api.artifact_path))
     events = ctx.events("runner")
+    metrics = RunnerMetrics()
+    if args.metrics:
+        try:
+            metrics.serve(settings.runner.metrics_port)
+        except OSError as exc:
+            raise CliError(f"cannot serve metrics on port {settings.runner.metrics_port} "
+                           f"(runner.metrics_port): {exc.strerror or exc}") from None
     try:
         start, end = window(args, last_quote_ns(store, settings.runner.exchange, args.symbol))
-        res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events)
+        res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events,
+                         metrics=metrics)
     except (SourceError, StoreError) as exc:
         raise CliError(str(exc)) from None
     s = res.summary

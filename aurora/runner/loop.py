@@ -14,6 +14,7 @@ Exits are not sent to the gate (they only reduce risk) but are logged and report
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from aurora.core.sprt import after_gate, next_llr
 from aurora.core.stream import StreamFeatures
 from aurora.runner.execution import Execution, Market, Order, SimExecution
 from aurora.runner.gate import Gate, GateReply, GateRequest, TradeReport
+from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import DENIED, FAILED, SUCCESS, OrderLog
 from aurora.runner.source import BOOK, QUOTE, TRADE
 from aurora.runner.strategy import Evaluation, Strategy
@@ -69,7 +71,8 @@ class Runner:
     def __init__(self, strategy: Strategy, features: StreamFeatures, gate: Gate, execution: SimExecution,
                  log: OrderLog, *, run_id: str, start_ns: int, intent_interval_s: float,
                  vol_window_s: float, latency_ms: float,
-                 on_evaluation: Callable[[Evaluation], None] | None = None) -> None:
+                 on_evaluation: Callable[[Evaluation], None] | None = None,
+                 metrics: RunnerMetrics | None = None) -> None:
         self.s = strategy
         self.features = features
         self.gate = gate
@@ -82,6 +85,7 @@ class Runner:
         self.vol = RealizedVol(vol_window_s)
         self.market = Market()
         self.on_evaluation = on_evaluation
+        self.metrics = metrics
         self.summary = Summary()
         self.sprt_llr = 0.0
         self.open: _Open | None = None
@@ -97,9 +101,12 @@ class Runner:
         m = self.market
         ex = self.execution
         n = 0
+        mx = self.metrics
         for ev in events:
             n += 1
             kind = ev[0]
+            if mx is not None and n % 256 == 0:
+                self._beat(mx, ev[1])
             if kind == QUOTE:
                 _, ts, uid, bp, bq, ap, aq = ev
                 row = f.on_bbo(ts, uid, bp, bq, ap, aq)
@@ -112,7 +119,12 @@ class Runner:
                 if self.open is not None:
                     self._watch_exit(ts, row, bp if self.open.pos.side > 0 else ap)
                 elif ts >= self.next_eval_ns and not self.entry_pending:
-                    self._decide(ts, uid, row)
+                    if mx is None:
+                        self._decide(ts, uid, row)
+                    else:
+                        t0 = time.perf_counter()
+                        self._decide(ts, uid, row)
+                        mx.decision_latency.observe(time.perf_counter() - t0)
                 self.summary.quotes += 1
             elif kind == TRADE:
                 _, ts, px, qty, side = ev
@@ -120,10 +132,24 @@ class Runner:
             elif kind == BOOK:
                 _, ts, bpx, bqty, apx, aqty, sync = ev
                 f.on_book_top(bqty, aqty, sync)
+                if sync and not m.in_sync and mx is not None:
+                    mx.book_resyncs.inc()
                 m.bid_px, m.bid_qty, m.ask_px, m.ask_qty, m.in_sync = bpx, bqty, apx, aqty, sync
         self.summary.events += n
         self._finish()
+        if mx is not None:
+            self._beat(mx, self.last_ts)
         return self.summary
+
+    def _beat(self, mx: RunnerMetrics, ts: int) -> None:
+        """Heartbeat, feed lag, position and its unrealised P&L (every 256 events)."""
+        now = time.time()
+        mx.heartbeat.set(now)
+        mx.feed_lag.set(now - ts / NS)
+        o = self.open
+        mx.position.set(o.qty if o is not None else 0.0)
+        mark = self.market.quote[0]
+        mx.unrealized.set(o.qty * (mark - o.entry_px) if o is not None else 0.0)
 
     def _finish(self) -> None:
         """End of the source: execute what is pending, close what is open, at the last market."""

@@ -14,16 +14,20 @@ ratio it was decided on), the gate's answer, and the fill or the error.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aurora.events import EventLog
+
+if TYPE_CHECKING:
+    from aurora.runner.metrics import RunnerMetrics
 
 SUCCESS, FAILED, DENIED = "success", "failed", "denied"
 
 
 class OrderLog:
-    def __init__(self, events: EventLog) -> None:
+    def __init__(self, events: EventLog, metrics: RunnerMetrics | None = None) -> None:
         self.events = events
+        self.metrics = metrics
         self.counts: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
 
@@ -34,4 +38,8 @@ class OrderLog:
         self.counts[outcome] += 1
         if outcome == FAILED:
             self.errors[str(fields.get("error_class"))] += 1
+        if self.metrics is not None:
+            self.metrics.orders.labels(outcome).inc()
+            if outcome == FAILED:
+                self.metrics.errors.labels(str(fields.get("error_class"))).inc()
         self.events.emit(f"order.{outcome}", stream=f"orders_{outcome}", **intent, **fields)

@@ -23,6 +23,7 @@ from aurora.runner.execution import SimExecution
 from aurora.runner.features import feature_params, microprice_model
 from aurora.runner.gate import Gate, HttpGate, InProcessGate
 from aurora.runner.loop import Runner, Summary
+from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import OrderLog
 from aurora.runner.source import SourceError, StoreReplay
 from aurora.runner.strategy import Evaluation, Strategy
@@ -61,7 +62,8 @@ def replay_run_id(symbol: str, start_ns: int, end_ns: int, cal: Calibration) -> 
 
 def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: str, *, start_ns: int,
                end_ns: int, events: EventLog,
-               on_evaluation: Callable[[Evaluation], None] | None = None) -> ReplayResult:
+               on_evaluation: Callable[[Evaluation], None] | None = None,
+               metrics: RunnerMetrics | None = None) -> ReplayResult:
     """Replay ``[start_ns, end_ns)`` (receive time, ns) of ``symbol`` through the runner."""
     spec = symbol_spec(settings, symbol)
     params = feature_params(cal, spec.tick_size)
@@ -76,10 +78,11 @@ def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: s
     c = settings.costs
     execution = SimExecution(spec, Fees(c.maker_fee_bps, c.taker_fee_bps), settings.account.equity,
                              round(r.latency_ms * 1e6))
-    log = OrderLog(events)
+    log = OrderLog(events, metrics)
     runner = Runner(strategy, StreamFeatures(params, microprice_model(cal)), gate, execution, log,
                     run_id=run_id, start_ns=start_ns, intent_interval_s=r.intent_interval_s,
-                    vol_window_s=r.regime_vol_window_s, latency_ms=r.latency_ms, on_evaluation=on_evaluation)
+                    vol_window_s=r.regime_vol_window_s, latency_ms=r.latency_ms, on_evaluation=on_evaluation,
+                    metrics=metrics)
     events.emit("runner.start", mode="replay", symbol=symbol, start_ns=start_ns, end_ns=end_ns,
                 replay_run_id=run_id, model_version=cal.model_version, gate="in_process" if in_process
                 else r.aurora_url)
