@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -68,6 +68,22 @@ class Market:
             pairs = zip(px.tolist(), qty.tolist(), strict=False)
             return [(p, q) for p, q in pairs if not (math.isnan(p) or math.isnan(q))]
         return lv(*self.levels(1)), lv(*self.levels(-1))
+
+
+class Executor(Protocol):
+    """Where the runner's orders go: ``submit`` now, results from ``on_market``/``flush``."""
+
+    pending: list[Order]
+
+    def submit(self, order: Order) -> None: ...
+
+    def on_market(self, ts_ns: int, market: Market) -> list[Execution]: ...
+
+    def flush(self, ts_ns: int, market: Market) -> list[Execution]: ...
+
+    def base_free(self) -> float:
+        """Base asset the account holds free to sell."""
+        ...
 
 
 class SimExecution:

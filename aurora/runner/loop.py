@@ -27,7 +27,7 @@ from aurora.core.regime import RealizedVol
 from aurora.core.risk import Request
 from aurora.core.sprt import after_gate, next_llr
 from aurora.core.stream import StreamFeatures
-from aurora.runner.execution import Execution, Market, Order, SimExecution
+from aurora.runner.execution import Execution, Executor, Market, Order
 from aurora.runner.gate import Gate, GateReply, GateRequest, TradeReport
 from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import DENIED, FAILED, SUCCESS, OrderLog
@@ -68,7 +68,7 @@ class Runner:
     """Run events through the decision path. ``run_id`` names the run in client order ids (a
     replay passes a deterministic one); ``on_evaluation`` sees every decision (parity tests)."""
 
-    def __init__(self, strategy: Strategy, features: StreamFeatures, gate: Gate, execution: SimExecution,
+    def __init__(self, strategy: Strategy, features: StreamFeatures, gate: Gate, execution: Executor,
                  log: OrderLog, *, run_id: str, start_ns: int, intent_interval_s: float,
                  vol_window_s: float, latency_ms: float,
                  on_evaluation: Callable[[Evaluation], None] | None = None,
@@ -97,48 +97,60 @@ class Runner:
 
     # ---- the loop ------------------------------------------------------------------------------
     def run(self, events: Iterable[tuple]) -> Summary:
-        f = self.features
-        m = self.market
-        ex = self.execution
-        n = 0
-        mx = self.metrics
+        """Every event through :meth:`step`, then :meth:`finish`."""
+        step = self.step
         for ev in events:
-            n += 1
-            kind = ev[0]
-            if mx is not None and n % 256 == 0:
-                self._beat(mx, ev[1])
-            if kind == QUOTE:
-                _, ts, uid, bp, bq, ap, aq = ev
-                row = f.on_bbo(ts, uid, bp, bq, ap, aq)
-                m.quote = (bp, bq, ap, aq)
-                self.vol.add(ts, row[0])
-                self.row = row
-                self.last_ts = ts
-                if ex.pending:
-                    self._executed(ex.on_market(ts, m))
-                if self.open is not None:
-                    self._watch_exit(ts, row, bp if self.open.pos.side > 0 else ap)
-                elif ts >= self.next_eval_ns and not self.entry_pending:
-                    if mx is None:
-                        self._decide(ts, uid, row)
-                    else:
-                        t0 = time.perf_counter()
-                        self._decide(ts, uid, row)
-                        mx.decision_latency.observe(time.perf_counter() - t0)
-                self.summary.quotes += 1
-            elif kind == TRADE:
-                _, ts, px, qty, side = ev
-                f.on_trade(ts, px, qty, side)
-            elif kind == BOOK:
-                _, ts, bpx, bqty, apx, aqty, sync = ev
-                f.on_book_top(bqty, aqty, sync)
-                if sync and not m.in_sync and mx is not None:
-                    mx.book_resyncs.inc()
-                m.bid_px, m.bid_qty, m.ask_px, m.ask_qty, m.in_sync = bpx, bqty, apx, aqty, sync
-        self.summary.events += n
-        self._finish()
-        if mx is not None:
-            self._beat(mx, self.last_ts)
+            step(ev)
+        return self.finish()
+
+    def step(self, ev: tuple) -> None:
+        """One market event (see :mod:`aurora.runner.source` for the tuples)."""
+        kind = ev[0]
+        mx = self.metrics
+        sm = self.summary
+        sm.events += 1
+        if mx is not None and sm.events % 256 == 0:
+            self._beat(mx, ev[1])
+        if kind == QUOTE:
+            _, ts, uid, bp, bq, ap, aq = ev
+            m = self.market
+            row = self.features.on_bbo(ts, uid, bp, bq, ap, aq)
+            m.quote = (bp, bq, ap, aq)
+            self.vol.add(ts, row[0])
+            self.row = row
+            self.last_ts = ts
+            if self.execution.pending:
+                self._executed(self.execution.on_market(ts, m))
+            if self.open is not None:
+                self._watch_exit(ts, row, bp if self.open.pos.side > 0 else ap)
+            elif ts >= self.next_eval_ns and not self.entry_pending:
+                if mx is None:
+                    self._decide(ts, uid, row)
+                else:
+                    t0 = time.perf_counter()
+                    self._decide(ts, uid, row)
+                    mx.decision_latency.observe(time.perf_counter() - t0)
+            sm.quotes += 1
+        elif kind == TRADE:
+            _, ts, px, qty, side = ev
+            self.features.on_trade(ts, px, qty, side)
+        elif kind == BOOK:
+            _, ts, bpx, bqty, apx, aqty, sync = ev
+            m = self.market
+            self.features.on_book_top(bqty, aqty, sync)
+            if sync and not m.in_sync and mx is not None:
+                mx.book_resyncs.inc()
+            m.bid_px, m.bid_qty, m.ask_px, m.ask_qty, m.in_sync = bpx, bqty, apx, aqty, sync
+
+    def finish(self) -> Summary:
+        """End of the source: execute what is pending, close what is open, at the last market."""
+        ts = self.last_ts
+        self._executed(self.execution.flush(ts, self.market))
+        if self.open is not None and not self.open.exit_pending:
+            self._send_exit(ts, self.row, "end")
+            self._executed(self.execution.flush(ts, self.market))
+        if self.metrics is not None:
+            self._beat(self.metrics, ts)
         return self.summary
 
     def _beat(self, mx: RunnerMetrics, ts: int) -> None:
@@ -150,14 +162,6 @@ class Runner:
         mx.position.set(o.qty if o is not None else 0.0)
         mark = self.market.quote[0]
         mx.unrealized.set(o.qty * (mark - o.entry_px) if o is not None else 0.0)
-
-    def _finish(self) -> None:
-        """End of the source: execute what is pending, close what is open, at the last market."""
-        ts = self.last_ts
-        self._executed(self.execution.flush(ts, self.market))
-        if self.open is not None and not self.open.exit_pending:
-            self._send_exit(ts, self.row, "end")
-            self._executed(self.execution.flush(ts, self.market))
 
     # ---- entries -------------------------------------------------------------------------------
     def _decide(self, ts: int, uid: int, row: Any) -> None:
