@@ -142,6 +142,10 @@ class Runner:
                 mx.book_resyncs.inc()
             m.bid_px, m.bid_qty, m.ask_px, m.ask_qty, m.in_sync = bpx, bqty, apx, aqty, sync
 
+    def poll(self) -> None:
+        """Pick up executions that completed outside the event stream (a live executor)."""
+        self._executed(self.execution.on_market(self.last_ts, self.market))
+
     def finish(self) -> Summary:
         """End of the source: execute what is pending, close what is open, at the last market."""
         ts = self.last_ts
