@@ -69,3 +69,27 @@ def test_shadow_mode_sends_nothing(settings: Settings, tmp_path: Path) -> None:
     assert res.summary.quotes > 20 and not logs["orders_success"]
     assert all(r["error"] == SHADOW for r in logs["orders_failed"])
     assert res.summary.trades == 0
+
+
+def test_cli_live_mode_errors(tmp_path: Path, capsys) -> None:
+    from aurora.cli import main
+
+    home = tmp_path / "home"
+    _artifact(home / "data" / "artifacts" / "current.json", PLATT)
+    code = main(["--home", str(home), "run", "--mode", "paper", "--symbol", SYM, "--start", "2024-01-01"])
+    assert code == 2 and "--mode paper runs from now" in capsys.readouterr().err
+    # nothing listens on the configured venue port: a clear gateway error, exit 2
+    code = main(["--home", str(home), "--config", str(_no_venue(tmp_path)), "run", "--mode", "paper",
+                 "--symbol", SYM, "--minutes", "0.01"])
+    assert code == 2 and "exchange gateway (venue)" in capsys.readouterr().err
+
+
+def _no_venue(tmp_path: Path) -> Path:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "no_venue.yaml"
+    path.write_text(json.dumps({"venue": {"port": port}, "http": {"backoff_retries": 0, "timeout_s": 1.0}}))
+    return path

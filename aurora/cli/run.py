@@ -1,5 +1,10 @@
 """``auroractl run``: the WiseScalp runner.
 
+``--mode shadow|paper|testnet``: live market data through the exchange gateway
+(``exchange.target``: Binance, its spot testnet, or the local venue) for ``--minutes`` of wall
+time; shadow logs orders without sending them, paper fills them with the venue's fill model in
+process, testnet sends them through the gateway.
+
 ``--mode replay`` (offline): the tick store → the runner (stream features from the artifact →
 p → E[Π] → gate → order → exits) → the venue's fill model in process, as fast as possible, on
 market time. ``--minutes N`` counts market time: by default the last N minutes of stored quotes
@@ -18,17 +23,25 @@ import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aurora.cli.context import CliError, Context
 from aurora.core.features import NS
 from aurora.ticks.store import StoreError, TickStore
 
+if TYPE_CHECKING:
+    from aurora.artifact import Calibration
+    from aurora.config import Settings
+    from aurora.events import EventLog
+    from aurora.runner.metrics import RunnerMetrics
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="WiseScalp runner: replay the tick store through the decision path",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mode", choices=["replay"], default="replay",
-                   help="replay: tick store, in-process fills, market time (default)")
+    p.add_argument("--mode", choices=["replay", "shadow", "paper", "testnet"], default="replay",
+                   help="replay: tick store, in-process fills, market time (default); shadow, paper, "
+                        "testnet: live data through the gateway")
     p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
     p.add_argument("--minutes", type=float, help="market minutes to replay (default: the whole --start/--end "
                    "window, or 60 without --end)")
@@ -82,7 +95,6 @@ def _handle(ctx: Context) -> int:
     if args.exchange:
         settings = settings.model_copy(update={"runner": settings.runner.model_copy(
             update={"exchange": args.exchange})})
-    store = TickStore(args.store or settings.path(settings.storage.ticks_dir))
     cal = load_artifact(args.artifact or settings.path(settings.api.artifact_path))
     events = ctx.events("runner")
     metrics = RunnerMetrics()
@@ -92,6 +104,9 @@ def _handle(ctx: Context) -> int:
         except OSError as exc:
             raise CliError(f"cannot serve metrics on port {settings.runner.metrics_port} "
                            f"(runner.metrics_port): {exc.strerror or exc}") from None
+    if args.mode != "replay":
+        return _live(ctx, settings, cal, events, metrics)
+    store = TickStore(args.store or settings.path(settings.storage.ticks_dir))
     try:
         start, end = window(args, last_quote_ns(store, settings.runner.exchange, args.symbol))
         res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events,
@@ -115,6 +130,39 @@ def _handle(ctx: Context) -> int:
           f"P&L {s.pnl_quote:+.4f} after fees"
           + (f", equity {res.equity:.4f}" if res.equity is not None else ""))
     print(f"order logs: {logs}/orders_{{success,failed,denied}}.jsonl")
+    return 0
+
+
+def _live(ctx: Context, settings: Settings, cal: Calibration, events: EventLog,
+          metrics: RunnerMetrics) -> int:
+    import asyncio
+
+    from aurora.exchange import Gateway, GatewayError
+    from aurora.runner.live import run_live
+
+    args = ctx.args
+    if args.start or args.end:
+        raise CliError(f"--start/--end choose a replay window; --mode {args.mode} runs from now")
+    minutes = args.minutes if args.minutes is not None else 60.0
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise CliError(f"--minutes must be a positive number, got {minutes}")
+
+    async def go() -> dict:
+        async with Gateway(settings, symbols=[args.symbol], events=events) as gw:
+            res = await run_live(settings, cal, gw, args.symbol, mode=args.mode, seconds=minutes * 60,
+                                 events=events, metrics=metrics)
+        s = res.summary
+        return {"mode": args.mode, "symbol": args.symbol, "events": s.events, "evaluations": s.evaluations,
+                "signals": s.signals, "orders": res.orders, "errors": res.errors,
+                "deny_reasons": dict(s.deny_reasons), "trades": s.trades, "pnl_quote": s.pnl_quote}
+
+    try:
+        out = asyncio.run(go())
+    except GatewayError as exc:
+        raise CliError(f"exchange gateway ({settings.exchange.target}): {exc}") from None
+    print(json.dumps(out) if args.json else
+          f"{args.mode} {args.symbol}: {out['events']:,} events, {out['evaluations']:,} decisions, "
+          f"orders {out['orders'] or 'none'}, trades {out['trades']}, P&L {out['pnl_quote']:+.4f}")
     return 0
 
 
