@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from aurora.core.orders import OrderIntent, RoundedOrder, SymbolFilters, filter_violations
@@ -57,12 +57,20 @@ class Gateway:
     venue). Use as ``async with Gateway(settings) as gw:`` (loads markets, checks the ``symbols:``
     config against the exchange's filters, syncs the clock) or call :meth:`start`/:meth:`close`.
 
-    ``clock`` (monotonic seconds) and ``sleep`` are injectable so retry timing can be tested.
+    ``symbols`` (Binance ids) are the ones this session trades, checked against the exchange at
+    start (default: every symbol of the config). ``clock`` (monotonic seconds) and ``sleep`` are
+    injectable so retry timing can be tested.
     """
 
-    def __init__(self, settings: Any, *, events: EventLog | None = None, clock: Clock = time.monotonic,
-                 sleep: Sleeper = asyncio.sleep) -> None:
+    def __init__(self, settings: Any, *, symbols: Iterable[str] | None = None, events: EventLog | None = None,
+                 clock: Clock = time.monotonic, sleep: Sleeper = asyncio.sleep) -> None:
         self.settings = settings
+        configured = filters_from_settings(settings)
+        unknown = sorted(set(symbols or ()) - set(configured))
+        if unknown:
+            raise BadRequestError(f"symbols {', '.join(unknown)} have no filters in the symbols: config "
+                                  f"(configured: {', '.join(sorted(configured))}); add them there")
+        self.traded = {s: configured[s] for s in (symbols or configured)}
         self.events = events
         self.clock = clock
         self.sleep = sleep
@@ -95,13 +103,14 @@ class Gateway:
         await self.sync_clock()
 
     async def close(self) -> None:
+        self._orders.close()
         await self.exchange.close()
 
     # --- markets and filters -----------------------------------------------------------------
 
     async def load_markets(self) -> dict[str, SymbolFilters]:
-        """Load the exchange's spot markets once; check Aurora's ``symbols:`` config against their
-        filters (a mismatch raises :class:`BadRequestError` naming both values)."""
+        """Load the exchange's spot markets once; check the traded symbols' ``symbols:`` config against
+        their filters (a mismatch raises :class:`BadRequestError` naming both values)."""
         async with self._markets_lock:
             if not self._filters:
                 self.use_markets(await self._call("read", self.exchange.load_markets))
@@ -114,7 +123,7 @@ class Gateway:
             if m.get("spot") and m.get("active", True) is not False:
                 filters[m["id"]] = filters_from_market(m)
                 symbols[m["id"]] = m["symbol"]
-        check_configured(filters_from_settings(self.settings), filters)
+        check_configured(self.traded, filters)
         self._filters, self._symbols = filters, symbols
 
     def filters(self, symbol: str) -> SymbolFilters:
@@ -212,7 +221,7 @@ class Gateway:
         """The order with this client order id, or ``None`` if the exchange has no such order."""
         try:
             order = await self._call("read", self.exchange.fetch_order, None, self._sym(symbol),
-                                     {"origClientOrderId": client_id})
+                                     {"origClientOrderId": client_id}, answers=(OrderNotFoundError,))
         except OrderNotFoundError:
             return None
         report = order_report(order)
@@ -223,7 +232,7 @@ class Gateway:
         """Cancel by client order id; an order already final (-2011) is returned as it ended."""
         try:
             order = await self._call("cancel", self.exchange.cancel_order, None, self._sym(symbol),
-                                     {"origClientOrderId": client_id})
+                                     {"origClientOrderId": client_id}, answers=(OrderNotFoundError,))
             report = order_report(order)
         except OrderNotFoundError:
             found = await self.fetch_order(client_id, symbol)
@@ -288,15 +297,20 @@ class Gateway:
 
     # --- the retry loop ----------------------------------------------------------------------
 
-    async def _call(self, op: Op, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _call(self, op: Op, fn: Callable[..., Awaitable[T]], *args: Any,
+                    answers: tuple[type[GatewayError], ...] = ()) -> T:
         """``fn(*args)`` with the taxonomy: fatal errors raise at once, the others are retried
-        ``http.backoff_retries`` times (reads and cancels are safe to repeat)."""
+        ``http.backoff_retries`` times (reads and cancels are safe to repeat). ``answers`` are
+        errors that are an expected reply (an order that does not exist), raised uncounted."""
         attempt = 0
         while True:
             try:
                 return await fn(*args)
             except Exception as exc:
-                err = self._note(classify(exc, op))
+                err = classify(exc, op)
+                if isinstance(err, answers):
+                    raise err from exc
+                self._note(err)
                 if err.kind == "fatal" or attempt >= self.backoff.retries:
                     raise err from exc
             await self._pause(err, attempt)
