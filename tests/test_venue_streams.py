@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,7 +14,11 @@ import pytest
 from venue_support import ASKS, BIDS, client, running_venue, static_tape, venue_settings
 
 from aurora.config import Settings
-from aurora.venue._market import synthetic_tape
+from aurora.ticks.binance_ws import import_recordings
+from aurora.ticks.store import TickStore
+from aurora.venue._market import load_store_day, synthetic_tape
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "binance_ws"
 
 SYM = "BTC/USDT"
 
@@ -108,4 +113,32 @@ def test_combined_stream_and_unknown_stream(vs: Settings) -> None:
                     break
             assert reply["id"] == 3 and reply["error"]["code"] == 2
             await ws.close()
+    run(main())
+
+
+def test_a_real_recording_replays_uncrossed_with_chained_diffs(vs: Settings, tmp_path: Path) -> None:
+    """The shared BTCUSDT recording (head): ccxt.pro keeps a book from the venue's diffs to the end."""
+    store = TickStore(tmp_path / "ticks")
+    import_recordings([FIXTURES / "btcusdt_20240808_head.gz"], store, "binance", "BTCUSDT")
+    tape = load_store_day(tmp_path / "ticks", "binance", "BTCUSDT", None)
+    assert tape is not None and (tape.kind == 2).any()
+    real = vs.model_copy(update={"symbols": {"BTCUSDT": vs.symbols["BTCUSDT"].model_copy(
+        update={"tick_size": 0.01, "step_size": 0.00001, "min_qty": 0.00001})}})
+
+    async def main() -> None:
+        async with running_venue(real, tape, speed=5.0) as (venue, hp):
+            ex = client(hp)
+            try:
+                await ex.load_markets()
+                ob = await ex.watch_order_book(SYM)
+                nonces = []
+                while not venue.market_done.is_set() or ob["nonce"] < venue.book.update_id:
+                    ob = await asyncio.wait_for(ex.watch_order_book(SYM), 10)
+                    nonces.append(ob["nonce"])
+                    assert ob["bids"][0][0] < ob["asks"][0][0]
+            finally:
+                await ex.close()
+            bids, asks = venue.book.top(5)
+            assert [list(b) for b in bids] == ob["bids"][:5] and [list(a) for a in asks] == ob["asks"][:5]
+            assert len(nonces) > 3 and nonces == sorted(nonces)
     run(main())
