@@ -100,6 +100,8 @@ def test_order_rejections(vs: Settings) -> None:
                 never = ex.fetch_order(None, SYM, {"origClientOrderId": "never-sent"})
                 msg = await _code(never, ccxt.OrderNotFound)
                 assert '"code":-2013' in msg and "Order does not exist." in msg
+                msg = await _code(ex.publicGetDepth({"symbol": "BTCUSDT", "limit": 99999}), ccxt.BadRequest)
+                assert '"code":-1100' in msg and "'limit'" in msg
                 msg = await _code(ex.cancel_order("424242", SYM), ccxt.OrderNotFound)
                 assert '"code":-2011' in msg and "Unknown order sent." in msg
             finally:

@@ -397,9 +397,7 @@ class Venue:
     async def _depth(self, request: web.Request) -> web.Response:
         params, _ = await self._params(request)
         self._check_symbol(params)
-        limit = int(params.get("limit") or 100)
-        if not 1 <= limit <= 5000:
-            raise wire.illegal("limit", "1-5000")
+        limit = wire.int_param(params, "limit", 100, 5000)
         stale = self.faults.get("stale_snapshot")
         if isinstance(stale, StaleSnapshot) and self.faults.fires("stale_snapshot", self._now_s()):
             old = self.book.stale_snapshot(stale.age_diffs, limit)
@@ -411,14 +409,14 @@ class Venue:
     async def _recent_trades(self, request: web.Request) -> web.Response:
         params, _ = await self._params(request)
         self._check_symbol(params)
-        limit = min(1000, int(params.get("limit") or 500))
+        limit = wire.int_param(params, "limit", 500, 1000)
         return self._json(list(self._trades)[-limit:])
 
     async def _agg_trades(self, request: web.Request) -> web.Response:
         """Each replayed trade is its own aggregate (the tape's trades are already per taker order)."""
         params, _ = await self._params(request)
         self._check_symbol(params)
-        limit = min(1000, int(params.get("limit") or 500))
+        limit = wire.int_param(params, "limit", 500, 1000)
         return self._json([{"a": t["id"], "p": t["price"], "q": t["qty"], "f": t["id"], "l": t["id"],
                             "T": t["time"], "m": t["isBuyerMaker"], "M": True}
                            for t in list(self._trades)[-limit:]])
@@ -487,8 +485,9 @@ class Venue:
         if params.get("orderId"):
             fills = [f for f in fills if str(f.order_id) == params["orderId"]]
         if params.get("fromId"):
-            fills = [f for f in fills if f.trade_id >= int(params["fromId"])]
-        limit = min(1000, int(params.get("limit") or 500))
+            from_id = wire.int_param(params, "fromId", 0, 2**62, least=0)
+            fills = [f for f in fills if f.trade_id >= from_id]
+        limit = wire.int_param(params, "limit", 500, 1000)
         return self._json([wire.my_trade(f, self.spec.symbol) for f in fills[:limit]])
 
     async def _stats(self, request: web.Request) -> web.Response:

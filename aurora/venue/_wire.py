@@ -141,6 +141,16 @@ def _number(params: Mapping[str, str], name: str, required: bool = True) -> floa
     return float(raw)
 
 
+def int_param(params: Mapping[str, str], name: str, default: int, most: int, least: int = 1) -> int:
+    """An optional integer parameter in ``[least, most]`` (``default`` when absent)."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not least <= int(raw) <= most:
+        raise illegal(name, f"{least}-{most}")
+    return int(raw)
+
+
 def parse_new_order(params: Mapping[str, str], spec: SymbolSpec, new_id: str) -> tuple[OrderRequest, str]:
     """``POST /api/v3/order`` parameters → (domain request, newOrderRespType). Raises BinanceError."""
     symbol = params.get("symbol")
