@@ -165,3 +165,20 @@ def test_ws_disconnect_depth_gap_and_stale_snapshot(vs: Settings, tmp_path: Path
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
             assert drop.counts["ws_disconnect"] >= 1
     run(main())
+
+
+def test_latency_is_added_to_the_matching_routes_only(vs: Settings, tmp_path: Path) -> None:
+    faults = load_faults(faults_file(tmp_path, 'faults: {latency: {rate: 1.0, dist: fixed, ms: 80, '
+                                               'routes: ["GET /api/v3/time"]}}'))
+
+    async def main() -> None:
+        async with running_venue(vs, static_tape(seconds=0), faults=faults) as (_, hp), \
+                aiohttp.ClientSession() as http:
+            for path, slow in (("/api/v3/time", True), ("/api/v3/ping", False), ("/api/v3/time", True)):
+                t = asyncio.get_running_loop().time()
+                async with http.get(f"http://{hp}{path}") as r:
+                    assert r.status == 200
+                if slow:  # a lower bound only: the delay was really added
+                    assert asyncio.get_running_loop().time() - t >= 0.08
+        assert faults.counts["latency"] == 2
+    run(main())
