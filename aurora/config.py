@@ -157,6 +157,7 @@ class RunnerSettings(_Section):
     regime_high_vol_bps: float = Field(gt=0)
     regime_wide_spread_bps: float = Field(gt=0)
     metrics_port: int = Field(ge=1, le=65535)
+    journal_dir: Path
 
 
 class ApiSettings(_Section):

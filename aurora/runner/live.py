@@ -27,10 +27,11 @@ from aurora.core.fills import Fees, SymbolSpec
 from aurora.core.orders import OrderIntent
 from aurora.core.stream import StreamFeatures
 from aurora.events import EventLog
-from aurora.exchange import Book, Gateway, GatewayError
+from aurora.exchange import Book, Gateway, GatewayError, OrderReport, UnknownStateError
 from aurora.runner.execution import Execution, Market, Order, SimExecution
 from aurora.runner.features import feature_params, microprice_model
 from aurora.runner.gate import Gate, HttpGate, InProcessGate
+from aurora.runner.journal import Journal, open_position, reconcile
 from aurora.runner.loop import Runner, Summary
 from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import OrderLog
@@ -124,15 +125,22 @@ class GatewayExecution:
     """Market orders through :meth:`Gateway.create_order` (one task each); results are picked up on
     the next market event. The base asset held is counted from this session's own fills."""
 
-    def __init__(self, gw: Gateway, spec: SymbolSpec, clock: Callable[[], int] = time.time_ns) -> None:
-        self.gw, self.spec, self.clock = gw, spec, clock
+    def __init__(self, gw: Gateway, spec: SymbolSpec, journal: Journal, *, base: float = 0.0,
+                 clock: Callable[[], int] = time.time_ns) -> None:
+        self.gw, self.spec, self.journal, self.clock = gw, spec, journal, clock
         self.pending: list[Order] = []
         self._tasks: dict[str, asyncio.Task] = {}
-        self._base = 0.0
+        self._base = base
 
     def submit(self, order: Order) -> None:
-        intent = OrderIntent(self.spec.symbol, "buy" if order.side > 0 else "sell", "market", order.qty, None,
-                             None, order.client_order_id, "entry" if order.side > 0 else "exit")
+        side = "buy" if order.side > 0 else "sell"
+        intent = OrderIntent(self.spec.symbol, side, "market", order.qty, None, None, order.client_order_id,
+                             "entry" if order.side > 0 else "exit")
+        # journalled (fsync'd) before it can reach the exchange: a crash from here on is reconciled
+        self.journal.write({"op": "sent", "cid": order.client_order_id, "symbol": self.spec.symbol,
+                            "side": side, "qty": order.qty, "leg": intent.purpose,
+                            "p": order.context.get("p"), "decision_id": order.context.get("decision_id"),
+                            "ts_ns": order.submitted_ns})
         self.pending.append(order)
         self._tasks[order.client_order_id] = asyncio.get_running_loop().create_task(
             self.gw.create_order(intent, ref_price=order.touch_px))
@@ -157,9 +165,19 @@ class GatewayExecution:
         task = self._tasks.pop(order.client_order_id)
         ts = self.clock()
         exc = task.exception()
-        if exc is not None:
+        if isinstance(exc, UnknownStateError):  # left unresolved in the journal: reconciled at start
             return Execution(order, 0.0, math.nan, 0.0, 0.0, ts, f"{type(exc).__name__}: {exc}")
-        rep = task.result()
+        if exc is not None:
+            out = Execution(order, 0.0, math.nan, 0.0, 0.0, ts, f"{type(exc).__name__}: {exc}")
+        else:
+            out = self._filled(order, task.result(), ts)
+        self.journal.write({"op": "done", "cid": order.client_order_id, "filled_qty": out.qty,
+                            "avg_px": None if math.isnan(out.avg_px) else out.avg_px,
+                            "base": out.base_received if order.side > 0 else -out.qty,
+                            "fee_quote": out.fee_quote, "ts_ns": ts})
+        return out
+
+    def _filled(self, order: Order, rep: OrderReport, ts: int) -> Execution:
         qty = rep.filled_qty
         if not qty > 0 or rep.avg_price is None:
             return Execution(order, 0.0, math.nan, 0.0, 0.0, ts, f"{rep.status.value}: nothing filled")
@@ -191,18 +209,28 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
                   else HttpGate(settings, r.aurora_url))
     c = settings.costs
     executor: SimExecution | ShadowExecution | GatewayExecution
+    held = None
     if mode == "paper":
         executor = SimExecution(spec, Fees(c.maker_fee_bps, c.taker_fee_bps), settings.account.equity,
                                 round(r.latency_ms * 1e6))
     elif mode == "shadow":
         executor = ShadowExecution()
     else:
-        executor = GatewayExecution(gw, spec)
+        journal = Journal(settings.path(r.journal_dir) / f"{gw.settings.exchange.target}-{symbol}.jsonl")
+        resolved = await reconcile(journal, gw.fetch_order, start,
+                                   taker_fee_bps=c.taker_fee_bps)
+        held = open_position(journal.records(), symbol)
+        events.emit("runner.reconciled", journal=str(journal.path), resolved=resolved,
+                    position=held.qty if held else 0.0)
+        executor = GatewayExecution(gw, spec, journal, base=held.qty if held else 0.0)
     log = OrderLog(events, metrics)
     runner = Runner(Strategy.build(settings, cal, symbol, params),
                     StreamFeatures(params, microprice_model(cal)), gate, executor, log, run_id=run_id,
                     start_ns=start, intent_interval_s=r.intent_interval_s,
                     vol_window_s=r.regime_vol_window_s, latency_ms=r.latency_ms, metrics=metrics)
+    if isinstance(executor, GatewayExecution) and held is not None:
+        runner.restore(held.qty, held.entry_px, held.entry_ns, fee_quote=held.entry_fee_quote, p=held.p,
+                       decision_id=held.decision_id)
     source = GatewaySource(gw, symbol, book_levels=max(r.book_levels, params.obi_levels),
                            retry_s=settings.exchange.stream_retry_s, events=events)
     # the kernels are compiled (or loaded from numba's cache) before the streams start, on a scratch
@@ -230,6 +258,8 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
             runner.poll()
     finally:
         gate.close()
+        if isinstance(executor, GatewayExecution):
+            executor.journal.close()
     events.emit("runner.finish", mode=mode, events=summary.events, orders=dict(log.counts),
                 errors=dict(log.errors), trades=summary.trades, pnl_quote=summary.pnl_quote)
     return LiveResult(summary, dict(log.counts), dict(log.errors))

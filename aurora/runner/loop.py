@@ -142,6 +142,15 @@ class Runner:
                 mx.book_resyncs.inc()
             m.bid_px, m.bid_qty, m.ask_px, m.ask_qty, m.in_sync = bpx, bqty, apx, aqty, sync
 
+    def restore(self, qty: float, entry_px: float, entry_ns: int, *, fee_quote: float, p: float,
+                decision_id: str | None) -> None:
+        """Take over a position held before a restart (from the journal): its exits restart from
+        the entry price and time; its exit orders get ids of this run."""
+        seq = self.seq
+        self.seq += 1
+        self.open = _Open(exits.open_position(self.s.exits, 1, entry_px, entry_ns), seq, qty, entry_px, qty,
+                          fee_quote, p, decision_id)
+
     def poll(self) -> None:
         """Pick up executions that completed outside the event stream (a live executor)."""
         self._executed(self.execution.on_market(self.last_ts, self.market))
