@@ -158,6 +158,7 @@ class RunnerSettings(_Section):
     regime_wide_spread_bps: float = Field(gt=0)
     metrics_port: int = Field(ge=1, le=65535)
     journal_dir: Path
+    record_dir: Path | None
 
 
 class ApiSettings(_Section):
