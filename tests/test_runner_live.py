@@ -18,6 +18,8 @@ from aurora.events import event_log
 from aurora.exchange import Gateway
 from aurora.runner.journal import Journal
 from aurora.runner.live import SHADOW, LiveResult, run_live
+from aurora.ticks.binance_ws import import_recordings
+from aurora.ticks.store import TickStore
 from aurora.venue._market import synthetic_tape
 
 SYM = "BTCUSDT"
@@ -48,6 +50,15 @@ def test_paper_mode_decides_on_the_venue_feed(settings: Settings, tmp_path: Path
     s = res.summary
     assert s.quotes > 20 and s.evaluations > 0
     assert all(o is None for o in at_venue)  # paper: nothing reached the venue
+    # the session was recorded in the raw format, and imports as research data
+    files = sorted(settings.path(settings.runner.record_dir).glob("btcusdt_*.jsonl"))
+    assert files
+    store = TickStore(tmp_path / "imported")
+    import_recordings(files, store, "binance", SYM)
+    days = store.dates("bbo", "binance", SYM)
+    n_bbo = sum(store.read("bbo", "binance", SYM, d, d).num_rows for d in days)
+    n_trades = sum(store.read("trades", "binance", SYM, d, d).num_rows for d in days)
+    assert n_bbo >= s.quotes and n_trades > 0
     for r in logs["orders_success"]:
         assert r["fill"]["qty"] > 0
         if r["leg"] == "entry":

@@ -35,6 +35,7 @@ from aurora.runner.journal import Journal, open_position, reconcile
 from aurora.runner.loop import Runner, Summary
 from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import OrderLog
+from aurora.runner.recorder import Recorder
 from aurora.runner.replay import symbol_spec
 from aurora.runner.source import BOOK, QUOTE, TRADE
 from aurora.runner.strategy import Strategy
@@ -62,9 +63,9 @@ class GatewaySource:
     after ``exchange.stream_retry_s``."""
 
     def __init__(self, gw: Gateway, symbol: str, *, book_levels: int, retry_s: float, events: EventLog,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 recorder: Recorder | None = None, clock: Callable[[], int] = time.time_ns) -> None:
         self.gw, self.symbol, self.levels, self.retry_s = gw, symbol, book_levels, retry_s
-        self.events, self.clock = events, clock
+        self.events, self.recorder, self.clock = events, recorder, clock
         self.queue: asyncio.Queue[tuple] = asyncio.Queue()
 
     async def _pump(self, name: str, fetch: Callable[[], object]) -> None:
@@ -76,11 +77,16 @@ class GatewaySource:
                 await asyncio.sleep(self.retry_s)
                 continue
             ts = self.clock()
+            rec = self.recorder
             if name == "trades":
                 for t in out:  # type: ignore[attr-defined]
                     self.queue.put_nowait((TRADE, ts, t.price, t.qty, t.side))
+                    if rec is not None:
+                        rec.write(ts, "trade", t.raw)
             elif name == "bbo":
                 b = out
+                if rec is not None:
+                    rec.write(ts, "bookTicker", b.raw)  # type: ignore[attr-defined]
                 uid = b.update_id if b.update_id is not None else -1  # type: ignore[attr-defined]
                 self.queue.put_nowait((QUOTE, ts, uid, b.bid_px, b.bid_qty, b.ask_px,  # type: ignore[attr-defined]
                                        b.ask_qty))  # type: ignore[attr-defined]
@@ -231,8 +237,9 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
     if isinstance(executor, GatewayExecution) and held is not None:
         runner.restore(held.qty, held.entry_px, held.entry_ns, fee_quote=held.entry_fee_quote, p=held.p,
                        decision_id=held.decision_id)
+    recorder = Recorder(settings.path(r.record_dir), symbol) if r.record_dir is not None else None
     source = GatewaySource(gw, symbol, book_levels=max(r.book_levels, params.obi_levels),
-                           retry_s=settings.exchange.stream_retry_s, events=events)
+                           retry_s=settings.exchange.stream_retry_s, events=events, recorder=recorder)
     # the kernels are compiled (or loaded from numba's cache) before the streams start, on a scratch
     # instance, so the first market events do not wait seconds behind the compiler
     scratch = StreamFeatures(params, microprice_model(cal))
@@ -258,6 +265,8 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
             runner.poll()
     finally:
         gate.close()
+        if recorder is not None:
+            recorder.close()
         if isinstance(executor, GatewayExecution):
             executor.journal.close()
     events.emit("runner.finish", mode=mode, events=summary.events, orders=dict(log.counts),
