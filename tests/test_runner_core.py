@@ -33,6 +33,12 @@ def test_realized_vol_matches_the_feature_study():
         rv.add(t, m)
         got.append(rv.at(t))
     np.testing.assert_allclose(got, realized_vol_bps(ts, mid, 60.0), rtol=1e-9, atol=1e-9)
+    sparse = RealizedVol(60.0)  # asked only now and then, as a decision every second does
+    want = realized_vol_bps(ts, mid, 60.0)
+    for k, (t, m) in enumerate(zip(ts.tolist(), mid.tolist(), strict=True)):
+        sparse.add(t, m)
+        if k % 37 == 0:
+            assert sparse.at(t) == pytest.approx(want[k], rel=1e-9, abs=1e-9)
     with pytest.raises(ValueError, match="window"):
         RealizedVol(0.0)
 

@@ -30,10 +30,12 @@ def classify(spread_bps: float, vol_bps: float, *, wide_spread_bps: float, high_
 class RealizedVol:
     """Trailing realised volatility (bps) over ``window_s`` seconds of receive time, streaming.
 
-    :meth:`add` costs a few list appends per quote; :meth:`at` sums the window exactly
-    (``math.fsum``) when a decision needs it, so nothing accumulates rounding error over a day."""
+    :meth:`add` appends a quote's squared return (two list appends); :meth:`at` brings the
+    window's running sum up to date when a decision needs it — adding the new terms, taking out
+    those that left — and re-sums the window exactly (``math.fsum``) once as many terms have left
+    as it holds, so rounding error never builds up over a day (amortised O(1) a quote)."""
 
-    __slots__ = ("_first", "_prev_mid", "_r2", "_ts", "_window_ns")
+    __slots__ = ("_added", "_dropped", "_first", "_prev_mid", "_r2", "_sum", "_ts", "_window_ns")
 
     def __init__(self, window_s: float) -> None:
         if not (math.isfinite(window_s) and window_s > 0):
@@ -41,7 +43,10 @@ class RealizedVol:
         self._window_ns = round(window_s * 1e9)
         self._ts: list[int] = []
         self._r2: list[float] = []
-        self._first = 0  # index of the oldest term that may still be in the window
+        self._first = 0  # index of the oldest term still in the window
+        self._added = 0  # terms [_first, _added) are in _sum
+        self._sum = 0.0
+        self._dropped = 0  # terms taken out of _sum since it was last re-summed exactly
         self._prev_mid = math.nan
 
     def add(self, ts_ns: int, mid: float) -> None:
@@ -55,14 +60,23 @@ class RealizedVol:
     def at(self, ts_ns: int) -> float:
         """The volatility (bps) over ``(ts_ns − window_s, ts_ns]``; ``ts_ns`` not before the last
         quote added and never decreasing between calls."""
-        ts = self._ts
-        lim = ts_ns - self._window_ns
-        i = self._first
+        ts, r2 = self._ts, self._r2
         n = len(ts)
+        self._sum += sum(r2[self._added:n])
+        self._added = n
+        lim = ts_ns - self._window_ns
+        first = i = self._first
         while i < n and ts[i] <= lim:
             i += 1
+        if i > first:
+            self._sum -= sum(r2[first:i])
+            self._dropped += i - first
+        if self._dropped > n - i:
+            self._sum = math.fsum(r2[i:n])
+            self._dropped = 0
         if i > 4096 and i > n // 2:  # forget what left the window, now and then
-            del ts[:i], self._r2[:i]
+            del ts[:i], r2[:i]
+            self._added -= i
             i = 0
         self._first = i
-        return math.sqrt(math.fsum(self._r2[i:]))
+        return math.sqrt(max(self._sum, 0.0))
