@@ -159,6 +159,7 @@ class RunnerSettings(_Section):
     metrics_port: int = Field(ge=1, le=65535)
     journal_dir: Path
     record_dir: Path | None
+    live_confirm: str | None
 
 
 class ApiSettings(_Section):
