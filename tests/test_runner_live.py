@@ -149,3 +149,16 @@ def test_testnet_restart_reconciles_the_journal(settings: Settings, tmp_path: Pa
     # was paid in base, so what was bought is not a whole number of lots)
     assert 0.0 <= btc - 1.0 < vs.symbols[SYM].step_size
     assert len(ids) == len(set(ids))
+
+
+def test_live_mode_refuses_until_everything_is_set(tmp_path: Path, capsys) -> None:
+    from aurora.cli import main
+    from aurora.runner.live import LIVE_PHRASE
+
+    home = tmp_path / "home"
+    _artifact(home / "data" / "artifacts" / "current.json", PLATT)
+    code = main(["--home", str(home), "run", "--mode", "live", "--symbol", SYM, "--minutes", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "live mode refused" in err
+    for need in ("AURORA_BINANCE_API_KEY", "runner.aurora_url", "exchange.target: live", LIVE_PHRASE):
+        assert need in err

@@ -3,7 +3,9 @@
 ``--mode shadow|paper|testnet``: live market data through the exchange gateway
 (``exchange.target``: Binance, its spot testnet, or the local venue) for ``--minutes`` of wall
 time; shadow logs orders without sending them, paper fills them with the venue's fill model in
-process, testnet sends them through the gateway.
+process, testnet sends them through the gateway; live does the same against Binance and refuses
+to start without API keys, an Aurora URL and token, ``exchange.target: live`` and
+``runner.live_confirm`` set to the phrase its error message shows.
 
 ``--mode replay`` (offline): the tick store → the runner (stream features from the artifact →
 p → E[Π] → gate → order → exits) → the venue's fill model in process, as fast as possible, on
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="WiseScalp runner: replay the tick store through the decision path",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mode", choices=["replay", "shadow", "paper", "testnet"], default="replay",
+    p.add_argument("--mode", choices=["replay", "shadow", "paper", "testnet", "live"], default="replay",
                    help="replay: tick store, in-process fills, market time (default); shadow, paper, "
                         "testnet: live data through the gateway")
     p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
@@ -138,9 +140,11 @@ def _live(ctx: Context, settings: Settings, cal: Calibration, events: EventLog,
     import asyncio
 
     from aurora.exchange import Gateway, GatewayError
-    from aurora.runner.live import run_live
+    from aurora.runner.live import live_refusals, run_live
 
     args = ctx.args
+    if args.mode == "live" and live_refusals(settings):
+        raise CliError("live mode refused until you: " + "; ".join(live_refusals(settings)))
     if args.start or args.end:
         raise CliError(f"--start/--end choose a replay window; --mode {args.mode} runs from now")
     minutes = args.minutes if args.minutes is not None else 60.0

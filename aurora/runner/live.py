@@ -4,7 +4,8 @@
   ``error_class`` ``shadow``: no order exists), so no position ever opens;
 - ``paper``: orders filled in process by the venue's fill model after ``runner.latency_ms``;
 - ``testnet``: orders through the gateway's ``create_order`` (Binance spot testnet, or the local
-  venue by URL: ``exchange.target``), idempotent by client order id.
+  venue by URL: ``exchange.target``), idempotent by client order id;
+- ``live``: as testnet, against Binance itself, only when :func:`live_refusals` has nothing to say.
 
 The decision path is the replay's (:class:`~aurora.runner.loop.Runner`); only the source and
 the executor differ. The gate runs on the same receive clock (wall time).
@@ -40,7 +41,24 @@ from aurora.runner.replay import symbol_spec
 from aurora.runner.source import BOOK, QUOTE, TRADE
 from aurora.runner.strategy import Strategy
 
-MODES = ("shadow", "paper", "testnet")
+MODES = ("shadow", "paper", "testnet", "live")
+#: What ``runner.live_confirm`` must say, exactly, before ``live`` mode sends real orders.
+LIVE_PHRASE = "I understand live mode sends real orders to Binance"
+
+
+def live_refusals(settings: Settings) -> list[str]:
+    """Why ``live`` mode may not start (empty when it may): Binance API keys, an Aurora to gate
+    it with its token, the gateway aimed at Binance itself, and the confirmation phrase."""
+    out = []
+    if settings.binance_api_key is None or settings.binance_api_secret is None:
+        out.append("set AURORA_BINANCE_API_KEY and AURORA_BINANCE_API_SECRET")
+    if settings.runner.aurora_url is None or settings.api_token is None:
+        out.append("set runner.aurora_url to a running Aurora and AURORA_API_TOKEN to its token")
+    if settings.exchange.target != "live":
+        out.append(f"set exchange.target: live (it is {settings.exchange.target})")
+    if settings.runner.live_confirm != LIVE_PHRASE:
+        out.append(f"set runner.live_confirm: \"{LIVE_PHRASE}\"")
+    return out
 SHADOW = "SHADOW: not sent (shadow mode)"
 
 
@@ -206,6 +224,8 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
     """Trade ``symbol`` in ``mode`` for ``seconds`` of wall time on the gateway's market data."""
     if mode not in MODES:
         raise ValueError(f"live mode must be one of {MODES}, got {mode!r}")
+    if mode == "live" and live_refusals(settings):
+        raise ValueError("live mode refused: " + "; ".join(live_refusals(settings)))
     spec = symbol_spec(settings, symbol)
     params = feature_params(cal, spec.tick_size)
     r = settings.runner
