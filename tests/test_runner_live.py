@@ -162,3 +162,42 @@ def test_live_mode_refuses_until_everything_is_set(tmp_path: Path, capsys) -> No
     assert code == 2 and "live mode refused" in err
     for need in ("AURORA_BINANCE_API_KEY", "runner.aurora_url", "exchange.target: live", LIVE_PHRASE):
         assert need in err
+
+
+def test_testnet_under_injected_faults_sends_nothing_unallowed_or_twice(settings: Settings,
+                                                                        tmp_path: Path) -> None:
+    """Faults of every kind at the venue (dropped responses, 5xx, 429/418, clock skew, ws
+    disconnects, depth gaps, stale snapshots): every order the venue holds was journalled after a
+    gate allow (entries) or by an exit, none twice, and every intent is logged exactly once."""
+    from test_exchange_venue import FAULTS
+
+    from aurora.venue import FaultInjector
+    from aurora.venue._faults import _MODELS
+
+    injector = FaultInjector({k: _MODELS[k].model_validate(v) for k, v in FAULTS.items()}, 3)
+    vs = venue_settings(settings, balances={"USDT": 1e6, "BTC": 10.0})
+    tape = synthetic_tape(SYM, 0.1, 5, vs.symbols[SYM].tick_size)
+    cal = _artifact(tmp_path / "a.json", PLATT, created_at=datetime.now(UTC).isoformat())
+
+    async def go() -> tuple[list, list]:
+        async with running_venue(vs, tape, speed=10.0, faults=injector) as (venue, hostport):
+            gs = gateway_settings(settings, hostport)
+            gs = gs.model_copy(update={"runner": gs.runner.model_copy(update={"intent_interval_s": 0.1})})
+            events = event_log(gs, "runner")
+            async with Gateway(gs, symbols=[SYM]) as gw:
+                await run_live(gs, cal, gw, SYM, mode="testnet", seconds=8.0, events=events)
+            events.close()
+            journal = Journal(gs.path(gs.runner.journal_dir) / f"venue-{SYM}.jsonl")
+            return [o.client_order_id for o in venue.fill._orders.values()], journal.records()
+
+    at_venue, journal = asyncio.run(go())
+    assert sum(injector.counts.values()) > 10, injector.counts
+    logs = _order_records(settings.path(settings.logging.dir))
+    logged = {r["client_order_id"]: r for stream in logs.values() for r in stream}
+    assert len(logged) == sum(len(v) for v in logs.values())  # every intent once
+    sent = {r["cid"]: r for r in journal if r["op"] == "sent"}
+    assert at_venue and len(at_venue) == len(set(at_venue))
+    for cid in at_venue:
+        assert cid in sent  # nothing reached the venue that the runner did not journal first
+        if sent[cid]["leg"] == "entry" and cid in logged:
+            assert logged[cid]["gate"]["allow"]
