@@ -4,7 +4,8 @@ Matching: the fill model alone (``FillModel.submit`` of alternating market buys 
 10-level book, orders/s on one core) and the same orders through the venue's REST API
 (``POST /api/v3/order``: HMAC check, parsing, matching, user-data events, JSON), sent one at a time
 over a keep-alive connection by this process to a venue running as its own ``auroractl venue``
-process. ``rest_vs_inproc_ratio`` is the share of the in-process rate the server delivers.
+process replaying its market at real time (a venue replaying as fast as it can has no CPU to
+spare). ``rest_vs_inproc_ratio`` is the share of the in-process rate the server delivers.
 
 Fan-out: N websocket clients (in this process) subscribed to ``@trade`` and ``@bookTicker`` of a
 synthetic market the venue replays as fast as it can; messages/s received in total, for 1 client and
@@ -155,13 +156,14 @@ def run(args: argparse.Namespace, settings: Settings, report: Callable[[str], No
     inproc = matching_throughput(settings, args.orders, symbol)
     report(f"fill model: {inproc:,.0f} orders/s in process")
     spec = symbol_spec(settings, symbol)
-    with tempfile.TemporaryDirectory(prefix="aurora-bench-venue-") as tmp, \
-            venue_process(Path(tmp), symbol, speed=args.speed) as hostport:
-        qty = max(spec.min_qty, spec.step_size * 10)
-        rest = asyncio.run(_rest_orders(hostport, args.rest_orders, qty, symbol))
+    with tempfile.TemporaryDirectory(prefix="aurora-bench-venue-") as tmp:
+        with venue_process(Path(tmp), symbol, speed=1.0) as hostport:  # a market at its real pace
+            qty = max(spec.min_qty, spec.step_size * 10)
+            rest = asyncio.run(_rest_orders(hostport, args.rest_orders, qty, symbol))
         report(f"REST POST /api/v3/order: {rest:,.0f} orders/s (one at a time, keep-alive)")
-        one = asyncio.run(fanout_rate(hostport, 1, args.fanout_seconds, symbol))
-        many = asyncio.run(fanout_rate(hostport, args.clients, args.fanout_seconds, symbol))
+        with venue_process(Path(tmp), symbol, speed=args.speed) as hostport:
+            one = asyncio.run(fanout_rate(hostport, 1, args.fanout_seconds, symbol))
+            many = asyncio.run(fanout_rate(hostport, args.clients, args.fanout_seconds, symbol))
         report(f"fan-out: {one:,.0f} msgs/s to 1 client, {many:,.0f} msgs/s to {args.clients} clients")
     return {"fill_orders_per_s": round(inproc), "rest_orders_per_s": round(rest),
             "rest_vs_inproc_ratio": round(rest / inproc, 4), "fanout_1_msgs_per_s": round(one),

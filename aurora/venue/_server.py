@@ -38,7 +38,7 @@ from aurora.venue._market import BBO, DEPTH, TRADE, Tape, VenueBook
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _SEND_QUEUE = 10_000  # messages buffered per websocket client before it is cut off as too slow
-_BATCH = 2_000        # replayed events processed before yielding to the event loop
+_BATCH = 256          # replayed events processed before yielding: bounds what a request waits at high speed
 
 
 class _Conn:
