@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from ccxt.base.decimal_to_precision import ROUND, TICK_SIZE, TRUNCATE, decimal_to_precision
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aurora.core.orders import (
@@ -44,6 +44,7 @@ attempts = st.integers(min_value=0, max_value=36**3)
 
 # --- client order ids ------------------------------------------------------------------------
 
+@settings(deadline=None)  # a loaded CI machine must not fail a pure check on time
 @given(run_ids, symbols, seqs, legs, attempts)
 def test_client_order_id_matches_binance_pattern_and_parses_back(run_id, symbol, seq, leg, attempt):
     cid = client_order_id(run_id, symbol, seq, leg, attempt)
@@ -54,6 +55,7 @@ def test_client_order_id_matches_binance_pattern_and_parses_back(run_id, symbol,
     assert parts.belongs_to(run_id, symbol)
 
 
+@settings(deadline=None)  # a loaded CI machine must not fail a pure check on time
 @given(st.lists(st.tuples(seqs, legs, attempts), min_size=2, max_size=50, unique=True))
 def test_client_order_ids_never_collide_within_a_run(keys):
     ids = [client_order_id("run-1", "BTCUSDT", *k) for k in keys]
@@ -158,6 +160,7 @@ def test_unknown_resolves_to_any_exchange_status_and_repeats_are_noops():
     assert (canceled.status, canceled.filled_qty) == (OrderStatus.CANCELED, 0.5)
 
 
+@settings(deadline=None)  # a loaded CI machine must not fail a pure check on time
 @given(st.lists(st.tuples(st.sampled_from(list(OrderStatus)), st.floats(0, 1.2)), max_size=12))
 def test_any_report_sequence_keeps_state_consistent(reports):
     o = OrderState("cid", qty=1.0)
@@ -185,6 +188,7 @@ prices = st.floats(min_value=1e-6, max_value=1e6, allow_nan=False, allow_infinit
 quantities = st.floats(min_value=1e-9, max_value=1e6, allow_nan=False, allow_infinity=False)
 
 
+@settings(deadline=None)  # a loaded CI machine must not fail a pure check on time
 @given(quantities, ticks)
 def test_round_qty_is_ccxt_amount_to_precision(qty, step):
     mine = round_qty(qty, step)
@@ -192,6 +196,7 @@ def test_round_qty_is_ccxt_amount_to_precision(qty, step):
     assert Decimal(mine) == Decimal(theirs)
 
 
+@settings(deadline=None)  # a loaded CI machine must not fail a pure check on time
 @given(prices, ticks)
 def test_round_price_is_ccxt_price_to_precision(price, tick):
     mine = round_price(price, tick)
@@ -199,6 +204,7 @@ def test_round_price_is_ccxt_price_to_precision(price, tick):
     assert Decimal(mine) == Decimal(theirs)
 
 
+@settings(deadline=None)  # a loaded CI machine must not fail a pure check on time
 @given(filters, quantities, prices, st.one_of(st.none(), quantities), st.booleans())
 def test_rounded_orders_pass_every_filter_and_never_exceed_max_qty(filt, qty, price, max_qty, market):
     try:
