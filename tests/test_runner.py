@@ -39,15 +39,18 @@ FEATURES = ["obi_l1", "obi_w", "ofi_1s", "tfi_5s", "absorption_5s"]
 NS = 1_000_000_000
 
 
+WEIGHTS = {"obi_l1": 1.3, "obi_w": 0.7, "ofi_1s": 0.05, "tfi_5s": 0.8, "absorption_5s": 0.01}
+
+
 def _artifact(path: Path, calibrator: dict, *, tp_bps: float = 10.0, sl_bps: float = 10.0,
-              created_at: str = "2024-01-01T00:00:00+00:00") -> Calibration:
+              created_at: str = "2024-01-01T00:00:00+00:00", weights: dict | None = None,
+              intercept: float = 0.1) -> Calibration:
     """A small calibrated artifact: a linear score over several features (depth ones included)."""
+    weights = weights or WEIGHTS
     body = {
         "schema": SCHEMA, "created_at": created_at, "model_version": "runner-test",
-        "symbols": [SYMBOL], "features": FEATURES,
-        "score_model": {"kind": "linear", "intercept": 0.1,
-                        "weights": {"obi_l1": 1.3, "obi_w": 0.7, "ofi_1s": 0.05, "tfi_5s": 0.8,
-                                    "absorption_5s": 0.01}},
+        "symbols": [SYMBOL], "features": list(weights),
+        "score_model": {"kind": "linear", "intercept": intercept, "weights": weights},
         "calibrator": calibrator,
         "barriers": {"tp_bps": tp_bps, "sl_bps": sl_bps, "horizon_s": 30.0},
         "costs": {"fee_bps": 1.0, "slippage_bps": 0.5},
