@@ -192,20 +192,26 @@ class Gateway:
                 return report
             except Exception as exc:
                 err = self._note(classify(exc, "create"))
-            if isinstance(err, DuplicateOrderError | UnknownStateError):
+            if isinstance(err, DuplicateOrderError):
                 found = await self._lookup(intent.symbol, cid)
                 if found is not None:
                     return found
-                if isinstance(err, DuplicateOrderError):
-                    err = UnknownStateError(f"{cid}: duplicate order reported but not found", op="create")
+                err = UnknownStateError(f"{cid}: duplicate order reported but not found", op="create")
             elif err.kind == "fatal":
                 raise err
-            if attempt >= self.backoff.retries:
-                if isinstance(err, UnknownStateError):  # looked up: it does not exist
+            if isinstance(err, UnknownStateError):
+                # the backoff first, so that a request still in flight lands before the lookup
+                await self._pause(err, attempt)
+                found = await self._lookup(intent.symbol, cid)
+                if found is not None:
+                    return found
+                if attempt >= self.backoff.retries:
                     raise RetryableError(f"{cid}: not placed after {attempt + 1} attempts (looked up by "
                                          f"client id: it does not exist); last error: {err}", op="create")
-                raise err
-            await self._pause(err, attempt)
+            else:
+                if attempt >= self.backoff.retries:
+                    raise err
+                await self._pause(err, attempt)
             attempt += 1
 
     async def _lookup(self, symbol: str, cid: str) -> OrderReport | None:

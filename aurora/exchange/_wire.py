@@ -27,10 +27,12 @@ def _ns(ms: Any) -> int | None:
 class OrderReport:
     """What the exchange says about one order.
 
-    ``filled_qty`` is cumulative; ``last_fill_qty``/``last_fill_price`` are the fill this update
-    reports (a private-stream ``executionReport`` with ``x = TRADE``; 0/None otherwise).
-    ``fee`` is the commission of that fill (stream) or of all fills known (REST ``FULL``
-    response), in ``fee_asset``.
+    ``filled_qty`` is cumulative and the source of truth for fills: take fills as its increase.
+    ``last_fill_qty``/``last_fill_price`` are the latest fill behind this update (a private-stream
+    ``executionReport`` with ``x = TRADE``; 0/None otherwise): ccxt keeps one entry per order
+    between two ``watch_orders`` calls, so fills that arrive together show only the last.
+    ``fee`` is the commission of that fill (stream) or of all fills in a REST ``FULL`` response,
+    in ``fee_asset``.
     """
 
     client_order_id: str
