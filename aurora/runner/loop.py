@@ -7,8 +7,9 @@ step is a named method below, pure arithmetic in :mod:`aurora.runner.strategy` a
 Time is the events' receive time (``ts_ns``, market time in replay): the gate's clock, the
 intent throttle, the order latency and the exits' time stop all run on it.
 
-Spot rules: entries are on the artifact's side only when that side is long (a short needs
-inventory); a short-side signal closes an open long or stays flat. One position at a time.
+Spot rules: entries only when the artifact's p describes longs (a short needs inventory: with
+an artifact calibrated for shorts the runner evaluates, counts the signals and stays flat). One
+position at a time; it is closed by the exits only.
 Exits are not sent to the gate (they only reduce risk) but are logged and reported like entries.
 """
 
@@ -56,7 +57,6 @@ class _Open:
     seq: int
     qty: float           # base held (after a fee paid in base)
     entry_px: float      # average entry price
-    entry_qty: float     # base bought
     fee_quote: float     # entry fee, quote value
     p: float
     decision_id: str | None
@@ -79,7 +79,6 @@ class Runner:
         self.execution = execution
         self.log = log
         self.run_id = run_id
-        self.start_ns = start_ns
         self.interval_ns = round(intent_interval_s * NS)
         self.latency_ms = latency_ms
         self.vol = RealizedVol(vol_window_s)
@@ -148,7 +147,7 @@ class Runner:
         the entry price and time; its exit orders get ids of this run."""
         seq = self.seq
         self.seq += 1
-        self.open = _Open(exits.open_position(self.s.exits, 1, entry_px, entry_ns), seq, qty, entry_px, qty,
+        self.open = _Open(exits.open_position(self.s.exits, 1, entry_px, entry_ns), seq, qty, entry_px,
                           fee_quote, p, decision_id)
 
     def poll(self) -> None:
@@ -307,7 +306,7 @@ class Runner:
         self.log.write(SUCCESS, c["intent"], **self._fill_fields(e, c["slip_est"]))
         self._report(e, "filled", "buy", c["decision_id"])
         self.open = _Open(exits.open_position(self.s.exits, 1, e.avg_px, e.ts_ns), c["seq"], e.base_received,
-                          e.avg_px, e.qty, e.fee_quote, c["p"], c["decision_id"])
+                          e.avg_px, e.fee_quote, c["p"], c["decision_id"])
 
     def _exit_done(self, e: Execution) -> None:
         o = self.open
