@@ -6,8 +6,8 @@ alternately one each, so both see the same load: market orders of one lot-size m
 alternating buy and sell, each awaited to its FULL response. ``gateway_vs_ccxt_ratio`` = the
 gateway's median round trip / bare ccxt's (target ≤ 1.2: rounding, the filter check, the
 barrier and the error bookkeeping cost that much at most). The venue's matching throughput (fill
-model in process) and market-data fan-out (messages/s to 1 and N websocket clients) come from
-:mod:`aurora.bench.venue`'s helpers, on the same venue process.
+model in process) comes from :mod:`aurora.bench.venue`'s helper; its market-data fan-out needs a
+venue replaying as fast as it can, which would slow the round trips here: ``auroractl bench venue``.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 from pydantic import SecretStr
 
-from aurora.bench.venue import KEY, SECRET, fanout_rate, matching_throughput, venue_process
+from aurora.bench.venue import KEY, SECRET, matching_throughput, venue_process
 from aurora.config import Settings
 from aurora.core.orders import OrderIntent, client_order_id
 from aurora.exchange import Gateway
 from aurora.exchange._exchange import make_exchange
 from aurora.exchange._retry import RequestBarrier
 
-DESCRIPTION = "exchange gateway: order round trip vs bare ccxt on the venue (ratio), venue matching, fan-out"
+DESCRIPTION = "exchange gateway: order round trip vs bare ccxt on the venue (ratio), venue matching orders/s"
 SYMBOL = "BTCUSDT"
 
 
@@ -39,8 +39,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--orders", type=int, default=400, help="orders each way (gateway and bare ccxt)")
     p.add_argument("--warmup", type=int, default=20, help="orders each way not measured")
     p.add_argument("--fill-orders", type=int, default=50_000, help="orders to the fill model in process")
-    p.add_argument("--clients", type=int, default=8, help="websocket clients of the fan-out run")
-    p.add_argument("--fanout-seconds", type=float, default=2.0, help="duration of each fan-out run")
 
 
 def bench_settings(settings: Settings, hostport: str) -> Settings:
@@ -92,15 +90,10 @@ def run(args: argparse.Namespace, settings: Settings, report: Callable[[str], No
         gw_us, bare_us = np.median(gw_s) * 1e6, np.median(bare_s) * 1e6
         report(f"order round trip (median of {args.orders}): gateway {gw_us:,.0f} µs, "
                f"bare ccxt {bare_us:,.0f} µs")
-        one = asyncio.run(fanout_rate(hostport, 1, args.fanout_seconds, SYMBOL))
-        many = asyncio.run(fanout_rate(hostport, args.clients, args.fanout_seconds, SYMBOL))
-        report(f"fan-out: {one:,.0f} msgs/s to 1 client, {many:,.0f} msgs/s to {args.clients} clients")
     return {
         "gateway_order_p50_us": round(gw_us), "ccxt_order_p50_us": round(bare_us),
         "gateway_order_p99_us": round(float(np.percentile(gw_s, 99)) * 1e6),
         "ccxt_order_p99_us": round(float(np.percentile(bare_s, 99)) * 1e6),
         "gateway_vs_ccxt_ratio": round(gw_us / bare_us, 3), "orders": args.orders,
-        "fill_orders_per_s": round(fill), "fanout_1_msgs_per_s": round(one),
-        f"fanout_{args.clients}_msgs_per_s": round(many), "fanout_clients": args.clients,
-        "load_avg_1m": round(load, 2),
+        "fill_orders_per_s": round(fill), "load_avg_1m": round(load, 2),
     }
