@@ -103,6 +103,8 @@ class LabelSettings(_Section):
 class CostSettings(_Section):
     fee_bps: float = Field(ge=0)
     slippage_bps: float = Field(ge=0)
+    maker_fee_bps: float = Field(ge=-100, le=100)
+    taker_fee_bps: float = Field(ge=0, le=100)
 
 
 class AccountSettings(_Section):
@@ -149,6 +151,23 @@ class RewardSettings(_Section):
     max_R: float = Field(gt=0)
 
 
+class RunnerSettings(_Section):
+    aurora_url: str | None
+    gate_retries: int = Field(ge=0, le=10)
+    exchange: str = Field(min_length=1)
+    order_qty: float = Field(gt=0)
+    intent_interval_s: float = Field(ge=0)
+    latency_ms: float = Field(ge=0)
+    book_levels: int = Field(ge=1, le=1000)
+    regime_vol_window_s: float = Field(gt=0)
+    regime_high_vol_bps: float = Field(gt=0)
+    regime_wide_spread_bps: float = Field(gt=0)
+    metrics_port: int = Field(ge=1, le=65535)
+    journal_dir: Path
+    record_dir: Path | None
+    live_confirm: str | None
+
+
 class ApiSettings(_Section):
     host: str
     port: int = Field(ge=1, le=65535)
@@ -172,6 +191,13 @@ class ApiSettings(_Section):
     max_fee_notional_ratio: float = Field(gt=0)
 
 
+class ExchangeSettings(_Section):
+    target: Literal["live", "testnet", "venue"]
+    rate_limit: bool
+    poll_interval_s: float = Field(gt=0)
+    stream_retry_s: float = Field(gt=0)
+
+
 class SymbolFilter(_Section):
     """Exchange filters of one symbol (Binance PRICE_FILTER, LOT_SIZE, MIN_NOTIONAL)."""
 
@@ -179,6 +205,18 @@ class SymbolFilter(_Section):
     step_size: float = Field(gt=0)
     min_qty: float = Field(gt=0)
     min_notional: float = Field(ge=0)
+
+
+class VenueSettings(_Section):
+    host: str
+    port: int = Field(ge=0, le=65535)
+    exchange: str = Field(min_length=1)
+    speed: float = Field(gt=0)
+    balances: dict[str, float]
+    depth_levels: int = Field(ge=5, le=5000)
+    depth_interval_ms: int = Field(ge=1)
+    synth_hours: float = Field(gt=0)
+    synth_seed: int
 
 
 class CalibrationSettings(_Section):
@@ -214,9 +252,12 @@ class Settings(_Section):
     account: AccountSettings
     risk: RiskSettings
     reward: RewardSettings
+    runner: RunnerSettings
     api: ApiSettings
+    exchange: ExchangeSettings
     symbols: dict[Annotated[str, AfterValidator(validate_symbol)], SymbolFilter] = Field(min_length=1)
     calibration: CalibrationSettings
+    venue: VenueSettings
 
     def path(self, relative: str | Path) -> Path:
         """Resolve ``relative`` under ``AURORA_HOME`` (absolute paths pass through)."""

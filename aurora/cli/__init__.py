@@ -24,7 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data", "import market data into the tick store, or synthesise a market"),
     "demo": ("demo", "the main job, offline: synthetic market, calibration, gate replay"),
     "features": ("features", "compute the feature table (and labels) from the tick store"),
+    "run": ("run", "the WiseScalp runner: replay, shadow, paper, testnet or live trading"),
     "serve": ("serve", "run the Aurora risk gate API"),
+    "venue": ("venue", "run a local Binance-compatible venue on loopback (REST + websockets)"),
 }
 #: Global options that take a value (the command is the first word that is not one of these).
 _VALUED_OPTIONS = ("--home", "--config")

@@ -1,0 +1,1 @@
+"""WiseScalp: the trading runner (market sources, decision path, gate client, execution, modes)."""

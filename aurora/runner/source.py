@@ -1,0 +1,149 @@
+"""Market sources: events in the tick-store schema, in arrival order (``seq``).
+
+An event is a plain tuple (cheap to make a million of), its first item the kind:
+
+- ``(QUOTE, ts_ns, update_id, bid_px, bid_qty, ask_px, ask_qty)`` — a best bid/offer update;
+- ``(TRADE, ts_ns, price, qty, side)`` — side +1 taker buy, −1 taker sell;
+- ``(BOOK, ts_ns, bid_px, bid_qty, ask_px, ask_qty, in_sync)`` — the rebuilt L2 book's top levels
+  (arrays, best first, NaN-padded) after one depth message.
+
+:class:`StoreReplay` reads a window of the tick store. It starts early enough that every feature
+at the window's first quote sees the history a continuous reader would have (the feature
+context: the longest window or the impact window, plus the quote before it and every trade
+after that quote), and rebuilds the book the way the feature table does (from the start of the
+day before the window when that day is stored, else from the window's own day). Events before
+``start_ns`` are *warm-up*: the runner computes features on them but decides nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pyarrow.compute as pc
+
+from aurora.core.book import OrderBook, replay_depth
+from aurora.core.features import NS, FeatureParams
+from aurora.ticks.schema import FUTURES_EXCHANGES
+from aurora.ticks.store import TickStore
+
+QUOTE, TRADE, BOOK = 0, 1, 2
+Event = tuple
+
+
+class SourceError(ValueError):
+    """The requested window holds no data, or is malformed; the message says which."""
+
+
+def utc_day(ts_ns: int) -> date:
+    return datetime.fromtimestamp(ts_ns / NS, UTC).date()
+
+
+def last_quote_ns(store: TickStore, exchange: str, symbol: str) -> int:
+    """Receive time of the last stored quote of the symbol (the default end of a replay)."""
+    days = store.dates("bbo", exchange, symbol)
+    if not days:
+        raise SourceError(f"no bbo data for {symbol} on {exchange} in the store {store.root}")
+    ts = store.read("bbo", exchange, symbol, days[-1], days[-1], ["ts_ns"]).column("ts_ns")
+    return int(pc.max(ts).as_py())
+
+
+@dataclass
+class StoreReplay:
+    """Replay ``[start_ns, end_ns)`` of one symbol from the tick store, as fast as it is read.
+
+    ``book_levels`` is how many levels each BOOK event carries (0: read no depth)."""
+
+    store: TickStore
+    exchange: str
+    symbol: str
+    start_ns: int
+    end_ns: int
+    params: FeatureParams
+    book_levels: int
+
+    def __post_init__(self) -> None:
+        if self.end_ns <= self.start_ns:
+            raise SourceError(f"replay window is empty: start {self.start_ns} >= end {self.end_ns} (ns)")
+
+    @property
+    def warm_ns(self) -> int:
+        """Receive time from which the feature context is needed."""
+        return self.start_ns - round(self.params.context_s * NS)
+
+    def _read(self, table: str, first: date, columns: list[str]) -> dict[str, np.ndarray]:
+        data = self.store.read(table, self.exchange, self.symbol, first, utc_day(self.end_ns - 1), columns)
+        return {c: data.column(c).to_numpy(zero_copy_only=False) for c in columns}
+
+    def _book(self, after_seq: int) -> dict[str, np.ndarray] | None:
+        first = utc_day(self.start_ns)
+        stored = set(self.store.dates("depth", self.exchange, self.symbol))
+        if not stored or self.book_levels <= 0:
+            return None
+        if first - timedelta(days=1) in stored:
+            first -= timedelta(days=1)
+        cols = ["ts_ns", "seq", "first_update_id", "last_update_id", "prev_update_id", "side", "price",
+                "qty", "is_snapshot"]
+        data = self.store.read("depth", self.exchange, self.symbol, first, utc_day(self.end_ns - 1), cols)
+        data = data.set_column(4, "prev_update_id", pc.fill_null(data.column(4), -1))
+        depth = {c: data.column(c).to_numpy(zero_copy_only=False) for c in cols}
+        tops = replay_depth(depth, self.book_levels,
+                            book=OrderBook(futures=self.exchange in FUTURES_EXCHANGES))
+        keep = np.flatnonzero((tops["seq"] >= after_seq) & (tops["ts_ns"] < self.end_ns))
+        # the last message before the warm-up holds the book state the warm-up starts from
+        before = np.flatnonzero(tops["seq"] < after_seq)
+        if before.size:
+            keep = np.r_[before[-1:], keep]
+        return {k: v[keep] for k, v in tops.items() if k != "result"}
+
+    def __iter__(self) -> Iterator[Event]:
+        first = utc_day(self.warm_ns)
+        quotes = self._read("bbo", first, ["ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px",
+                                           "ask_qty"])
+        ts = quotes["ts_ns"]
+        if not np.any((ts >= self.start_ns) & (ts < self.end_ns)):
+            raise SourceError(f"no quotes of {self.symbol} on {self.exchange} between "
+                              f"{_iso(self.start_ns)} and {_iso(self.end_ns)}")
+        # from the last quote at or before the warm-up start (the first order-flow term needs it)
+        i0 = max(int(np.searchsorted(ts, self.warm_ns, side="right")) - 1, 0)
+        i1 = int(np.searchsorted(ts, self.end_ns, side="left"))
+        quotes = {k: v[i0:i1] for k, v in quotes.items()}
+        seq0 = int(quotes["seq"][0])
+        trades = self._read("trades", first, ["ts_ns", "seq", "price", "qty", "side"])
+        t_keep = (trades["seq"] >= seq0) & (trades["ts_ns"] < self.end_ns)
+        trades = {k: v[t_keep] for k, v in trades.items()}
+        book = self._book(seq0)
+        yield from _merge(quotes, trades, book)
+
+
+def _merge(quotes: dict[str, np.ndarray], trades: dict[str, np.ndarray],
+           book: dict[str, np.ndarray] | None) -> Iterator[Event]:
+    parts = [quotes["seq"], trades["seq"]]
+    kinds = [np.full(quotes["seq"].size, QUOTE, np.int8), np.full(trades["seq"].size, TRADE, np.int8)]
+    if book is not None:
+        parts.append(book["seq"])
+        kinds.append(np.full(book["seq"].size, BOOK, np.int8))
+    seq = np.concatenate(parts)
+    kind = np.concatenate(kinds)
+    row = np.concatenate([np.arange(p.size) for p in parts])
+    order = np.argsort(seq, kind="stable")
+    q = list(zip(quotes["ts_ns"].tolist(), quotes["update_id"].tolist(), quotes["bid_px"].tolist(),
+                 quotes["bid_qty"].tolist(), quotes["ask_px"].tolist(), quotes["ask_qty"].tolist(),
+                 strict=True))
+    t = list(zip(trades["ts_ns"].tolist(), trades["price"].tolist(), trades["qty"].tolist(),
+                 trades["side"].tolist(), strict=True))
+    for k, r in zip(kind[order].tolist(), row[order].tolist(), strict=True):
+        if k == QUOTE:
+            yield (QUOTE, *q[r])
+        elif k == TRADE:
+            yield (TRADE, *t[r])
+        else:
+            assert book is not None
+            yield (BOOK, int(book["ts_ns"][r]), book["bid_px"][r], book["bid_qty"][r], book["ask_px"][r],
+                   book["ask_qty"][r], bool(book["in_sync"][r]))
+
+
+def _iso(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / NS, UTC).isoformat()
