@@ -104,7 +104,6 @@ class CostSettings(_Section):
     fee_bps: float = Field(ge=0)
     slippage_bps: float = Field(ge=0)
     maker_fee_bps: float = Field(ge=-100, le=100)
-    taker_fee_bps: float = Field(ge=0, le=100)
 
 
 class AccountSettings(_Section):

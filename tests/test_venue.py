@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import yaml
 from venue_support import ASKS, client, running_venue, static_tape, venue_settings
 
-from aurora.config import Settings
+from aurora.config import PACKAGED_DEFAULTS, Settings
 
 SYM = "BTC/USDT"
-TAKER = 10.0 / 1e4  # costs.taker_fee_bps / maker_fee_bps of configs/default.yaml, as rates
-MAKER = 10.0 / 1e4
+_COSTS = yaml.safe_load(PACKAGED_DEFAULTS.read_text())["costs"]
+TAKER = _COSTS["fee_bps"] / 1e4  # costs.fee_bps (taker) / maker_fee_bps of configs/default.yaml, as rates
+MAKER = _COSTS["maker_fee_bps"] / 1e4
 
 
 def run(coro):  # one event loop per test: the venue and ccxt share it

@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def matching_throughput(settings: Settings, orders: int, symbol: str = "BTCUSDT") -> float:
     """``FillModel.submit`` rate (orders/s): alternating market buys and sells of 10 lots, 10-level book."""
     spec = symbol_spec(settings, symbol)
-    model = FillModel(spec, Fees(settings.costs.maker_fee_bps, settings.costs.taker_fee_bps),
+    model = FillModel(spec, Fees(settings.costs.maker_fee_bps, settings.costs.fee_bps),
                       {spec.quote: 1e15, spec.base: 1e9})
     mid = 60_000.0
     bids = [(mid - spec.tick_size * (i + 1), 1.0) for i in range(10)]

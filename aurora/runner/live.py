@@ -237,14 +237,14 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
     executor: SimExecution | ShadowExecution | GatewayExecution
     held = None
     if mode == "paper":
-        executor = SimExecution(spec, Fees(c.maker_fee_bps, c.taker_fee_bps), settings.account.equity,
+        executor = SimExecution(spec, Fees(c.maker_fee_bps, c.fee_bps), settings.account.equity,
                                 round(r.latency_ms * 1e6))
     elif mode == "shadow":
         executor = ShadowExecution()
     else:
         journal = Journal(settings.path(r.journal_dir) / f"{gw.settings.exchange.target}-{symbol}.jsonl")
         resolved = await reconcile(journal, gw.fetch_order, start,
-                                   taker_fee_bps=c.taker_fee_bps)
+                                   taker_fee_bps=c.fee_bps)
         held = open_position(journal.records(), symbol)
         events.emit("runner.reconciled", journal=str(journal.path), resolved=resolved,
                     position=held.qty if held else 0.0)

@@ -76,7 +76,7 @@ def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: s
     gate: Gate = (InProcessGate(settings, cal, run_id, start_ns / NS) if in_process
                   else HttpGate(settings, r.aurora_url or ""))
     c = settings.costs
-    execution = SimExecution(spec, Fees(c.maker_fee_bps, c.taker_fee_bps), settings.account.equity,
+    execution = SimExecution(spec, Fees(c.maker_fee_bps, c.fee_bps), settings.account.equity,
                              round(r.latency_ms * 1e6))
     log = OrderLog(events, metrics)
     runner = Runner(strategy, StreamFeatures(params, microprice_model(cal)), gate, execution, log,

@@ -52,7 +52,7 @@ def build_venue(settings: Settings, symbol: str, *, tape: Tape, speed: float | N
                               "AURORA_BINANCE_API_SECRET (environment or .env)")
     spec = symbol_spec(settings, symbol)
     v = settings.venue
-    return Venue(spec=spec, fees=Fees(settings.costs.maker_fee_bps, settings.costs.taker_fee_bps),
+    return Venue(spec=spec, fees=Fees(settings.costs.maker_fee_bps, settings.costs.fee_bps),
                  balances=dict(v.balances), tape=tape, speed=speed or v.speed,
                  api_key=settings.binance_api_key.get_secret_value(),
                  api_secret=settings.binance_api_secret.get_secret_value(),
