@@ -17,10 +17,18 @@ from conftest import SHARED_WS
 from pydantic import SecretStr
 
 from aurora.api.process import ServerProcess
-from aurora.artifact import SCHEMA, Calibration, build_document, load_artifact, save_artifact
+from aurora.artifact import (
+    SCHEMA,
+    Calibration,
+    build_document,
+    feature_params_document,
+    load_artifact,
+    save_artifact,
+)
 from aurora.cli import main
 from aurora.config import Settings, load_settings
 from aurora.core.economics import e_pi_bps, round_trip_cost_bps
+from aurora.core.features import FeatureParams
 from aurora.events import event_log, read_events
 from aurora.runner.features import feature_params
 from aurora.runner.gate import GATE_UNAVAILABLE
@@ -52,6 +60,7 @@ def _artifact(path: Path, calibrator: dict, *, tp_bps: float = 10.0, sl_bps: flo
         "symbols": [SYMBOL], "features": list(weights),
         "score_model": {"kind": "linear", "intercept": intercept, "weights": weights},
         "calibrator": calibrator,
+        "feature_params": feature_params_document(FeatureParams(windows_s=(1.0, 5.0), tick_size=0.01)),
         "barriers": {"tp_bps": tp_bps, "sl_bps": sl_bps, "horizon_s": 30.0},
         "costs": {"fee_bps": 1.0, "slippage_bps": 0.5},
         "metrics": {"ece": 0.01, "brier": 0.2, "brier_base": 0.25, "auc": 0.6, "n_train": 1000,

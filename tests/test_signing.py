@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from aurora import signing
-from aurora.api.process import ServerProcess, write_artifact
+from aurora.api.process import ServerProcess
 from aurora.artifact import ArtifactError, digest, load_artifact
+from aurora.testing import write_artifact
 from tests.test_api import TOKEN
 
 KEY = "k" * 32

@@ -26,8 +26,9 @@ from typing import Any
 
 import pyarrow.dataset as ds
 
-from aurora.artifact import SCHEMA, build_document, load_artifact, save_artifact
+from aurora.artifact import SCHEMA, build_document, feature_params_document, load_artifact, save_artifact
 from aurora.config import Settings
+from aurora.core.features import FeatureParams
 from aurora.events import event_log
 from aurora.runner.replay import run_replay
 from aurora.ticks.store import TickStore
@@ -53,6 +54,7 @@ def _artifact(path: Path) -> Path:
         "score_model": {"kind": "linear", "intercept": 0.0,
                         "weights": {"obi_l1": 1.0, "obi_w": 0.5, "ofi_1s": 0.05, "tfi_5s": 0.5}},
         "calibrator": {"kind": "platt", "a": 2.0, "b": 0.3},
+        "feature_params": feature_params_document(FeatureParams(windows_s=(1.0, 5.0), tick_size=0.01)),
         "barriers": {"tp_bps": 10.0, "sl_bps": 10.0, "horizon_s": 30.0},
         "costs": {"fee_bps": 1.0, "slippage_bps": 0.5},
         "metrics": {"ece": 0.0, "brier": 0.2, "brier_base": 0.25, "auc": 0.5, "n_train": 0, "n_test": 0},

@@ -3,7 +3,7 @@ and live build features from the artifact, never from local config)."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+import math
 
 from aurora.artifact import ArtifactError, Calibration
 from aurora.core.features import FeatureParams
@@ -11,21 +11,14 @@ from aurora.core.microprice import MicropriceModel
 
 
 def feature_params(cal: Calibration, tick_size: float) -> FeatureParams:
-    """The artifact's feature parameters (its notebook ``params``: ``windows_s`` and any other
-    :class:`FeatureParams` field it records; the rest are the definitions' own) with the
-    exchange's price ``tick_size``."""
-    known = {f.name for f in fields(FeatureParams) if f.init and f.name != "tick_size"}
-    given = {k: v for k, v in cal.body.params.items() if k in known and v is not None}
-    if "windows_s" in given:
-        given["windows_s"] = tuple(given["windows_s"])
-    try:
-        params = FeatureParams(**given, tick_size=tick_size)
-    except (TypeError, ValueError) as exc:
-        raise ArtifactError(f"artifact feature parameters are invalid: {exc}") from None
-    missing = sorted(set(cal.body.features) - set(params.names))
-    if missing:
-        raise ArtifactError(f"artifact needs features {missing} that its parameters do not define "
-                            f"(they define {list(params.names)})")
+    """The artifact's feature parameters, the ones its model was fitted on, for a symbol whose
+    exchange price tick is ``tick_size``; a different tick would change tick-based features
+    (micro-price buckets, absorption), so it is refused."""
+    params = cal.feature_params
+    if params.tick_size is not None and not math.isclose(params.tick_size, tick_size, rel_tol=1e-9):
+        raise ArtifactError(f"the artifact's features were computed with a price tick of "
+                            f"{params.tick_size:g}, but the exchange's tick is {tick_size:g}: recalibrate "
+                            "on data with the current tick (or fix symbols: in the config)")
     return params
 
 
