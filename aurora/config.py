@@ -184,6 +184,11 @@ class CalibrationSettings(_Section):
     schedule_lookback_days: int = Field(ge=1)
 
 
+class DaskSettings(_Section):
+    scheduler: str | None = Field(pattern=r"^(tcp|tls|ucx|inproc)://\S+$")
+    memory_limit: str = Field(min_length=1)
+
+
 class PortSettings(_Section):
     api: int = Field(ge=1, le=65535)
     prometheus: int = Field(ge=1, le=65535)
@@ -210,6 +215,7 @@ class Settings(_Section):
     api: ApiSettings
     symbols: dict[str, SymbolFilter] = Field(min_length=1)
     calibration: CalibrationSettings
+    dask: DaskSettings
     ports: PortSettings
 
     def path(self, relative: str | Path) -> Path:

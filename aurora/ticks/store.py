@@ -123,6 +123,26 @@ def _first_of_each_key(data: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     return data.take(pa.array(np.sort(first)))
 
 
+def write_parquet_atomic(data: pa.Table, target: Path, codec: str) -> None:
+    """Write ``data`` to ``target`` all or nothing: a hidden temporary file in the same directory
+    (``pyarrow.dataset`` skips names starting with ``.``), fsynced, renamed over ``target``, and
+    the directory fsynced. ``codec`` is a Parquet codec or ``"none"``."""
+    tmp = target.parent / f".tmp-{uuid.uuid4().hex}.parquet"
+    try:
+        pq.write_table(data, tmp, compression=None if codec == "none" else codec,
+                       row_group_size=1_000_000)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 class TickStore:
     """Read and write the tick tables under ``root`` (usually ``settings.storage.ticks_dir``)."""
 
@@ -184,21 +204,7 @@ class TickStore:
         dups = len(new) - written
         if existing is not None and written == 0:
             return 0, dups
-        merged = _sort(merged)
-        tmp = pdir / f".tmp-{uuid.uuid4().hex}.parquet"
-        try:
-            pq.write_table(merged, tmp, compression=None if self.codec == "none" else self.codec,
-                           row_group_size=1_000_000)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        dir_fd = os.open(pdir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_parquet_atomic(_sort(merged), target, self.codec)
         return written, dups
 
     def next_seq(self, exchange: str, symbol: str) -> int:
