@@ -165,3 +165,22 @@ def test_cli_bad_fanout_requests(synth_store, home, tmp_path, capsys, extra, mes
             *[str(tmp_path / a) if a in ("f.parquet", "d") else a for a in extra]]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_calibration_samples_on_the_cluster_equal_the_serial_ones(client, synth_store, settings):
+    from aurora.pipeline.dataset import load_samples
+    from aurora.pipeline.plan import plan_run
+
+    plan = plan_run(settings, "fanout", overrides={
+        "store": str(synth_store.root), "symbol": "BTCUSDT", "exchange": "binance",
+        "start": "2024-01-01", "end": "2024-01-04", "sample_s": 0})
+    p = plan.params["02_calibrate_predict_p"]
+    kw = {"side": "long", "tp_bps": 5.0, "sl_bps": 5.0, "horizon_s": 30.0, "horizons_s": (1.0, 5.0),
+          "microprice": True}
+    serial = load_samples(p, **kw)
+    fanned = load_samples(p, **kw, scheduler=client.scheduler.address)
+    assert serial.days == fanned.days and len(serial.days) == 4
+    pd.testing.assert_frame_equal(fanned.frame, serial.frame, check_exact=True)
+    assert (fanned.events, fanned.dropped, fanned.tick_size) == (serial.events, serial.dropped,
+                                                                 serial.tick_size)
+    assert fanned.microprice == serial.microprice and len(serial.frame) > 1000

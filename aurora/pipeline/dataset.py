@@ -19,16 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from aurora.core.features import FeatureParams, infer_tick_size
+from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
 from aurora.pipeline.params import CalibrateParams, NotebookParams
 from aurora.pipeline.study import forward_returns, realized_vol_bps
-from aurora.ticks.feature_table import iter_feature_days
+from aurora.ticks.fanout import DaysFailedError, DayTask, dask_client, plan_days, run_days
 from aurora.ticks.store import TickStore
 
 QUOTES = ["ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty"]
@@ -76,72 +77,108 @@ def first_per_interval(ts_ns: np.ndarray, seconds: float) -> np.ndarray:
 
 def load_samples(p: NotebookParams, *, side: str, tp_bps: float, sl_bps: float, horizon_s: float,
                  horizons_s: Sequence[float] = (), microprice: bool = False,
-                 progress: Callable[[str], None] | None = None) -> Samples:
+                 progress: Callable[[str], None] | None = None, workers: int = 1,
+                 scheduler: str | None = None, memory_limit: str = "auto") -> Samples:
     """Read ``[p.start, p.end]`` from the store day by day and return the kept samples.
 
     ``side`` is ``"long"`` or ``"short"``; barriers in bps, horizons in seconds. Columns: ts_ns,
     end_ns (ns, when the outcome is known), outcome (+1/−1/0), ret_bps, mid, spread_bps, vol_bps
     (trailing 60 s realised volatility), the parameters' ``features`` and ``fwd_{h}s`` per horizon.
+    ``workers`` > 1 or a Dask ``scheduler`` address samples the days on Dask
+    (:mod:`aurora.ticks.fanout`; the same rows bit for bit); 1 runs them here, one after another.
+    A failed day fails the call after the other days have run, naming every failed day.
     """
     store = TickStore(p.store)
     want = list(dict.fromkeys(getattr(p, "features", [])))
-    fparams = FeatureParams(windows_s=tuple(p.windows_s))
     lparams = LabelParams(tp_bps=tp_bps, sl_bps=sl_bps, horizon_s=horizon_s)
     label, ret = ("label_long", "ret_long_bps") if side == "long" else ("label_short", "ret_short_bps")
     mp_args = {}
     if microprice and isinstance(p, CalibrateParams):
         mp_args = {"imbalance_buckets": p.microprice_imbalance_buckets,
                    "spread_buckets": p.microprice_spread_buckets, "horizon_s": p.microprice_horizon_s}
-    parts: list[pd.DataFrame] = []
-    days: list[date] = []
-    models: list[MicropriceModel] = []
-    dropped = {"censored": 0, "nan_features": 0}
-    events = 0
-    tick = float("nan")
-    for day, feats in iter_feature_days(store, p.exchange, p.symbol, p.start, p.end, fparams,
-                                        labels=lparams, with_depth="obi_w" in want):
-        unknown = [f for f in want if f not in feats.columns]
-        if unknown:
-            raise KeyError(f"unknown feature(s) {unknown}; the feature table has {list(feats.columns)}")
-        ts = feats["ts_ns"].to_numpy(np.int64)
-        if ts.size == 0:
-            continue
-        rows = np.arange(0, ts.size, p.stride)
-        if p.sample_s > 0:
-            rows = rows[first_per_interval(ts[rows], p.sample_s)]
-        complete = feats["label_complete"].to_numpy(bool)[rows]
-        cols = {"ts_ns": ts[rows], "end_ns": feats["label_end_ns"].to_numpy(np.int64)[rows],
-                "outcome": feats[label].to_numpy(np.int8)[rows],
-                "ret_bps": feats[ret].to_numpy(np.float64)[rows],
-                "mid": feats["mid"].to_numpy(np.float64)[rows],
-                "spread_bps": feats["spread_bps"].to_numpy(np.float64)[rows]}
-        mid = feats["mid"].to_numpy(np.float64)
-        cols["vol_bps"] = realized_vol_bps(ts, mid, VOL_WINDOW_S, at=rows)
-        cols.update(forward_returns(ts, mid, horizons_s, at=rows))
-        for f in want:
-            cols[f] = feats[f].to_numpy(np.float64)[rows]
-        finite = (np.all(np.isfinite(np.column_stack([cols[f] for f in want])), axis=1) if want
-                  else np.ones(rows.size, dtype=bool))
-        dropped["censored"] += int((~complete).sum())
-        dropped["nan_features"] += int((complete & ~finite).sum())
-        keep = complete & finite
-        parts.append(pd.DataFrame({k: np.asarray(v)[keep] for k, v in cols.items()}))
-        if mp_args:
-            quotes = store.read("bbo", p.exchange, p.symbol, day, day, columns=QUOTES)
-            bid, ask = quotes["bid_px"].to_numpy(), quotes["ask_px"].to_numpy()
-            if not np.isfinite(tick):
-                tick = infer_tick_size(bid, ask)
-            models.append(MicropriceModel.fit(quotes["ts_ns"].to_numpy(), bid, quotes["bid_qty"].to_numpy(),
-                                              ask, quotes["ask_qty"].to_numpy(), tick, **mp_args))
-        days.append(day)
-        events += ts.size
-        if progress:
-            progress(f"{day}: {ts.size} bbo events, {int(keep.sum())} samples kept")
-        # let go of the day's table before the next is computed: its arrays are then reused for
-        # it (one day in memory, not two, and no page faults for a new day's worth of arrays)
-        del feats, ts, mid
-    if not days:
+    tasks = plan_days(store, p.exchange, [p.symbol], [(p.start, p.end)],
+                      {p.symbol: FeatureParams(windows_s=tuple(p.windows_s))}, lparams,
+                      with_depth="obi_w" in want)
+    spec = _SampleSpec(p, want, label, ret, tuple(horizons_s), mp_args)
+    kept: dict[date, _DaySamples] = {}
+    failed = []
+    with dask_client(workers, scheduler, memory_limit) as client:
+        for outcome in run_days(tasks, sample_day, spec, client=client):
+            if outcome.error is not None:
+                failed.append(outcome)
+            elif outcome.result is not None:
+                kept[outcome.task.day] = day = outcome.result
+                if progress:
+                    progress(f"{outcome.task.day}: {day.events} bbo events, {len(day.frame)} samples kept")
+            del outcome  # let go of the day's rows before the next day is computed
+    if failed:
+        raise DaysFailedError(failed, len(tasks))
+    if not kept:
         raise ValueError(f"no bbo data for {p.symbol} on {p.exchange} between {p.start} and {p.end} "
                          f"in the store {p.store}")
-    frame = pd.concat(parts, ignore_index=True)
-    return Samples(frame, days, events, tick, _combine(models), dropped)
+    days = sorted(kept)
+    dropped = {"censored": sum(kept[d].censored for d in days),
+               "nan_features": sum(kept[d].nan_features for d in days)}
+    tick = tasks[0].stream.params.tick_size if mp_args else float("nan")
+    frame = pd.concat([kept[d].frame for d in days], ignore_index=True)
+    return Samples(frame, days, sum(kept[d].events for d in days), tick,
+                   _combine([kept[d].model for d in days if kept[d].model is not None]), dropped)
+
+
+@dataclass(frozen=True)
+class _SampleSpec:
+    """What :func:`sample_day` keeps of each day (sent to the Dask workers with each task)."""
+
+    p: NotebookParams
+    want: list[str]
+    label: str
+    ret: str
+    horizons_s: tuple[float, ...]
+    mp_args: dict[str, Any]
+
+
+@dataclass
+class _DaySamples:
+    frame: pd.DataFrame
+    events: int
+    censored: int
+    nan_features: int
+    model: MicropriceModel | None
+
+
+def sample_day(task: DayTask, feats: pd.DataFrame, spec: _SampleSpec) -> _DaySamples | None:
+    """Consumer of :func:`aurora.ticks.fanout.run_days`: the kept samples of one day (None for a
+    day without quotes) and, with ``mp_args``, its micro-price fit."""
+    p, want = spec.p, spec.want
+    unknown = [f for f in want if f not in feats.columns]
+    if unknown:
+        raise KeyError(f"unknown feature(s) {unknown}; the feature table has {list(feats.columns)}")
+    ts = feats["ts_ns"].to_numpy(np.int64)
+    if ts.size == 0:
+        return None
+    rows = np.arange(0, ts.size, p.stride)
+    if p.sample_s > 0:
+        rows = rows[first_per_interval(ts[rows], p.sample_s)]
+    complete = feats["label_complete"].to_numpy(bool)[rows]
+    cols = {"ts_ns": ts[rows], "end_ns": feats["label_end_ns"].to_numpy(np.int64)[rows],
+            "outcome": feats[spec.label].to_numpy(np.int8)[rows],
+            "ret_bps": feats[spec.ret].to_numpy(np.float64)[rows],
+            "mid": feats["mid"].to_numpy(np.float64)[rows],
+            "spread_bps": feats["spread_bps"].to_numpy(np.float64)[rows]}
+    mid = feats["mid"].to_numpy(np.float64)
+    cols["vol_bps"] = realized_vol_bps(ts, mid, VOL_WINDOW_S, at=rows)
+    cols.update(forward_returns(ts, mid, spec.horizons_s, at=rows))
+    for f in want:
+        cols[f] = feats[f].to_numpy(np.float64)[rows]
+    finite = (np.all(np.isfinite(np.column_stack([cols[f] for f in want])), axis=1) if want
+              else np.ones(rows.size, dtype=bool))
+    keep = complete & finite
+    model = None
+    if spec.mp_args:
+        s = task.stream
+        quotes = TickStore(s.store).read("bbo", s.exchange, s.symbol, task.day, task.day, columns=QUOTES)
+        model = MicropriceModel.fit(quotes["ts_ns"].to_numpy(), quotes["bid_px"].to_numpy(),
+                                    quotes["bid_qty"].to_numpy(), quotes["ask_px"].to_numpy(),
+                                    quotes["ask_qty"].to_numpy(), s.params.tick_size, **spec.mp_args)
+    return _DaySamples(pd.DataFrame({k: np.asarray(v)[keep] for k, v in cols.items()}), int(ts.size),
+                       int((~complete).sum()), int((complete & ~finite).sum()), model)

@@ -91,6 +91,15 @@ class Outcome:
     error: str | None = None
 
 
+class DaysFailedError(RuntimeError):
+    """Days of a run failed (the others finished); the message names each one and its error."""
+
+    def __init__(self, failed: Sequence[Outcome], total: int) -> None:
+        self.failed = list(failed)
+        super().__init__(f"{len(failed)} of {total} day(s) failed: "
+                         + "; ".join(f"{o.task}: {o.error}" for o in failed))
+
+
 def plan_days(  # noqa: PLR0917 (a run's whole description)
     store: TickStore, exchange: str, symbols: Sequence[str], ranges: Sequence[tuple[date, date]],
     params: Mapping[str, FeatureParams], labels: LabelParams | None = None,
