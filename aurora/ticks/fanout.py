@@ -215,9 +215,9 @@ def dask_client(workers: int, scheduler: str | None, memory_limit: str = "auto"
     if scheduler is None and workers <= 1:
         yield None
         return
-    from distributed import Client, LocalCluster
-
     if scheduler is not None:
+        from distributed import Client
+
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
@@ -235,6 +235,16 @@ def dask_client(workers: int, scheduler: str | None, memory_limit: str = "auto"
         finally:
             client.close()
         return
+    with local_cluster(workers, memory_limit) as client:
+        yield client
+
+
+@contextmanager
+def local_cluster(workers: int, memory_limit: str = "auto") -> Iterator[Client]:
+    """A client of a new ``LocalCluster`` of ``workers`` single-threaded worker processes
+    (``memory_limit`` each, e.g. ``"6GiB"``; ``"auto"`` = RAM / workers), closed on exit."""
+    from distributed import Client, LocalCluster
+
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       memory_limit=memory_limit, dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
