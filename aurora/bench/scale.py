@@ -71,8 +71,12 @@ def _noop() -> None:
 
 
 def _synth(store: TickStore, hours: float, days: int, seed: int, report: Callable[[str], None]) -> None:
+    """Day k of the market from seed + k, for each of the ``days`` days not stored yet."""
+    stored = set(store.dates("bbo", EXCHANGE, SYMBOL))
     for k in range(days):
         start = datetime(DAY0.year, DAY0.month, DAY0.day, tzinfo=UTC) + timedelta(days=k)
+        if start.date() in stored:
+            continue
         t0 = time.perf_counter()
         rep = synthesize_to_store(store, EXCHANGE, SYMBOL, min(hours, 24.0), seed + k, start=start)
         report(f"synth day {start.date()}: {rep.rows} rows in {time.perf_counter() - t0:.1f} s")
@@ -112,8 +116,7 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
     try:
         store = TickStore(root / "ticks")
         last = DAY0 + timedelta(days=args.days - 1)
-        if len([d for d in store.dates("bbo", EXCHANGE, SYMBOL) if d <= last]) < args.days:
-            _synth(store, args.hours, args.days, args.seed, report)
+        _synth(store, args.hours, args.days, args.seed, report)
         params = FeatureParams.from_settings(settings.features, tick_size=0.01)
         tasks = plan_days(store, EXCHANGE, [SYMBOL], [(DAY0, last)], {SYMBOL: params},
                           LabelParams.from_settings(settings.labels))
