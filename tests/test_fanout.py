@@ -184,3 +184,17 @@ def test_calibration_samples_on_the_cluster_equal_the_serial_ones(client, synth_
     assert (fanned.events, fanned.dropped, fanned.tick_size) == (serial.events, serial.dropped,
                                                                  serial.tick_size)
     assert fanned.microprice == serial.microprice and len(serial.frame) > 1000
+
+
+def test_a_day_removed_after_planning_fails_by_name(synth_store, tmp_path):
+    import shutil
+
+    store = TickStore(tmp_path / "ticks")
+    shutil.copytree(synth_store.root, store.root)
+    tasks = plan_days(store, "binance", ["BTCUSDT"], [(DAY1, DAY1 + timedelta(days=3))],
+                      {"BTCUSDT": FeatureParams(tick_size=0.01)}, LABELS)
+    shutil.rmtree(store.partition_dir("bbo", "binance", "BTCUSDT", tasks[2].day))
+    outcomes = list(run_days(tasks, write_partition, str(tmp_path / "out"), "snappy"))
+    assert [o.error is None for o in outcomes] == [True, True, False, True]
+    assert "BTCUSDT 2024-01-03 (binance)" in outcomes[2].error
+    assert "was the store changed" in outcomes[2].error

@@ -160,14 +160,14 @@ def _day_frame(task: DayTask) -> pd.DataFrame:
                                    s.params, s.labels, s.microprice, s.with_depth)
         o.stream = s
     try:
-        day, frame = next(o.days)
+        day, frame = next(o.days, (None, None))
     except BaseException:
         close_stream()
         raise
     if day != task.day:  # the store changed since the run was planned
         close_stream()
-        raise FeatureTableError(f"{task}: the store's next stored day is {day}, not {task.day}; "
-                                "was the store changed during the run?")
+        raise FeatureTableError(f"{task}: the store's next stored day is {day or 'none'}, not "
+                                f"{task.day}; was the store changed during the run?")
     o.last = day
     return frame
 
