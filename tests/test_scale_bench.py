@@ -13,7 +13,8 @@ FIGURES = {
     "days", "workers", "serial_s", "serial_s_per_day", "dask_1_worker_s", "dask_2_workers_s",
     "speedup_ratio", "speedup_vs_1_worker_ratio", "dask_overhead_ms_per_task", "noop_task_ms",
     "peak_rss_mb_1_worker", "peak_rss_mb_per_worker", "rss_worker_vs_1_worker_ratio",
-    "loadavg_1m_before", "loadavg_1m_after",
+    "loadavg_1m_before", "loadavg_1m_after", "serial_cpu_s", "dask_2_workers_cpu_s",
+    "cpu_bound_speedup_ratio",
 }
 
 

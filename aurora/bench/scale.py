@@ -10,6 +10,9 @@ loaded, the page cache filled — so only the steady state is timed, as in ``ben
   single-threaded worker processes.
 - ``speedup_ratio``: ``serial_s / dask_{N}_workers_s`` (target ≥ 1.7 with 2 workers on 2 cores);
   ``speedup_vs_1_worker_ratio``: ``dask_1_worker_s / dask_{N}_workers_s``.
+- ``cpu_bound_speedup_ratio``: ``N · serial_cpu_s / dask_{N}_workers_cpu_s`` (CPU seconds of the
+  serial process and of all N workers over the timed pass): the speed-up N idle cores would show,
+  what is left of ``speedup_ratio`` when other processes share the cores.
 - ``dask_overhead_ms_per_task``: ``(dask_1_worker_s − serial_s) / days`` — what running a day as
   a Dask task costs beyond computing it; ``noop_task_ms``: round trip of an empty task.
 - ``peak_rss_mb_per_worker``: peak RSS of each of the N workers; ``peak_rss_mb_1_worker``: of the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -70,6 +74,12 @@ def _noop() -> None:
     return None
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _synth(store: TickStore, hours: float, days: int, seed: int, report: Callable[[str], None]) -> None:
     """Day k of the market from seed + k, for each of the ``days`` days not stored yet."""
     stored = set(store.dates("bbo", EXCHANGE, SYMBOL))
@@ -82,27 +92,35 @@ def _synth(store: TickStore, hours: float, days: int, seed: int, report: Callabl
         report(f"synth day {start.date()}: {rep.rows} rows in {time.perf_counter() - t0:.1f} s")
 
 
-def _timed_pass(tasks: list[DayTask], client: Any) -> float:
-    t0 = time.perf_counter()
+def _cpu(client: Any) -> float:
+    """CPU seconds used so far by the process computing the tasks: this one, or all workers."""
+    return _cpu_s() if client is None else sum(client.run(_cpu_s).values())
+
+
+def _timed_pass(tasks: list[DayTask], client: Any) -> tuple[float, float]:
+    """Wall and CPU seconds of one pass over ``tasks``."""
+    cpu0, t0 = _cpu(client), time.perf_counter()
     failed = [o for o in run_days(tasks, day_rows, client=client) if o.error is not None]
     if failed:
         raise DaysFailedError(failed, len(tasks))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu(client) - cpu0
 
 
 def _on_cluster(tasks: list[DayTask], workers: int, memory_limit: str,
-                report: Callable[[str], None]) -> tuple[float, float, dict[str, float]]:
-    """Seconds of a timed pass, ms per no-op task and peak RSS per worker, on a new cluster."""
+                report: Callable[[str], None]) -> tuple[float, float, float, dict[str, float]]:
+    """Wall and CPU seconds of a timed pass, ms per no-op task and peak RSS per worker, on a new
+    cluster."""
     with local_cluster(workers, memory_limit) as client:
         warm = [DayTask(t.stream, t.day, t.prev, True) for t in tasks[:workers]]
         _timed_pass(warm, client)  # one day on each worker: kernels loaded, page cache filled
-        seconds = _timed_pass(tasks, client)
+        seconds, cpu = _timed_pass(tasks, client)
         t0 = time.perf_counter()
         client.gather([client.submit(_noop, pure=False) for _ in range(NOOP_TASKS)])
         noop_ms = (time.perf_counter() - t0) / NOOP_TASKS * 1e3
         rss = workers_peak_rss_mb(client)
-    report(f"dask, {workers} worker(s): {seconds:.2f} s; no-op task {noop_ms:.2f} ms; peak RSS {rss}")
-    return seconds, noop_ms, rss
+    report(f"dask, {workers} worker(s): {seconds:.2f} s ({cpu:.2f} CPU s); no-op task {noop_ms:.2f} ms; "
+           f"peak RSS {rss}")
+    return seconds, cpu, noop_ms, rss
 
 
 def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) -> dict[str, Any]:
@@ -124,15 +142,17 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
         figures: dict[str, Any] = {"days": len(tasks), "workers": args.workers,
                                    "loadavg_1m_before": round(os.getloadavg()[0], 2)}
         _timed_pass(tasks[:1], None)  # numba kernels loaded, page cache filled
-        serial = _timed_pass(tasks, None)
-        report(f"serial: {serial:.2f} s for {len(tasks)} day(s)")
-        one, _, rss_one = _on_cluster(tasks, 1, memory_limit, report)
-        many, noop_ms, rss_many = _on_cluster(tasks, args.workers, memory_limit, report)
+        serial, serial_cpu = _timed_pass(tasks, None)
+        report(f"serial: {serial:.2f} s ({serial_cpu:.2f} CPU s) for {len(tasks)} day(s)")
+        one, _, _, rss_one = _on_cluster(tasks, 1, memory_limit, report)
+        many, many_cpu, noop_ms, rss_many = _on_cluster(tasks, args.workers, memory_limit, report)
         figures.update({
             "serial_s": round(serial, 3), "serial_s_per_day": round(serial / len(tasks), 3),
             "dask_1_worker_s": round(one, 3), f"dask_{args.workers}_workers_s": round(many, 3),
             "speedup_ratio": round(serial / many, 3),
             "speedup_vs_1_worker_ratio": round(one / many, 3),
+            "serial_cpu_s": round(serial_cpu, 3), f"dask_{args.workers}_workers_cpu_s": round(many_cpu, 3),
+            "cpu_bound_speedup_ratio": round(args.workers * serial_cpu / many_cpu, 3),
             "dask_overhead_ms_per_task": round((one - serial) / len(tasks) * 1e3, 1),
             "noop_task_ms": round(noop_ms, 2),
             "peak_rss_mb_1_worker": max(rss_one.values()),
