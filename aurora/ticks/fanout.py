@@ -200,7 +200,14 @@ def write_partition(task: DayTask, frame: pd.DataFrame, root: str, codec: str) -
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size, MB."""
+    """This process's peak resident set size, MB: ``VmHWM`` where Linux has it, because
+    ``ru_maxrss`` carries the parent's peak over fork + exec (a spawned Dask worker would report
+    its driver's)."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
