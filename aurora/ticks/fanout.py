@@ -249,12 +249,19 @@ def dask_client(workers: int, scheduler: str | None, memory_limit: str = "auto"
 @contextmanager
 def local_cluster(workers: int, memory_limit: str = "auto") -> Iterator[Client]:
     """A client of a new ``LocalCluster`` of ``workers`` single-threaded worker processes
-    (``memory_limit`` each, e.g. ``"6GiB"``; ``"auto"`` = RAM / workers), closed on exit."""
+    (``memory_limit`` each, e.g. ``"6GiB"``; ``"auto"`` = RAM / workers), closed on exit.
+
+    Work stealing is off: a stolen day breaks two workers' streams (each then pays a warm start
+    and fresh arrays), which cost more than the idle time it saves. A dead worker's days still
+    go to the others (the restrictions are loose)."""
+    import dask
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      memory_limit=memory_limit, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               memory_limit=memory_limit, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    with cluster, Client(cluster) as client:
         client.wait_for_workers(workers)
         yield client
 
