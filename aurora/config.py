@@ -234,6 +234,11 @@ class CalibrationSettings(_Section):
     schedule_lookback_days: int = Field(ge=1)
 
 
+class DaskSettings(_Section):
+    scheduler: str | None = Field(pattern=r"^(tcp|tls|ucx|inproc)://\S+$")
+    memory_limit: str = Field(min_length=1)
+
+
 class Settings(_Section):
     """All settings. Relative paths are relative to :attr:`home`; use :meth:`path`."""
 
@@ -257,6 +262,7 @@ class Settings(_Section):
     symbols: dict[Annotated[str, AfterValidator(validate_symbol)], SymbolFilter] = Field(min_length=1)
     calibration: CalibrationSettings
     venue: VenueSettings
+    dask: DaskSettings
 
     def path(self, relative: str | Path) -> Path:
         """Resolve ``relative`` under ``AURORA_HOME`` (absolute paths pass through)."""

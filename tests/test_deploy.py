@@ -32,7 +32,13 @@ def test_docker_compose_config_is_valid_and_keeps_the_port_contract() -> None:
     assert out.returncode == 0, out.stderr
     doc = yaml.safe_load(out.stdout)
     services = doc["services"]
-    assert set(services) == {"api", "calibrate", "prometheus", "grafana"}
+    default = {name for name, svc in services.items() if not svc.get("profiles")}
+    assert default == {"api", "calibrate", "prometheus", "grafana"}
+    dask = {name for name, svc in services.items() if svc.get("profiles") == ["dask"]}
+    assert dask == {"dask-scheduler", "dask-worker-1", "dask-worker-2"}
+    for name in ("dask-worker-1", "dask-worker-2"):
+        assert services[name]["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+        assert services[name]["volumes"] == services["api"]["volumes"]  # the same store path
     ports = {name: [str(p) for p in svc.get("ports", [])] for name, svc in services.items()}
     assert any("8000" in p for p in ports["api"])
     assert any("9090" in p for p in ports["prometheus"])

@@ -43,6 +43,7 @@ Examples:
   auroractl calibrate --symbol BTCUSDT --start 2024-01-01 --end 2024-01-03
   auroractl calibrate --set side=short --set calibrator=platt
   auroractl calibrate --rollback
+  auroractl calibrate --workers 2    (the sample table's days on a local Dask cluster)
 """
 
 
@@ -62,6 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--notebooks", metavar="NAME[,NAME]",
                    help="run only these notebooks (default: all, in order); promotion needs "
                         "02_calibrate_predict_p")
+    p.add_argument("--workers", type=int, default=1,
+                   help="compute the sample table's days on a Dask LocalCluster of N processes "
+                        "(default 1: serial, Dask not started)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="compute the sample table's days on the Dask scheduler at ADDRESS, e.g. "
+                        "tcp://10.0.0.5:8786 (default: dask.scheduler, AURORA_DASK__SCHEDULER)")
     p.add_argument("--no-promote", action="store_true", help="run and evaluate, but never promote")
     p.add_argument("--scheduled", action="store_true",
                    help="unattended run (cron / compose scheduler): trigger=schedule in the events")
@@ -110,11 +117,15 @@ def _handle(ctx: Context) -> int:
         return 0
     if ctx.args.schedule_check:
         return _schedule_check(ctx)
+    if ctx.args.workers < 1:
+        raise CliError(f"--workers {ctx.args.workers}: give at least 1 (1 = serial, no Dask)")
     plan = _plan(ctx)
     try:
         result = run_pipeline(ctx.settings, plan, events, lambda line: print(line, flush=True),
                               do_promote=not ctx.args.no_promote,
-                              trigger="schedule" if ctx.args.scheduled else "manual")
+                              trigger="schedule" if ctx.args.scheduled else "manual",
+                              workers=ctx.args.workers,
+                              scheduler=ctx.args.scheduler or ctx.settings.dask.scheduler)
     except PipelineLockedError as exc:
         print(f"auroractl calibrate: {exc}", file=sys.stderr)
         return EX_TEMPFAIL

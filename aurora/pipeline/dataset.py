@@ -16,6 +16,10 @@ sides' labels, the union of their features and horizons, the micro-price fit), a
 feature parameters among them) in the file's metadata. :func:`load_samples` reads it when it
 covers the notebook's parameters and computes its own otherwise (an interactive run).
 
+Days are computed by :func:`aurora.ticks.fanout.run_days` with :func:`sample_day` beside each day:
+here one after another by default, or on Dask (``workers`` > 1, or a scheduler address; the same
+rows, counts and micro-price fit bit for bit), so only each day's kept sample travels back.
+
 Micro-price: the per-day G tables are combined as an ``n_obs``-weighted mean (each day's estimate
 is a mean over that day's observations of the same states).
 """
@@ -42,7 +46,8 @@ from aurora.fileio import atomic_path
 from aurora.pipeline.params import CalibrateParams, FeatureStudyParams, NotebookParams
 from aurora.pipeline.rundir import TABLE
 from aurora.pipeline.study import forward_returns, realized_vol_bps
-from aurora.ticks.feature_table import FeatureTableError, iter_feature_days
+from aurora.ticks.fanout import DaysFailedError, DayTask, Outcome, dask_client, plan_days, run_days
+from aurora.ticks.feature_table import FeatureTableError
 from aurora.ticks.store import TickStore
 
 QUOTES = ["ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty"]
@@ -190,78 +195,109 @@ def first_day_tick(store: TickStore, exchange: str, symbol: str, start: date, en
     return infer_tick_size(quotes["bid_px"].to_numpy(), quotes["ask_px"].to_numpy())
 
 
-def compute_table(spec: dict[str, Any], progress: Progress | None = None) -> SampleTable:
-    """Read the spec's days from the store one at a time and keep the sampled rows."""
+def compute_table(spec: dict[str, Any], progress: Progress | None = None, *, workers: int = 1,
+                  scheduler: str | None = None, memory_limit: str = "auto") -> SampleTable:
+    """Compute the spec's days and keep the sampled rows (:func:`sample_day` beside each day).
+
+    ``workers`` > 1 or a Dask ``scheduler`` address fans the days out on Dask
+    (:mod:`aurora.ticks.fanout`: the same rows, counts and micro-price fit bit for bit); the
+    default runs them here, one after another, without Dask. A failed day fails the call with
+    :class:`~aurora.ticks.fanout.DaysFailedError` after the other days have run, naming each."""
     store = TickStore(spec["store"])
     ex, sym = spec["exchange"], spec["symbol"]
     start, end = date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"])
-    fparams = FeatureParams(**spec["feature_params"])
-    if fparams.tick_size is None:
-        fparams = fparams.with_tick(first_day_tick(store, ex, sym, start, end))
     lparams = LabelParams(tp_bps=spec["tp_bps"], sl_bps=spec["sl_bps"], horizon_s=spec["horizon_s"],
                           embargo_s=0.0)
-    want = spec["features"]
-    parts: list[pd.DataFrame] = []
-    days: list[date] = []
-    models: list[MicropriceModel] = []
-    censored = events = 0
-    for day, feats in iter_feature_days(store, ex, sym, start, end, fparams, labels=lparams,
-                                        with_depth="obi_w" in want):
-        unknown = [f for f in want if f not in feats.columns]
-        if unknown:
-            raise KeyError(f"unknown feature(s) {unknown}; the feature table has {list(feats.columns)}")
-        ts = feats["ts_ns"].to_numpy(np.int64)
-        if ts.size == 0:
-            continue
-        rows = np.arange(0, ts.size, spec["stride"])
-        if spec["sample_s"] > 0:
-            rows = rows[first_per_interval(ts[rows], spec["sample_s"])]
-        complete = feats["label_complete"].to_numpy(bool)[rows]
-        censored += int((~complete).sum())
-        rows = rows[complete]
-        mid = feats["mid"].to_numpy(np.float64)
-        cols = {"ts_ns": ts[rows], "end_ns": feats["label_end_ns"].to_numpy(np.int64)[rows],
-                "mid": mid[rows], "spread_bps": feats["spread_bps"].to_numpy(np.float64)[rows],
-                "vol_bps": realized_vol_bps(ts, mid, VOL_WINDOW_S, at=rows)}
-        for label, ret in _SIDES.values():
-            cols[label] = feats[label].to_numpy(np.int8)[rows]
-            cols[ret] = feats[ret].to_numpy(np.float64)[rows]
-        cols.update(forward_returns(ts, mid, spec["horizons_s"], at=rows))
-        for f in want:
-            cols.setdefault(f, feats[f].to_numpy(np.float64)[rows])
-        parts.append(pd.DataFrame(cols))
-        if spec["microprice"]:
-            quotes = store.read("bbo", ex, sym, day, day, columns=QUOTES)
-            models.append(MicropriceModel.fit(
-                quotes["ts_ns"].to_numpy(), quotes["bid_px"].to_numpy(), quotes["bid_qty"].to_numpy(),
-                quotes["ask_px"].to_numpy(), quotes["ask_qty"].to_numpy(), fparams.tick_size,
-                imbalance_buckets=fparams.microprice_imbalance_buckets,
-                spread_buckets=fparams.microprice_spread_buckets, horizon_s=fparams.microprice_horizon_s))
-        days.append(day)
-        events += ts.size
-        if progress:
-            progress(f"{day}: {ts.size} bbo events, {rows.size} samples kept")
-        # let go of the day's table before the next is computed: its arrays are then reused for
-        # it (one day in memory, not two, and no page faults for a new day's worth of arrays)
-        del feats, ts, mid
-    if not days:
+    # plan_days fixes a None tick from the range's first day, as first_day_tick does
+    tasks = plan_days(store, ex, [sym], [(start, end)], {sym: FeatureParams(**spec["feature_params"])},
+                      lparams, with_depth="obi_w" in spec["features"])
+    kept: dict[date, DaySamples] = {}
+    failed: list[Outcome] = []
+    with dask_client(workers, scheduler, memory_limit) as client:
+        for outcome in run_days(tasks, sample_day, spec, client=client):
+            if outcome.error is not None:
+                failed.append(outcome)
+            elif outcome.result is not None:
+                kept[outcome.task.day] = day = outcome.result
+                if progress:
+                    progress(f"{outcome.task.day}: {day.events} bbo events, {len(day.frame)} samples kept")
+            del outcome  # let go of the day's rows before the next day is computed
+    if failed:
+        raise DaysFailedError(failed, len(tasks))
+    if not kept:
         raise FeatureTableError(f"no bbo data for {sym} on {ex} between {start} and {end} in the store "
                                 f"{spec['store']}")
-    return SampleTable(pd.concat(parts, ignore_index=True), spec, days, events, censored, fparams,
-                       _combine(models))
+    days = sorted(kept)
+    return SampleTable(pd.concat([kept[d].frame for d in days], ignore_index=True), spec, days,
+                       sum(kept[d].events for d in days), sum(kept[d].censored for d in days),
+                       tasks[0].stream.params,
+                       _combine([m for d in days if (m := kept[d].model) is not None]))
+
+
+@dataclass
+class DaySamples:
+    """What :func:`sample_day` keeps of one day: its sampled rows, bbo events, censored samples
+    and micro-price fit (None unless the spec asks for it)."""
+
+    frame: pd.DataFrame
+    events: int
+    censored: int
+    model: MicropriceModel | None
+
+
+def sample_day(task: DayTask, feats: pd.DataFrame, spec: dict[str, Any]) -> DaySamples | None:
+    """Consumer of :func:`aurora.ticks.fanout.run_days` (runs beside the day, on a Dask worker or
+    here): the day's kept samples, None for a day without quotes. Everything kept is copied out
+    of ``feats`` (fancy indexing), whose arrays the stream reuses for its next day."""
+    want = spec["features"]
+    unknown = [f for f in want if f not in feats.columns]
+    if unknown:
+        raise KeyError(f"unknown feature(s) {unknown}; the feature table has {list(feats.columns)}")
+    ts = feats["ts_ns"].to_numpy(np.int64)
+    if ts.size == 0:
+        return None
+    rows = np.arange(0, ts.size, spec["stride"])
+    if spec["sample_s"] > 0:
+        rows = rows[first_per_interval(ts[rows], spec["sample_s"])]
+    complete = feats["label_complete"].to_numpy(bool)[rows]
+    censored = int((~complete).sum())
+    rows = rows[complete]
+    mid = feats["mid"].to_numpy(np.float64)
+    cols = {"ts_ns": ts[rows], "end_ns": feats["label_end_ns"].to_numpy(np.int64)[rows],
+            "mid": mid[rows], "spread_bps": feats["spread_bps"].to_numpy(np.float64)[rows],
+            "vol_bps": realized_vol_bps(ts, mid, VOL_WINDOW_S, at=rows)}
+    for label, ret in _SIDES.values():
+        cols[label] = feats[label].to_numpy(np.int8)[rows]
+        cols[ret] = feats[ret].to_numpy(np.float64)[rows]
+    cols.update(forward_returns(ts, mid, spec["horizons_s"], at=rows))
+    for f in want:
+        cols.setdefault(f, feats[f].to_numpy(np.float64)[rows])
+    model = None
+    if spec["microprice"]:
+        s, fp = task.stream, task.stream.params
+        quotes = TickStore(s.store).read("bbo", s.exchange, s.symbol, task.day, task.day, columns=QUOTES)
+        model = MicropriceModel.fit(
+            quotes["ts_ns"].to_numpy(), quotes["bid_px"].to_numpy(), quotes["bid_qty"].to_numpy(),
+            quotes["ask_px"].to_numpy(), quotes["ask_qty"].to_numpy(), fp.tick_size,
+            imbalance_buckets=fp.microprice_imbalance_buckets,
+            spread_buckets=fp.microprice_spread_buckets, horizon_s=fp.microprice_horizon_s)
+    return DaySamples(pd.DataFrame(cols), int(ts.size), censored, model)
 
 
 def write_run_table(params: Sequence[FeatureStudyParams | CalibrateParams], run_dir: Path,
-                    progress: Progress | None = None) -> Path:
+                    progress: Progress | None = None, *, workers: int = 1, scheduler: str | None = None,
+                    memory_limit: str = "auto") -> Path:
     """Compute the sample table once for the notebooks of a run and write it to the run directory:
     the union of their requests, taken from the first (a notebook whose data, feature parameters,
-    barriers or thinning differ computes its own)."""
+    barriers or thinning differ computes its own). ``workers`` / ``scheduler`` / ``memory_limit``
+    as for :func:`compute_table`."""
     specs = [notebook_request(p)[1] for p in params]
     first = specs[0]
     spec = {**first, "features": list(dict.fromkeys(f for s in specs for f in s["features"])),
             "horizons_s": sorted({h for s in specs for h in s["horizons_s"]}),
             "microprice": any(s["microprice"] for s in specs)}
-    return compute_table(spec, progress).write(run_dir / TABLE)
+    return compute_table(spec, progress, workers=workers, scheduler=scheduler,
+                         memory_limit=memory_limit).write(run_dir / TABLE)
 
 
 def notebook_request(p: FeatureStudyParams | CalibrateParams) -> tuple[str, dict[str, Any]]:
@@ -274,13 +310,15 @@ def notebook_request(p: FeatureStudyParams | CalibrateParams) -> tuple[str, dict
                                features=p.features, horizons_s=p.horizons_s)
 
 
-def load_samples(p: FeatureStudyParams | CalibrateParams, progress: Progress | None = None) -> Samples:
+def load_samples(p: FeatureStudyParams | CalibrateParams, progress: Progress | None = None, *,
+                 workers: int = 1, scheduler: str | None = None, memory_limit: str = "auto") -> Samples:
     """A notebook's samples of ``[p.start, p.end]``: from the run's ``features.parquet`` in
     ``p.output_dir`` when it covers the notebook's request, else computed from the store day by day.
 
     Columns: ts_ns, end_ns (ns, when the outcome is known), outcome (+1/−1/0), ret_bps, mid,
     spread_bps, vol_bps (trailing 60 s realised volatility), ``fwd_{h}s`` per horizon and the
-    parameters' ``features``.
+    parameters' ``features``. ``workers`` / ``scheduler`` / ``memory_limit`` fan a computed table's
+    days out on Dask (:func:`compute_table`).
     """
     side, spec = notebook_request(p)
     features = spec["features"]
@@ -290,5 +328,6 @@ def load_samples(p: FeatureStudyParams | CalibrateParams, progress: Progress | N
         if progress:
             progress(f"samples from the run's feature table {path}")
     else:
-        table = compute_table(spec, progress)
+        table = compute_table(spec, progress, workers=workers, scheduler=scheduler,
+                              memory_limit=memory_limit)
     return table.samples(side, features)

@@ -42,6 +42,7 @@ from aurora.pipeline.lock import PipelineLockedError, run_lock
 from aurora.pipeline.plan import RunPlan, resolve_shipped
 from aurora.pipeline.promotion import Gates, Holdout, PromotionResult, promote
 from aurora.pipeline.rundir import CANDIDATE, HOLDOUT, METRICS, PROMOTION, SUMMARY, TABLE
+from aurora.ticks.fanout import DaysFailedError, FanoutError
 
 Progress = Callable[[str], None]
 
@@ -122,15 +123,22 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], *, kernel:
 
 
 def run_pipeline(settings: Settings, plan: RunPlan, events: EventLog, progress: Progress, *,
-                 do_promote: bool = True, trigger: str = "manual") -> RunResult:
-    """Run every notebook of ``plan`` under the lock, then apply the gates and promote."""
+                 do_promote: bool = True, trigger: str = "manual", workers: int = 1,
+                 scheduler: str | None = None) -> RunResult:
+    """Run every notebook of ``plan`` under the lock, then apply the gates and promote.
+
+    The sample table's days run on Dask with ``workers`` > 1 (a LocalCluster of that many
+    processes, ``dask.memory_limit`` each) or on the scheduler at ``scheduler``; serially by
+    default (:func:`aurora.pipeline.dataset.compute_table`)."""
     cal = settings.calibration
     runs_dir = settings.path(cal.runs_dir)
     base = {"trigger": trigger, "calibrate_run": plan.run_id}
     try:
         with run_lock(runs_dir, plan.run_id, cal.lock_wait_s):
             try:
-                return _run_locked(settings, plan, events, progress, do_promote=do_promote, base=base)
+                return _run_locked(settings, plan, events, progress, do_promote=do_promote, base=base,
+                                   fanout={"workers": workers, "scheduler": scheduler,
+                                           "memory_limit": settings.dask.memory_limit})
             except Exception as exc:
                 events.emit("calibrate.failure", error=str(exc), error_type=type(exc).__name__,
                             run_dir=str(plan.run_dir), **base)
@@ -141,7 +149,7 @@ def run_pipeline(settings: Settings, plan: RunPlan, events: EventLog, progress: 
 
 
 def _run_locked(settings: Settings, plan: RunPlan, events: EventLog, progress: Progress, *,
-                do_promote: bool, base: dict[str, Any]) -> RunResult:
+                do_promote: bool, base: dict[str, Any], fanout: dict[str, Any]) -> RunResult:
     cal = settings.calibration
     check_kernel(cal.kernel)
     nb_dir = resolve_shipped(settings, cal.notebooks_dir)
@@ -159,8 +167,9 @@ def _run_locked(settings: Settings, plan: RunPlan, events: EventLog, progress: P
     progress(f"feature table {plan.run_dir / TABLE} …")
     t0 = time.perf_counter()
     try:
-        write_run_table(list(plan.params.values()), plan.run_dir, lambda line: progress(f"  {line}"))
-    except (ValueError, KeyError, OSError) as exc:
+        write_run_table(list(plan.params.values()), plan.run_dir, lambda line: progress(f"  {line}"),
+                        **fanout)
+    except (ValueError, KeyError, OSError, DaysFailedError, FanoutError) as exc:
         raise PipelineError(f"feature table: {type(exc).__name__}: {exc}") from None
     timings["features"] = round(time.perf_counter() - t0, 3)
     events.emit("calibrate.features", seconds=timings["features"], **base)

@@ -159,6 +159,26 @@ def check_clock(table: str, data: pa.Table, origin: Origin | None = None, today:
         "--ts-unit ns|us|ms")
 
 
+def write_parquet_atomic(data: pa.Table, target: Path, codec: str) -> None:
+    """Write ``data`` to ``target`` all or nothing: a hidden temporary file in the same directory
+    (``pyarrow.dataset`` skips names starting with ``.``), fsynced, renamed over ``target``, and
+    the directory fsynced. ``codec`` is a Parquet codec or ``"none"``."""
+    tmp = target.parent / f".tmp-{uuid.uuid4().hex}.parquet"
+    try:
+        pq.write_table(data, tmp, compression=None if codec == "none" else codec,
+                       row_group_size=1_000_000)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 class TickStore:
     """Read and write the tick tables under ``root`` (usually ``settings.storage.ticks_dir``)."""
 
@@ -238,21 +258,7 @@ class TickStore:
         dups = len(new) - written
         if existing is not None and written == 0:
             return 0, dups
-        merged = _sort(merged)
-        tmp = pdir / f".tmp-{uuid.uuid4().hex}.parquet"
-        try:
-            pq.write_table(merged, tmp, compression=None if self.codec == "none" else self.codec,
-                           row_group_size=1_000_000)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        dir_fd = os.open(pdir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_parquet_atomic(_sort(merged), target, self.codec)
         return written, dups
 
     def _instrument_path(self, exchange: str, symbol: str) -> Path:

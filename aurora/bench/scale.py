@@ -1,0 +1,166 @@
+"""Features + labels over several synthetic days: the serial path vs Dask with 1 and N workers.
+
+Figures (wall seconds of one pass over ``--days`` days, one task per day, each day's frame
+computed and dropped on the worker; every worker is warmed up first — numba's cached kernels
+loaded, the page cache filled — so only the steady state is timed, as in ``bench features``):
+
+- ``serial_s``, ``serial_s_per_day``: :func:`aurora.ticks.fanout.run_days` without a client,
+  i.e. today's serial path (one stream, no Dask).
+- ``dask_1_worker_s``, ``dask_{N}_workers_s``: the same tasks on a ``LocalCluster`` of 1 and N
+  single-threaded worker processes.
+- ``speedup_ratio``: ``serial_s / dask_{N}_workers_s`` (target ≥ 1.7 with 2 workers on 2 cores);
+  ``speedup_vs_1_worker_ratio``: ``dask_1_worker_s / dask_{N}_workers_s``.
+- ``cpu_bound_speedup_ratio``: ``N · serial_cpu_s / dask_{N}_workers_cpu_s`` (CPU seconds of the
+  serial process and of all N workers over the timed pass): the speed-up N idle cores would show,
+  what is left of ``speedup_ratio`` when other processes share the cores.
+- ``dask_overhead_ms_per_task``: ``(dask_1_worker_s − serial_s) / days`` — what running a day as
+  a Dask task costs beyond computing it; ``noop_task_ms``: round trip of an empty task.
+- ``peak_rss_mb_per_worker``: peak RSS of each of the N workers; ``peak_rss_mb_1_worker``: of the
+  single worker, which streamed every day; ``rss_worker_vs_1_worker_ratio`` (max over the N
+  workers / that) ≈ 1 shows a worker's memory is bounded by one day, not by its share of days.
+- ``loadavg_1m_before``/``_after``: the machine's load around the timed runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from aurora.core.features import FeatureParams
+from aurora.core.labels import LabelParams
+from aurora.ticks.fanout import (
+    DaysFailedError,
+    DayTask,
+    local_cluster,
+    plan_days,
+    run_days,
+    workers_peak_rss_mb,
+)
+from aurora.ticks.store import TickStore
+from aurora.ticks.synth import synthesize_to_store
+
+DESCRIPTION = "features + labels over several synthetic days: serial vs Dask with 1 and N workers"
+SYMBOL = "BTCUSDT"
+EXCHANGE = "binance"
+DAY0 = date(2024, 1, 1)
+NOOP_TASKS = 200
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hours", type=float, default=24.0,
+                   help="hours of synthetic market per day (24 = full days; small for a smoke run)")
+    p.add_argument("--days", type=int, default=4, help="days computed (at least 2 per worker)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the parallel run")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--workdir", type=Path, help="keep the generated store here (default: a temp dir)")
+
+
+def day_rows(task: DayTask, frame: pd.DataFrame) -> int:
+    """Consumer: the day's row count (the frame is dropped on the worker)."""
+    return len(frame)
+
+
+def _noop() -> None:
+    return None
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _synth(store: TickStore, hours: float, days: int, seed: int, report: Callable[[str], None]) -> None:
+    """Day k of the market from seed + k, for each of the ``days`` days not stored yet."""
+    stored = set(store.dates("bbo", EXCHANGE, SYMBOL))
+    for k in range(days):
+        start = datetime(DAY0.year, DAY0.month, DAY0.day, tzinfo=UTC) + timedelta(days=k)
+        if start.date() in stored:
+            continue
+        t0 = time.perf_counter()
+        rep = synthesize_to_store(store, EXCHANGE, SYMBOL, min(hours, 24.0), seed + k, start=start)
+        report(f"synth day {start.date()}: {rep.rows} rows in {time.perf_counter() - t0:.1f} s")
+
+
+def _cpu(client: Any) -> float:
+    """CPU seconds used so far by the process computing the tasks: this one, or all workers."""
+    return _cpu_s() if client is None else sum(client.run(_cpu_s).values())
+
+
+def _timed_pass(tasks: list[DayTask], client: Any) -> tuple[float, float]:
+    """Wall and CPU seconds of one pass over ``tasks``."""
+    cpu0, t0 = _cpu(client), time.perf_counter()
+    failed = [o for o in run_days(tasks, day_rows, client=client) if o.error is not None]
+    if failed:
+        raise DaysFailedError(failed, len(tasks))
+    return time.perf_counter() - t0, _cpu(client) - cpu0
+
+
+def _on_cluster(tasks: list[DayTask], workers: int, memory_limit: str,
+                report: Callable[[str], None]) -> tuple[float, float, float, dict[str, float]]:
+    """Wall and CPU seconds of a timed pass, ms per no-op task and peak RSS per worker, on a new
+    cluster."""
+    with local_cluster(workers, memory_limit) as client:
+        warm = [DayTask(t.stream, t.day, t.prev, True) for t in tasks[:workers]]
+        _timed_pass(warm, client)  # one day on each worker: kernels loaded, page cache filled
+        seconds, cpu = _timed_pass(tasks, client)
+        t0 = time.perf_counter()
+        client.gather([client.submit(_noop, pure=False) for _ in range(NOOP_TASKS)])
+        noop_ms = (time.perf_counter() - t0) / NOOP_TASKS * 1e3
+        rss = workers_peak_rss_mb(client)
+    report(f"dask, {workers} worker(s): {seconds:.2f} s ({cpu:.2f} CPU s); no-op task {noop_ms:.2f} ms; "
+           f"peak RSS {rss}")
+    return seconds, cpu, noop_ms, rss
+
+
+def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) -> dict[str, Any]:
+    if args.hours <= 0 or args.workers < 2 or args.days < 2 * args.workers:
+        raise SystemExit("--hours must be > 0, --workers >= 2 and --days >= 2 x --workers")
+    tmp = None
+    root = args.workdir
+    if root is None:
+        tmp = tempfile.mkdtemp(prefix="aurora-bench-scale-")
+        root = Path(tmp)
+    try:
+        store = TickStore(root / "ticks")
+        last = DAY0 + timedelta(days=args.days - 1)
+        _synth(store, args.hours, args.days, args.seed, report)
+        params = FeatureParams.from_settings(settings.features, tick_size=0.01)
+        tasks = plan_days(store, EXCHANGE, [SYMBOL], [(DAY0, last)], {SYMBOL: params},
+                          LabelParams.from_settings(settings.labels))
+        memory_limit = settings.dask.memory_limit
+        figures: dict[str, Any] = {"days": len(tasks), "workers": args.workers,
+                                   "loadavg_1m_before": round(os.getloadavg()[0], 2)}
+        _timed_pass(tasks[:1], None)  # numba kernels loaded, page cache filled
+        serial, serial_cpu = _timed_pass(tasks, None)
+        report(f"serial: {serial:.2f} s ({serial_cpu:.2f} CPU s) for {len(tasks)} day(s)")
+        one, _, _, rss_one = _on_cluster(tasks, 1, memory_limit, report)
+        many, many_cpu, noop_ms, rss_many = _on_cluster(tasks, args.workers, memory_limit, report)
+        figures.update({
+            "serial_s": round(serial, 3), "serial_s_per_day": round(serial / len(tasks), 3),
+            "dask_1_worker_s": round(one, 3), f"dask_{args.workers}_workers_s": round(many, 3),
+            "speedup_ratio": round(serial / many, 3),
+            "speedup_vs_1_worker_ratio": round(one / many, 3),
+            "serial_cpu_s": round(serial_cpu, 3), f"dask_{args.workers}_workers_cpu_s": round(many_cpu, 3),
+            "cpu_bound_speedup_ratio": round(args.workers * serial_cpu / many_cpu, 3),
+            "dask_overhead_ms_per_task": round((one - serial) / len(tasks) * 1e3, 1),
+            "noop_task_ms": round(noop_ms, 2),
+            "peak_rss_mb_1_worker": max(rss_one.values()),
+            "peak_rss_mb_per_worker": sorted(rss_many.values()),
+            "rss_worker_vs_1_worker_ratio": round(max(rss_many.values()) / max(rss_one.values()), 3),
+            "loadavg_1m_after": round(os.getloadavg()[0], 2),
+        })
+        return figures
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
