@@ -61,8 +61,10 @@ def real_store(tmp_path_factory: pytest.TempPathFactory) -> TickStore:
 
 
 def _serial_frames(store: TickStore, symbol: str, first: date, last: date) -> dict[date, pd.DataFrame]:
-    """Today's serial path: one stream over the range, tick inferred from its first day."""
-    return dict(iter_feature_days(store, "binance", symbol, first, last, FeatureParams(), LABELS))
+    """Today's serial path: one stream over the range, tick inferred from its first day (frames
+    kept: they own their memory)."""
+    return dict(iter_feature_days(store, "binance", symbol, first, last, FeatureParams(), LABELS,
+                                  keep_frames=True))
 
 
 def _fan_out(store: TickStore, symbols: list[str], first: date, last: date, out: Path, client) -> list:
@@ -167,23 +169,42 @@ def test_cli_bad_fanout_requests(synth_store, home, tmp_path, capsys, extra, mes
     assert message in capsys.readouterr().err
 
 
-def test_calibration_samples_on_the_cluster_equal_the_serial_ones(client, synth_store, settings):
-    from aurora.pipeline.dataset import load_samples
+def test_calibration_samples_on_the_cluster_equal_the_serial_ones(client, synth_store, settings, tmp_path):
+    from aurora.pipeline.dataset import (
+        SampleTable,
+        compute_table,
+        first_day_tick,
+        notebook_request,
+        write_run_table,
+    )
     from aurora.pipeline.plan import plan_run
+    from aurora.pipeline.rundir import TABLE
 
     plan = plan_run(settings, "fanout", overrides={
         "store": str(synth_store.root), "symbol": "BTCUSDT", "exchange": "binance",
         "start": "2024-01-01", "end": "2024-01-04", "sample_s": 0})
-    p = plan.params["02_calibrate_predict_p"]
-    kw = {"side": "long", "tp_bps": 5.0, "sl_bps": 5.0, "horizon_s": 30.0, "horizons_s": (1.0, 5.0),
-          "microprice": True}
-    serial = load_samples(p, **kw)
-    fanned = load_samples(p, **kw, scheduler=client.scheduler.address)
+    _, spec = notebook_request(plan.params["02_calibrate_predict_p"])
+    # tick_size None: both paths infer it from the range's first day
+    spec = {**spec, "horizons_s": [1.0, 5.0], "feature_params": {**spec["feature_params"], "tick_size": None}}
+    assert spec["microprice"]
+    serial = compute_table(spec)
+    fanned = compute_table(spec, scheduler=client.scheduler.address)
     assert serial.days == fanned.days and len(serial.days) == 4
     pd.testing.assert_frame_equal(fanned.frame, serial.frame, check_exact=True)
-    assert (fanned.events, fanned.dropped, fanned.tick_size) == (serial.events, serial.dropped,
-                                                                 serial.tick_size)
+    assert (fanned.events, fanned.censored, fanned.feature_params) == (serial.events, serial.censored,
+                                                                       serial.feature_params)
     assert fanned.microprice == serial.microprice and len(serial.frame) > 1000
+    assert serial.feature_params.tick_size == first_day_tick(synth_store, "binance", "BTCUSDT", DAY1,
+                                                             DAY1 + timedelta(days=3))
+    # the calibration run's table step takes the same fan-out
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_run_table(list(plan.params.values()), run_dir, scheduler=client.scheduler.address)
+    written = SampleTable.read(run_dir / TABLE)
+    assert written is not None and written.days == serial.days
+    here = compute_table(written.spec)
+    pd.testing.assert_frame_equal(written.frame, here.frame, check_exact=True)
+    assert (written.microprice, written.feature_params) == (here.microprice, here.feature_params)
 
 
 def test_a_day_removed_after_planning_fails_by_name(synth_store, tmp_path):
