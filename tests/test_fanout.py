@@ -219,3 +219,29 @@ def test_a_day_removed_after_planning_fails_by_name(synth_store, tmp_path):
     assert [o.error is None for o in outcomes] == [True, True, False, True]
     assert "BTCUSDT 2024-01-03 (binance)" in outcomes[2].error
     assert "was the store changed" in outcomes[2].error
+
+
+def test_cli_unsynced_book_report_on_a_scheduler_equals_the_serial_one(client, synth_store, home,
+                                                                        tmp_path, capsys):
+    """No depth stored: book_ok False on every row of the four days, one range over them all,
+    whether the days ran here or on the workers (each returns its sync changes)."""
+    import json
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(synth_store.root, bare)
+    shutil.rmtree(bare / "depth")
+    base = ["--home", str(home), "features", "--store", str(bare), "--symbol", "BTCUSDT",
+            "--start", "2024-01-01", "--end", "2024-01-04"]
+    assert main([*base, "--out-dir", str(tmp_path / "serial")]) == 0
+    assert main([*base, "--out-dir", str(tmp_path / "dask"), "--scheduler", client.scheduler.address]) == 0
+    err = capsys.readouterr().err
+    assert err.count("BTCUSDT depth book was not in sync in 1 time range(s)") == 2
+    logged = [json.loads(line) for line in (home / "logs" / "aurora_events.jsonl").read_text().splitlines()]
+    serial, fanned = [{k: e[k] for k in ("symbol", "ranges", "first_ts_ns", "last_ts_ns", "total_s")}
+                      for e in logged if e["event"] == "features.book_unsynced"]
+    ts = pd.concat(pq.read_table(p, columns=["ts_ns"]).to_pandas()
+                   for p in sorted((tmp_path / "dask").rglob("part-0.parquet")))["ts_ns"]
+    assert fanned == serial == {"symbol": "BTCUSDT", "ranges": 1, "first_ts_ns": int(ts.iloc[0]),
+                                "last_ts_ns": int(ts.iloc[-1]),
+                                "total_s": round((ts.iloc[-1] - ts.iloc[0]) / 1e9, 3)}

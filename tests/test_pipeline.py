@@ -87,9 +87,12 @@ def test_pipeline_recovers_the_injected_signal_then_promotes_and_rolls_back(home
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["sha256"] == cal.sha256 and metrics["test"]["n"] == n
 
-    # a second (scheduled) run on the same data is as good as current: promoted, previous kept
-    assert calibrate(home, *DAY, *SMALL, "--scheduled", "--notebooks", "02_calibrate_predict_p") == 0
+    # a second (scheduled) run on the same data, its sample table's days on a LocalCluster of 2
+    # workers, is as good as current: promoted, previous kept
+    assert calibrate(home, *DAY, *SMALL, "--scheduled", "--notebooks", "02_calibrate_predict_p",
+                     "--workers", "2") == 0
     second = latest_run(home)
+    assert "samples from the run's feature table" in (second / "02_calibrate_predict_p.ipynb").read_text()
     assert not (second / "01_feature_study.ipynb").exists()
     assert load_artifact(arts / "current.json").model_version == second.name
     assert load_artifact(arts / "previous.json").model_version == run.name
@@ -98,6 +101,9 @@ def test_pipeline_recovers_the_injected_signal_then_promotes_and_rolls_back(home
     # rollback restores the first artifact
     assert calibrate(home, "--rollback") == 0
     assert load_artifact(arts / "current.json").model_version == run.name
+
+    assert calibrate(home, *DAY, "--workers", "0") == 2
+    assert "--workers 0: give at least 1" in capsys.readouterr().err
 
     # a run that fails a gate is not promoted (exit 1) and leaves current untouched
     strict = home / "strict.yaml"
