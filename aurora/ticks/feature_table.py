@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -132,21 +131,6 @@ def _take(cols: Mapping[str, Any], sl: slice) -> Columns:
     return {k: np.array(v[sl]) for k, v in cols.items()}  # copies: the day's arrays can go
 
 
-@cache
-def read_pool() -> pa.MemoryPool:
-    """Arrow's jemalloc pool, keeping freed memory 10 s, for the day partitions' decode buffers.
-
-    Arrow's default pool hands freed memory back to the OS at once, so each day's Parquet buffers
-    would be faulted in again; this pool serves only these reads, so nothing else in the process
-    (a notebook importing aurora) changes. Arrow's default pool where jemalloc is not built in.
-    """
-    try:
-        pa.jemalloc_set_decay_ms(10_000)
-        return pa.jemalloc_memory_pool()
-    except NotImplementedError:
-        return pa.default_memory_pool()
-
-
 def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, day: date, *,
                     columns: list[str]) -> pa.Table:
     """One day's partition as stored. The store keeps each partition sorted by (ts_ns, seq), so
@@ -157,8 +141,7 @@ def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, da
     if not files:
         return store.read(table, exchange, symbol, day, day, columns)
     # the table's schema, not the file's: a column added since the file was written reads as null
-    return ds.dataset(files, schema=SCHEMAS[table], format="parquet").to_table(
-        columns=columns, memory_pool=read_pool())
+    return ds.dataset(files, schema=SCHEMAS[table], format="parquet").to_table(columns=columns)
 
 
 def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_depth: bool) -> _Day:
