@@ -423,15 +423,25 @@ class OrderBook:
         return int(self._st[_BLIVE]), int(self._st[_ALIVE])
 
 
+def _at(depth: Any, name: str, starts: np.ndarray, dtype: Any) -> np.ndarray:
+    """Column ``name`` at rows ``starts``. A column with ``take`` (numpy, pandas, pyarrow) is
+    taken at those rows before it is converted, so a pyarrow table is not copied whole for its
+    per-message columns."""
+    column = depth[name]
+    if hasattr(column, "take"):
+        return np.asarray(column.take(starts), dtype=dtype)
+    return np.asarray(column, dtype=dtype)[starts]
+
+
 def _prev_ids(depth: Any, starts: np.ndarray) -> np.ndarray:
     """``prev_update_id`` (futures ``pu``) of each message, −1 where there is none (null, NaN or
     −1: spot, snapshots, or a table without the column)."""
     try:
-        column = depth["prev_update_id"]
+        depth["prev_update_id"]
     except KeyError:
         return np.full(len(starts), -1, np.int64)
     # float64 holds update ids exactly (< 2**53) and turns nulls into NaN whatever the input type
-    pu = np.asarray(column, dtype=np.float64)[starts]
+    pu = _at(depth, "prev_update_id", starts, np.float64)
     return np.where(np.isnan(pu), -1, pu).astype(np.int64)
 
 
@@ -440,28 +450,28 @@ def replay_depth(depth: Any, n_levels: int, book: OrderBook | None = None,
     """Replay a depth table (DEPTH schema columns, rows in arrival order) message by message.
 
     ``depth`` is anything indexable by column name (pandas DataFrame, pyarrow Table, dict of
-    arrays). Rows sharing a ``seq`` form one message. Pass ``book`` to continue from an earlier
-    replay (e.g. the previous day). Returns, per message (index ``i``): ``seq``, ``ts_ns``,
-    ``bid_px``/``bid_qty``/``ask_px``/``ask_qty`` of shape ``(messages, n_levels)`` (best first,
-    NaN-padded, all NaN while out of sync), ``in_sync`` (bool) and ``result`` (:class:`DiffResult`
-    of that message).
+    arrays, which may mix numpy and pyarrow columns: the per-message columns — update ids,
+    ``ts_ns`` — are converted only at each message's first row). Rows sharing a ``seq`` form one
+    message. Pass ``book`` to continue from an earlier replay (e.g. the previous day). Returns,
+    per message (index ``i``): ``seq``, ``ts_ns``, ``bid_px``/``bid_qty``/``ask_px``/``ask_qty``
+    of shape ``(messages, n_levels)`` (best first, NaN-padded, all NaN while out of sync),
+    ``in_sync`` (bool) and ``result`` (:class:`DiffResult` of that message).
     """
     bk = book if book is not None else OrderBook(futures=futures)
     seq = np.asarray(depth["seq"], dtype=np.int64)
     snap = np.asarray(depth["is_snapshot"], dtype=bool)
-    first = np.asarray(depth["first_update_id"], dtype=np.int64)
-    last = np.asarray(depth["last_update_id"], dtype=np.int64)
     if len(seq):
         starts = np.flatnonzero(np.r_[True, (seq[1:] != seq[:-1]) | (snap[1:] != snap[:-1])])
     else:
         starts = np.zeros(0, np.int64)
     ends = np.r_[starts[1:], len(seq)].astype(np.int64)
-    messages = {"is_snapshot": snap[starts], "first": first[starts], "last": last[starts],
+    messages = {"is_snapshot": snap[starts], "first": _at(depth, "first_update_id", starts, np.int64),
+                "last": _at(depth, "last_update_id", starts, np.int64),
                 "pu": _prev_ids(depth, starts), "start": starts.astype(np.int64), "end": ends}
     rows = {"side": np.asarray(depth["side"], dtype=np.int8),
             "price": np.asarray(depth["price"], dtype=np.float64),
             "qty": np.asarray(depth["qty"], dtype=np.float64)}
     out = bk.run(messages, rows, n_levels)
     out["seq"] = seq[starts]
-    out["ts_ns"] = np.asarray(depth["ts_ns"], dtype=np.int64)[starts]
+    out["ts_ns"] = _at(depth, "ts_ns", starts, np.int64)
     return out
