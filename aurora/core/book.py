@@ -23,9 +23,11 @@ Implementation: one numba kernel (:func:`_process`) runs the protocol over a bat
 :meth:`OrderBook.apply_diff` / :meth:`OrderBook.apply_snapshot` call it with one message and
 :func:`replay_depth` with a whole depth table, so both paths share one definition. Per side the
 levels are a sorted key array with the best level *last* (bids key = price, asks key = −price), so
-the frequent updates near the touch shift few elements. Replaying the shared BTCUSDT recording
-with a Python dict plus a sort per message was ~13× slower than the first numba version, and the
-per-message Python loop it kept was most of the remaining cost on synthetic days.
+the frequent updates near the touch shift few elements; a deleted level stays as a tombstone
+(quantity 0, skipped by the top-of-book read) so deep-book deletes and re-inserts shift nothing.
+Replaying the shared BTCUSDT recording with a Python dict plus a sort per message was ~13× slower
+than the first numba version, and the per-message Python loop it kept was most of the remaining
+cost on synthetic days.
 
 Prices and quantities are in the instrument's units; ``qty == 0`` deletes a level.
 """
