@@ -25,6 +25,7 @@ from aurora.config import FeatureSettings
 from aurora.core.economics import e_pi_bps, round_trip_cost_bps
 from aurora.core.features import FeatureParams
 from aurora.core.predict import IsotonicMap, LinearScore, PlattMap
+from aurora.core.problems import one_line
 from aurora.fileio import atomic_write_bytes
 
 SCHEMA = "aurora.calibration/1"
@@ -273,4 +274,4 @@ def save_artifact(document: Mapping[str, Any], path: str | Path, key: bytes | No
 
 
 def _explain(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
+    return one_line(exc.errors())

@@ -29,6 +29,7 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from aurora.core.problems import problems
 from aurora.core.symbols import validate_symbol
 
 ENV_PREFIX = "AURORA_"
@@ -354,16 +355,17 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
 
 def _describe(exc: ValidationError, data: Mapping[str, Any], sources: Mapping[str, str]) -> str:
     lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
+    for p in problems(exc.errors()):
+        loc = p.where
         origin = next((sources[k] for k in (loc, *_parents(loc)) if k in sources), "defaults")
-        if err["type"] == "extra_forbidden":
-            near = _did_you_mean(str(err["loc"][-1]), _known_keys(err["loc"]))
+        if p.kind == "unknown":
+            parts = tuple(loc.split("."))
+            near = _did_you_mean(parts[-1], _known_keys(parts))
             lines.append(f"{loc}: unknown setting (from {origin}){near}")
-        elif err["type"] == "missing":
+        elif p.kind == "missing":
             lines.append(f"{loc}: required setting is missing (add it to configs/default.yaml)")
         else:
-            lines.append(f"{loc}: {err['msg']} (got {err.get('input')!r}, from {origin})")
+            lines.append(f"{loc}: {p.message} (got {p.value!r}, from {origin})")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 

@@ -312,3 +312,31 @@ def _split(levels):
     asks = [(p, q) for s, p, q in levels if s < 0]
     return (np.array([p for p, _ in bids]), np.array([q for _, q in bids]),
             np.array([p for p, _ in asks]), np.array([q for _, q in asks]))
+
+
+def test_deep_deletes_and_compaction_keep_the_levels_of_a_dict_model() -> None:
+    """Hundreds of levels deleted far from the touch leave tombstones that are re-used and
+    compacted away: the book still reads exactly like a dict of live levels."""
+    rng = np.random.default_rng(3)
+    book = OrderBook()
+    book.apply_snapshot(0, arr(100.0), arr(1.0), arr(1001.0), arr(1.0))
+    model = {1: {100.0: 1.0}, -1: {1001.0: 1.0}}
+    for i in range(1, 4001):
+        side = 1 if rng.random() < 0.5 else -1
+        price = float(rng.integers(1, 1001)) if side == 1 else float(rng.integers(1001, 2001))
+        # insert-heavy first (the book grows to hundreds of levels), delete-heavy after
+        qty = 0.0 if rng.random() < (0.2 if i < 2000 else 0.9) else float(rng.integers(1, 9))
+        book.apply_diff(i, i, *((arr(price), arr(qty), E, E) if side == 1 else (E, E, arr(price), arr(qty))))
+        if qty == 0.0:
+            model[side].pop(price, None)
+        else:
+            model[side][price] = qty
+        if i % 500 == 0:
+            bids = sorted(model[1].items(), reverse=True)
+            asks = sorted(model[-1].items())
+            bp, bq, ap, aq = book.top_levels(1000)
+            assert book.levels() == (len(bids), len(asks))
+            assert bp[: len(bids)].tolist() == [p for p, _ in bids] and np.isnan(bp[len(bids):]).all()
+            assert bq[: len(bids)].tolist() == [q for _, q in bids]
+            assert ap[: len(asks)].tolist() == [p for p, _ in asks] and np.isnan(ap[len(asks):]).all()
+            assert aq[: len(asks)].tolist() == [q for _, q in asks]

@@ -35,3 +35,26 @@ def test_bench_features_names_a_missing_recordings_folder(home, tmp_path):
     with pytest.raises(SystemExit, match=r"--recordings .*nowhere: no Binance websocket recordings"):
         main(["--home", str(home), "bench", "features", "--recordings", str(tmp_path / "nowhere"),
               "--workdir", str(tmp_path / "w")])
+
+
+def test_bench_features_recording_mode(home, tmp_path, capsys):
+    """A recording repeated end to end imports whole (no gap, no skipped line) and every figure
+    of the recording mode comes out."""
+    rc = main(["--home", str(home), "bench", "features", "--recording",
+               str(FIXTURES / "btcusdt_20240808_head.gz"), "--recording-repeats", "2",
+               "--repeat", "1", "--workdir", str(tmp_path / "w"), "--json"])
+    assert rc == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(figures) == {
+        "recording_messages", "recording_depth_rows", "recording_scan_msgs_per_s",
+        "recording_import_msgs_per_s", "recording_import_vs_scan_ratio",
+        "recording_features_msgs_per_s", "recording_features_vs_scan_ratio",
+        "recording_depth_rows_per_s", "recording_depth_vs_scan_ratio"}
+    assert figures["recording_messages"] == 2 * 3000
+    assert all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in figures.values())
+
+
+def test_bench_features_names_a_missing_recording(home, tmp_path):
+    with pytest.raises(SystemExit, match=r"--recording .*nowhere.gz: no such file"):
+        main(["--home", str(home), "bench", "features", "--recording", str(tmp_path / "nowhere.gz"),
+              "--workdir", str(tmp_path / "w")])

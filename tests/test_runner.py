@@ -50,7 +50,7 @@ NS = 1_000_000_000
 WEIGHTS = {"obi_l1": 1.3, "obi_w": 0.7, "ofi_1s": 0.05, "tfi_5s": 0.8, "absorption_5s": 0.01}
 
 
-def _artifact(path: Path, calibrator: dict, *, tp_bps: float = 10.0, sl_bps: float = 10.0,
+def _artifact(path: Path, calibrator: dict, *, tp_bps: float = 10.0, sl_bps: float = 10.0, tick: float = 0.01,
               created_at: str = "2024-01-01T00:00:00+00:00", weights: dict | None = None,
               intercept: float = 0.1) -> Calibration:
     """A small calibrated artifact: a linear score over several features (depth ones included)."""
@@ -60,7 +60,7 @@ def _artifact(path: Path, calibrator: dict, *, tp_bps: float = 10.0, sl_bps: flo
         "symbols": [SYMBOL], "features": list(weights),
         "score_model": {"kind": "linear", "intercept": intercept, "weights": weights},
         "calibrator": calibrator,
-        "feature_params": feature_params_document(FeatureParams(windows_s=(1.0, 5.0), tick_size=0.01)),
+        "feature_params": feature_params_document(FeatureParams(windows_s=(1.0, 5.0), tick_size=tick)),
         "barriers": {"tp_bps": tp_bps, "sl_bps": sl_bps, "horizon_s": 30.0},
         "costs": {"fee_bps": 1.0, "slippage_bps": 0.5},
         "metrics": {"ece": 0.01, "brier": 0.2, "brier_base": 0.25, "auc": 0.6, "n_train": 1000,

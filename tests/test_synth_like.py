@@ -142,7 +142,6 @@ def test_cli_like_fits_saves_and_generates(home: Path, capsys: pytest.CaptureFix
     # a coarse search keeps this CLI test fast; the full search is exercised on the real recording
     monkeypatch.setattr(synth_fit, "_MIN_SIM_HOURS", 0.1)
     monkeypatch.setattr(synth_fit, "_PERSIST_STEPS", 3)
-    monkeypatch.setattr(synth_fit, "_CLUSTER_STEPS", 2)
     # a "real" day: one synthetic hour with known parameters, stored as the source symbol
     truth = replace(SynthParams(), bbo_rate_hz=40.0, trade_rate_hz=8.0)
     src = TickStore(home / "data" / "ticks")

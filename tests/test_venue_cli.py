@@ -16,7 +16,7 @@ import pytest
 
 from aurora.cli import main
 from aurora.ticks.store import TickStore
-from aurora.ticks.synth import synthesize_to_store
+from aurora.ticks.synth import SynthParams, synthesize_to_store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,11 @@ def _readline(proc: subprocess.Popen[str], deadline_s: float) -> str:
 def test_venue_replays_a_stored_day_and_stops_on_sigterm(tmp_path: Path) -> None:
     home = tmp_path / "home"
     store = home / "data" / "ticks"
-    synthesize_to_store(TickStore(store), "binance", "BTCUSDT", 0.02, 5, datetime(2024, 3, 1, tzinfo=UTC))
+    # a calm market: the synthetic depth is redrawn around the quotes once a second, and real-sized
+    # moves would leave the venue's book with fewer levels than the query asks for in between
+    calm = SynthParams.for_symbol("BTCUSDT", move_prob=0.005, wide_spread_frac=0.0)
+    synthesize_to_store(TickStore(store), "binance", "BTCUSDT", 0.02, 5, datetime(2024, 3, 1, tzinfo=UTC),
+                        params=calm)
     env = {**os.environ, "AURORA_HOME": str(home), "AURORA_BINANCE_API_KEY": "cli-key",
            "AURORA_BINANCE_API_SECRET": "cli-secret", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", "aurora", "venue", "--symbol", "BTCUSDT", "--port", "0",

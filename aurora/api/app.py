@@ -34,6 +34,7 @@ from aurora.api.endpoint import bare_routes
 from aurora.api.routers import admin, gate, health
 from aurora.api.service import GateService
 from aurora.config import ConfigError, Settings
+from aurora.core.problems import REQUEST_PARTS, problems
 from aurora.events import EventLog, event_log
 
 
@@ -66,18 +67,14 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "header", "path") else list(loc)
-    return ".".join(parts) or "body"
-
-
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     """422 naming each field and reason; the rejected input is never echoed."""
     assert isinstance(exc, RequestValidationError)
     detail = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err, problem in zip(errors, problems(errors, strip=REQUEST_PARTS), strict=True):
         loc = tuple(p if isinstance(p, int) else str(p) for p in err.get("loc", ()))
-        msg, field = str(err.get("msg", "invalid")), _field(loc)
+        msg, field = problem.message, problem.where or "body"
         if err.get("type") == "json_invalid":  # FastAPI's loc is ("body", <character offset>)
             ctx_error = (err.get("ctx") or {}).get("error")
             msg, field = f"{msg}: {ctx_error}" if ctx_error else msg, "body"

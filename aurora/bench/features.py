@@ -22,11 +22,19 @@ timed ``--repeat`` times and the fastest run counts):
   does not grow with the range.
 - ``stream_events_per_s``: per-event ``StreamFeatures.on_bbo``/``on_trade`` calls from Python
   (target ≥ 1 M/s); ``stream_feed_events_per_s``: the same kernels driven over whole arrays.
+
+With ``--recording FILE`` the bench measures a real recording instead (and only that): FILE made
+continuous ``--recording-repeats`` times over (:mod:`aurora.bench._long_recording`), imported to a
+store (``recording_import_msgs_per_s``), then ``recording_features_msgs_per_s`` (features +
+labels over every stored day, book replay included) and ``recording_depth_rows_per_s`` (the depth
+replay alone, level rows per second), each also as a ratio to a bare Parquet scan of the same
+store's bbo, trades and depth (``recording_*_vs_scan_ratio`` = scan seconds / its seconds).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import multiprocessing as mp
 import resource
@@ -42,11 +50,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from aurora.bench._long_recording import build_long_recording
+from aurora.core.book import replay_depth
 from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
 from aurora.core.stream import StreamFeatures
-from aurora.ticks.binance_ws import parse_recording
+from aurora.ticks.binance_ws import import_recordings, parse_recording
 from aurora.ticks.feature_table import iter_feature_days
+from aurora.ticks.schema import FUTURES_EXCHANGES, futures_exchange_of
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
 from aurora.ticks.vision import import_vision
@@ -77,6 +88,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Binance websocket recordings for the import rate: DIR/spot/*.gz or "
                         "DIR/*.gz, files named SYMBOL_YYYYMMDD.gz (default: %(default)s)")
 
+    p.add_argument("--recording", type=Path, metavar="FILE",
+                   help="measure this Binance websocket recording (SYMBOL_YYYYMMDD.gz, spot or "
+                        "futures) made continuous --recording-repeats times over, instead of the "
+                        "synthetic days")
+    p.add_argument("--recording-repeats", type=int, default=22,
+                   help="times the --recording is repeated end to end (default: %(default)s)")
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
@@ -223,10 +240,96 @@ def _stream(store: TickStore, n_events: int, report: Callable[[str], None]) -> t
     return n / dt, (len(bbo) + len(trades)) / feed_dt
 
 
+def _scan_store(store: TickStore, exchange: str, symbol: str, repeat: int) -> float:
+    """Fastest seconds of a bare scan (all columns) of every stored bbo, trades and depth file."""
+    files = [str(f) for t in ("bbo", "trades", "depth") for d in store.dates(t, exchange, symbol)
+             for f in sorted(store.partition_dir(t, exchange, symbol, d).glob("*.parquet"))]
+
+    def scan() -> int:
+        return sum(ds.dataset(f, format="parquet").to_table().num_rows for f in files)
+
+    scan()
+    return min(_timed(scan)[0] for _ in range(repeat))
+
+
+def _replay_store(store: TickStore, exchange: str, symbol: str, levels: int) -> float:
+    """Seconds of replaying every stored day's depth in one go (read not counted)."""
+    depth = store.read("depth", exchange, symbol, *_day_range(store, exchange, symbol))
+    cols = {name: depth.column(name).to_numpy(zero_copy_only=False) for name in depth.column_names}
+    cols["prev_update_id"] = np.nan_to_num(cols["prev_update_id"].astype(np.float64), nan=-1.0)
+    dt, _ = _timed(lambda: replay_depth(cols, levels, futures=exchange in FUTURES_EXCHANGES))
+    return dt
+
+
+def _day_range(store: TickStore, exchange: str, symbol: str) -> tuple[date, date]:
+    days = store.dates("bbo", exchange, symbol)
+    return days[0], days[-1]
+
+
+def _run_recording(args: argparse.Namespace, settings: Any, root: Path,
+                   report: Callable[[str], None]) -> dict[str, Any]:
+    source: Path = args.recording
+    if not source.is_file():
+        raise SystemExit(f"--recording {source}: no such file; pass a Binance websocket recording "
+                         "such as ../shared/data/binance-ws/usdm/btcusdt_20240808.gz")
+    symbol = source.name.split("_")[0].upper()
+    dt, long = _timed(lambda: build_long_recording(source, args.recording_repeats,
+                                                   root / f"{symbol.lower()}_long.gz"))
+    report(f"long recording: {long.messages} messages, {long.level_rows} depth level rows "
+           f"({args.recording_repeats}× {source.name}), built in {dt:.1f} s")
+    futures = b'"pu":' in gzip_head(long.path)
+    exchange = futures_exchange_of(symbol) if futures else EXCHANGE
+    store = TickStore(root / "rec-ticks")
+    import_dt, imp = _timed(lambda: import_recordings([long.path], store, exchange, symbol))
+    if imp.files[0].gaps or imp.files[0].skipped:
+        raise SystemExit(f"the long recording did not import whole: {imp.files[0].gaps} depth gaps, "
+                         f"{imp.files[0].skipped} lines skipped")
+    msgs = imp.messages
+    report(f"import ({exchange}): {msgs} messages in {import_dt:.2f} s")
+    repeat = max(args.repeat, 1)
+    scan_dt = _scan_store(store, exchange, symbol, repeat)
+    params = FeatureParams.from_settings(settings.features, tick_size=None)
+    labels = LabelParams.from_settings(settings.labels)
+    first, last = _day_range(store, exchange, symbol)
+
+    def features() -> float:
+        t0 = time.perf_counter()
+        for _, frame in iter_feature_days(store, exchange, symbol, first, last, params, labels):
+            del frame
+        return time.perf_counter() - t0
+
+    feat_dt = min(features() for _ in range(repeat + 1))  # the first run may compile
+    replay_dt = min(_replay_store(store, exchange, symbol, params.obi_levels)
+                    for _ in range(repeat + 1))
+    rows = imp.rows("depth")
+    report(f"bare scan of the store: {scan_dt:.2f} s; features + labels: {feat_dt:.2f} s; "
+           f"depth replay alone: {rows} level rows in {replay_dt:.2f} s")
+    return {"recording_messages": msgs, "recording_depth_rows": rows,
+            "recording_scan_msgs_per_s": round(msgs / scan_dt),
+            "recording_import_msgs_per_s": round(msgs / import_dt),
+            "recording_import_vs_scan_ratio": round(scan_dt / import_dt, 4),
+            "recording_features_msgs_per_s": round(msgs / feat_dt),
+            "recording_features_vs_scan_ratio": round(scan_dt / feat_dt, 4),
+            "recording_depth_rows_per_s": round(rows / replay_dt),
+            "recording_depth_vs_scan_ratio": round(scan_dt / replay_dt, 4)}
+
+
+def gzip_head(path: Path, size: int = 1 << 16) -> bytes:
+    with gzip.open(path, "rb") as fh:
+        return fh.read(size)
+
+
 def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) -> dict[str, Any]:
+    if args.recording is not None:
+        return _run_with_root(args, lambda root: _run_recording(args, settings, root, report))
     if args.hours <= 0 or args.days < 1:
         raise SystemExit("--hours must be > 0 and --days >= 1")
     recordings = _recordings(args.recordings)
+    return _run_with_root(args, lambda root: _run_synthetic(args, settings, recordings, root, report))
+
+
+def _run_with_root(args: argparse.Namespace, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """``body(workdir)`` with Arrow on one core, in ``--workdir`` or a temporary folder."""
     # one core for everything measured: Arrow's CPU and I/O pools too (the scan would otherwise
     # decode on every core while the feature kernels use one)
     pa.set_cpu_count(1)
@@ -238,40 +341,45 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
         root = Path(tmp)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        figures: dict[str, Any] = {}
-        figures["ws_import_msgs_per_s"] = round(_ws_import(recordings, report))
-        csv_store = TickStore(root / "csv-store")
-        figures["csv_import_rows_per_s"] = round(
-            _csv_import(csv_store, args.csv_rows, root, args.seed, report))
-        store = TickStore(root / "ticks")
-        days = max(args.days, 3)  # day 1 streams into day 2 (measured); day 3 gives its lookahead
-        if not store.dates("bbo", EXCHANGE, SYMBOL):
-            _synth(store, args.hours, days, args.seed, report)
-        repeat = max(args.repeat, 1)
-        scan0_dt, events0 = _scan(store, DAY0, repeat)
-        scan_dt, events = _scan(store, DAY0 + timedelta(days=1), repeat)
-        figures["day_events"] = events
-        figures["scan_events_per_s"] = round(events / scan_dt)
-        _features(store, DAY0, DAY0, settings)  # numba compile + page cache, not timed
-        first_dt, feat_dt = _two_day_streams(store, settings, repeat)
-        report(f"features + labels, day 2 of a stream: {events} events in {feat_dt:.2f} s "
-               f"(scan {scan_dt:.2f} s); day 1: {events0} events in {first_dt:.2f} s "
-               f"(scan {scan0_dt:.2f} s)")
-        figures["features_labels_events_per_s"] = round(events / feat_dt)
-        figures["features_vs_scan_ratio"] = round(scan_dt / feat_dt, 3)
-        figures["features_first_day_vs_scan_ratio"] = round(scan0_dt / first_dt, 3)
-        _, nodepth_dt = _two_day_streams(store, settings, repeat, with_depth=False)
-        report(f"features + labels without the book replay (obi_w NaN): {nodepth_dt:.2f} s")
-        figures["features_nodepth_vs_scan_ratio"] = round(scan_dt / nodepth_dt, 3)
-        for k in sorted({1, min(2, args.days), args.days}):
-            figures[f"peak_rss_mb_{k}d"] = round(_peak_rss_mb(root / "ticks", k, settings), 1)
-            report(f"peak RSS streaming {k} day(s): {figures[f'peak_rss_mb_{k}d']} MB")
-        figures["rss_multi_vs_one_day_ratio"] = round(
-            figures[f"peak_rss_mb_{args.days}d"] / figures["peak_rss_mb_1d"], 3)
-        per_call, fed = _stream(store, args.stream_events, report)
-        figures["stream_events_per_s"] = round(per_call)
-        figures["stream_feed_events_per_s"] = round(fed)
-        return figures
+        return body(root)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_synthetic(args: argparse.Namespace, settings: Any, recordings: list[Path], root: Path,
+                   report: Callable[[str], None]) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    figures["ws_import_msgs_per_s"] = round(_ws_import(recordings, report))
+    csv_store = TickStore(root / "csv-store")
+    figures["csv_import_rows_per_s"] = round(
+        _csv_import(csv_store, args.csv_rows, root, args.seed, report))
+    store = TickStore(root / "ticks")
+    days = max(args.days, 3)  # day 1 streams into day 2 (measured); day 3 gives its lookahead
+    if not store.dates("bbo", EXCHANGE, SYMBOL):
+        _synth(store, args.hours, days, args.seed, report)
+    repeat = max(args.repeat, 1)
+    scan0_dt, events0 = _scan(store, DAY0, repeat)
+    scan_dt, events = _scan(store, DAY0 + timedelta(days=1), repeat)
+    figures["day_events"] = events
+    figures["scan_events_per_s"] = round(events / scan_dt)
+    _features(store, DAY0, DAY0, settings)  # numba compile + page cache, not timed
+    first_dt, feat_dt = _two_day_streams(store, settings, repeat)
+    report(f"features + labels, day 2 of a stream: {events} events in {feat_dt:.2f} s "
+           f"(scan {scan_dt:.2f} s); day 1: {events0} events in {first_dt:.2f} s "
+           f"(scan {scan0_dt:.2f} s)")
+    figures["features_labels_events_per_s"] = round(events / feat_dt)
+    figures["features_vs_scan_ratio"] = round(scan_dt / feat_dt, 3)
+    figures["features_first_day_vs_scan_ratio"] = round(scan0_dt / first_dt, 3)
+    _, nodepth_dt = _two_day_streams(store, settings, repeat, with_depth=False)
+    report(f"features + labels without the book replay (obi_w NaN): {nodepth_dt:.2f} s")
+    figures["features_nodepth_vs_scan_ratio"] = round(scan_dt / nodepth_dt, 3)
+    for k in sorted({1, min(2, args.days), args.days}):
+        figures[f"peak_rss_mb_{k}d"] = round(_peak_rss_mb(root / "ticks", k, settings), 1)
+        report(f"peak RSS streaming {k} day(s): {figures[f'peak_rss_mb_{k}d']} MB")
+    figures["rss_multi_vs_one_day_ratio"] = round(
+        figures[f"peak_rss_mb_{args.days}d"] / figures["peak_rss_mb_1d"], 3)
+    per_call, fed = _stream(store, args.stream_events, report)
+    figures["stream_events_per_s"] = round(per_call)
+    figures["stream_feed_events_per_s"] = round(fed)
+    return figures

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aurora.core.features import FeatureParams
+from aurora.core.problems import problems
 
 
 class ParameterError(ValueError):
@@ -123,15 +124,15 @@ def describe(exc: ValidationError, model: type[BaseModel]) -> str:
     """One line per problem, naming the parameter (and the notebook)."""
     where = f" for {model.notebook}" if getattr(model, "notebook", "") else ""
     lines = []
-    for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "<parameters>"
-        if err["type"] == "extra_forbidden":
+    for p in problems(exc.errors()):
+        name = p.where or "<parameters>"
+        if p.kind == "unknown":
             known = ", ".join(sorted(model.model_fields))
             lines.append(f"unknown parameter {name!r}{where} (known: {known})")
-        elif err["type"] == "missing":
+        elif p.kind == "missing":
             lines.append(f"parameter {name!r}{where} is required")
         else:
-            lines.append(f"parameter {name!r}{where}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"parameter {name!r}{where}: {p.message} (got {p.value!r})")
     return "; ".join(lines)
 
 

@@ -52,6 +52,7 @@ BBO_READ = ["ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px", "ask_qty
 TRADE_READ = ["ts_ns", "seq", "qty", "side"]
 DEPTH_READ = ["ts_ns", "seq", "first_update_id", "last_update_id", "prev_update_id", "side", "price",
               "qty", "is_snapshot"]
+DEPTH_ROW_COLUMNS = ("seq", "is_snapshot", "side", "price", "qty")  # needed at every depth row
 LABEL_COLUMNS = ("label_long", "ret_long_bps", "exit_long_ns", "label_short", "ret_short_bps",
                  "exit_short_ns", "label_end_ns", "label_complete")
 
@@ -181,12 +182,12 @@ def _tops(depth: pa.Table | None, book: OrderBook, levels: int,
           buffers: DayBuffers) -> BookTops | None:
     if depth is None or not len(depth):
         return None
-    # prev_update_id is null where a message has no ``pu`` (spot, snapshots): −1 for the book
-    k = depth.schema.get_field_index("prev_update_id")
-    depth = depth.set_column(k, "prev_update_id", pc.fill_null(depth.column(k), -1))
-    cols = {name: _joined(_chunks(depth, name), buffers.empty) for name in depth.column_names}
-    out = replay_depth(cols, levels, book=book)
-    buffers.give_back(*cols.values())
+    # one copy of the per-row columns only; the per-message ones (update ids, ts_ns) are read
+    # at each message's first row by replay_depth (feature table on usdm BTCUSDT ×22: 5.2 → 2.1 s,
+    # most of it page faults of copying all nine)
+    rows = {name: _joined(_chunks(depth, name), buffers.empty) for name in DEPTH_ROW_COLUMNS}
+    out = replay_depth({**_columns(depth), **rows}, levels, book=book)
+    buffers.give_back(*rows.values())
     return BookTops(seq=out["seq"], bid_qty=out["bid_qty"], ask_qty=out["ask_qty"],
                     in_sync=out["in_sync"])
 

@@ -10,7 +10,8 @@ The market (all vectorised numpy; ~10 M bbo+trade events per simulated day):
 * **Trades** — side from a persistent latent order flow (AR(1), logistic), size lognormal
   (heavy-tailed), price = the prevailing ask for a taker buy (``side = +1``) and the bid for a sell.
 * **Price** — the "center" (the bid when the spread is one tick) moves at a bbo event with
-  probability ``move_prob`` by a lognormal number of ticks. A move keeps the previous move's
+  probability ``move_prob`` (divided by the bucket's activity factor, so busy spells bring more
+  updates but not more moves per second) by a lognormal number of ticks. A move keeps the previous move's
   direction with probability ``move_persist`` when it is positive (trends), or reverses it with
   probability ``−move_persist`` when negative (bounces); otherwise its direction is drawn fresh.
   **Injected relationship**, for a fresh direction::
@@ -73,7 +74,7 @@ class SynthParams:
     trade_rate_hz: float = 30.6          # mean trades per second
     intensity_bucket_s: float = 0.1      # intensity is piecewise constant over these buckets
     intensity_phi: float = 0.995         # AR(1) coefficient of log intensity per bucket
-    intensity_sd: float = 0.01           # stationary sd of log intensity
+    intensity_sd: float = 0.43           # stationary sd of log intensity
     trade_burst_phi: float = 0.98        # AR(1) of the extra log intensity of trades
     trade_burst_sd: float = 0.5
     queue_phi: float = 0.995             # AR(1) per bbo event of log L1 queue sizes
@@ -86,7 +87,7 @@ class SynthParams:
     move_prob: float = 0.075             # probability that a bbo update moves the price
     move_ticks_median: float = 38.5      # median price move, ticks (lognormal, ≥ 1)
     move_ticks_log_sd: float = 1.06
-    move_persist: float = 0.64           # > 0: P(a move keeps the last direction); < 0: −P(it reverses)
+    move_persist: float = 0.72           # > 0: P(a move keeps the last direction); < 0: −P(it reverses)
     alpha_obi: float = 3.0               # injected: logit P(up) per unit obi_l1
     alpha_tfi: float = 2.0               # injected: logit P(up) per unit tfi over tfi_window_s
     tfi_window_s: float = 1.0
@@ -104,9 +105,9 @@ class SynthParams:
         base = cls()
         if symbol.upper().startswith("ETH"):
             base = replace(base, start_price=2_700.0, lot_size=1e-4, bbo_rate_hz=90.3, trade_rate_hz=22.3,
-                           intensity_sd=0.59, queue_median=6.38, queue_log_sd=0.91, trade_qty_median=7.8e-3,
+                           intensity_sd=0.38, queue_median=6.38, queue_log_sd=0.91, trade_qty_median=7.8e-3,
                            trade_qty_log_sd=2.53, move_prob=0.074, move_ticks_median=3.0,
-                           move_ticks_log_sd=0.82, move_persist=-0.07, wide_spread_frac=0.118,
+                           move_ticks_log_sd=0.82, move_persist=-0.19, wide_spread_frac=0.118,
                            wide_extra_ticks_mean=7.2)
         return replace(base, **overrides)
 
@@ -194,7 +195,8 @@ def _chunk(p: SynthParams, st: _State, t0: int, t1: int, rng: np.random.Generato
     x = _ar1(rng.standard_normal(nb), p.intensity_phi, p.intensity_sd, st.x_int)
     w = _ar1(rng.standard_normal(nb), p.trade_burst_phi, p.trade_burst_sd, st.w_trade)
     st.x_int, st.w_trade = float(x[-1]), float(w[-1])
-    mult = np.exp(x - p.intensity_sd**2 / 2) * (lens / NS)
+    activity = np.exp(x - p.intensity_sd**2 / 2)  # mean 1 over buckets
+    mult = activity * (lens / NS)
     lam_b = p.bbo_rate_hz * mult
     lam_t = p.trade_rate_hz * mult * np.exp(w - p.trade_burst_sd**2 / 2)
     counts = rng.poisson(lam_b + lam_t)
@@ -235,7 +237,8 @@ def _chunk(p: SynthParams, st: _State, t0: int, t1: int, rng: np.random.Generato
     # ---- price moves with the injected relationship --------------------------------------------
     obi_prev = np.concatenate([[st.last_obi], obi[:-1]]) if nB else obi
     p_up = expit(p.alpha_obi * obi_prev + p.alpha_tfi * tfi)
-    moved = rng.random(nB) < p.move_prob
+    # busy spells bring more updates, not more price moves: most updates change a queue size only
+    moved = rng.random(nB) < p.move_prob / activity[owner[bpos]]
     up = _persistent(rng.random(nB) < p_up, moved, p.move_persist, rng.random(nB), st)
     size = np.maximum(np.round(np.exp(math.log(p.move_ticks_median)
                                       + p.move_ticks_log_sd * rng.standard_normal(nB))), 1).astype(np.int64)

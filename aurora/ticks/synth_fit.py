@@ -1,21 +1,17 @@
 """Fit the synthetic market's parameters to a stored real day (``auroractl data synth --like``).
 
-Most parameters are moments of the real data. Two are not pinned down by any single moment and
-are chosen by simulation (fixed seed, a simulated stretch as long as the real one and at least
-an hour, so a fit is deterministic), against the statistics of :mod:`aurora.core.marketstats`:
-
-* ``move_persist`` (how long price moves keep one direction, or how often they bounce back)
-  matches the real median |Δmid| over 30 s — the injected signal already makes moves drift
-  together, so what it takes depends on everything else;
-* ``intensity_sd`` (how much the activity clusters) then matches the real P(|Δmid| ≥ 10 bps): at
-  a given median, clustering fattens the tail. The clustering of update counts themselves is no
-  guide: most real updates change only a queue size, and the moves come in bursts of their own.
-
-It is a nested bisection (clustering outside, persistence inside).
+Every parameter but one is a moment of the real data. The direction persistence of price moves
+(``move_persist``) is not pinned down by any single moment: the injected signal already makes
+moves drift together, so what it takes depends on everything else. It is chosen by simulation —
+a bisection that matches the real median |Δmid| over 30 s (:mod:`aurora.core.marketstats`) on a
+simulated stretch as long as the real one and at least an hour, with a fixed seed, so a fit is
+deterministic.
 
 What is measured (real day ⇒ :class:`~aurora.ticks.synth.SynthParams` field):
 
-* updates and trades per second ⇒ ``bbo_rate_hz``, ``trade_rate_hz``;
+* updates and trades per second ⇒ ``bbo_rate_hz``, ``trade_rate_hz``; the dispersion of bbo
+  counts per 10 s ⇒ ``intensity_sd`` (a lognormal intensity mixed into Poisson counts has
+  ``var = m + m²(e^{sd²} − 1)``; busy spells bring updates, not price moves);
 * the fraction of bbo updates that move the mid by a tick or more and the size of those moves in
   ticks (median, and a log-sd from the 90/99 % quantiles) ⇒ ``move_prob``, ``move_ticks_*``;
 * the fraction of updates wider than one tick and their median extra width ⇒ ``wide_spread_frac``,
@@ -52,8 +48,8 @@ _FIT_SEED = 20240808
 _MIN_SIM_HOURS = 1.0
 _PERSIST_STEPS = 7
 _MAX_PERSIST = 0.97
-_CLUSTER_STEPS = 5
-_MAX_INTENSITY_SD = 0.6
+#: Window of the bbo counts whose dispersion gives ``intensity_sd`` (the scale of the 30 s moves).
+_COUNT_WINDOW_S = 10
 
 class SynthFitError(ValueError):
     """The stored data cannot be fitted (missing, too short); the message says what to do."""
@@ -88,6 +84,8 @@ def moment_params(bbo: dict[str, np.ndarray], trades: dict[str, np.ndarray],
     mid_ticks = (bid + ask) / 2 / tick
     steps = np.abs(np.diff(mid_ticks))
     moves = steps[steps >= 1 - 1e-6]  # half-tick steps are the spread opening/closing on one side
+    counts = np.bincount(((ts - ts[0]) // (_COUNT_WINDOW_S * NS)).astype(np.int64))
+    m, v = counts.mean(), counts.var()
     spread = np.round((ask - bid) / tick)
     wide = spread[spread > 1]
     move_median, move_sd = _log_sd(moves, upper_only=True)
@@ -97,6 +95,7 @@ def moment_params(bbo: dict[str, np.ndarray], trades: dict[str, np.ndarray],
         base,
         start_price=float(mid_ticks[0] * tick),
         bbo_rate_hz=len(ts) / seconds,
+        intensity_sd=math.sqrt(math.log1p(max(v - m, 0.0) / (m * m))),
         trade_rate_hz=len(trades["ts_ns"]) / seconds,
         move_prob=len(moves) / max(len(steps), 1),
         move_ticks_median=max(move_median, 1.0),
@@ -202,13 +201,7 @@ def fit_like(bbo: pa.Table, trades: pa.Table, symbol: str, base: SynthParams,
     real = market_stats(b, t, base.tick_size)
     params = moment_params(b, t, base)
     hours = max(real.seconds / 3600, _MIN_SIM_HOURS)
-    lo, hi = 0.0, _MAX_INTENSITY_SD
-    for _ in range(_CLUSTER_STEPS):  # more clustering: fatter tails at the same median
-        params = _match_median(replace(params, intensity_sd=(lo + hi) / 2), real, symbol, hours)
-        sim = _simulated(params, symbol, hours)
-        lo, hi = (params.intensity_sd, hi) if sim.p_abs_dmid_ge_10bps < real.p_abs_dmid_ge_10bps \
-            else (lo, params.intensity_sd)
-    params = _match_median(replace(params, intensity_sd=round((lo + hi) / 2, 2)), real, symbol, hours)
+    params = _match_median(params, real, symbol, hours)
     return SynthFit(source or symbol, params, real, _simulated(params, symbol, hours))
 
 

@@ -32,6 +32,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aurora.core.problems import one_line
+
 KINDS = ("latency", "drop_after_accept", "http_5xx", "http_429", "http_418", "clock_skew",
          "ws_disconnect", "depth_gap", "stale_snapshot")
 
@@ -173,4 +175,4 @@ def load_faults(path: Path | str | None) -> FaultInjector:
 
 
 def _describe(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or '(value)'}: {e['msg']}" for e in exc.errors())
+    return one_line(exc.errors(), whole="(value)")
