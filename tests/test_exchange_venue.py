@@ -156,7 +156,8 @@ def test_a_rejected_private_stream_subscribe_is_an_authentication_error(settings
 
 
 def test_a_timestamp_outside_recv_window_resyncs_the_clock_then_retries(settings):
-    faults = FaultInjector({"clock_skew": _MODELS["clock_skew"](at_s=(0.0, 0.3), skew_ms=20000,
+    # the skew starts when the venue does and ends 2 s later: room for a loaded machine's start-up
+    faults = FaultInjector({"clock_skew": _MODELS["clock_skew"](at_s=(0.0, 2.0), skew_ms=20000,
                                                                routes=("POST /api/v3/order",))}, 1)
 
     async def go():
@@ -167,7 +168,7 @@ def test_a_timestamp_outside_recv_window_resyncs_the_clock_then_retries(settings
             assert gw.clock_resyncs == 2 and gw.clock_offset_ms == pytest.approx(-20000, abs=500)
             assert gw.error_counts[("create", "retryable")] == 1
             assert venue.reject_codes[-1021] == 1
-            await asyncio.sleep(0.35)  # market time passes to the fault's second scheduled jump
+            await asyncio.sleep(2.05)  # time passes to the fault's second scheduled jump
             back = await gw.create_order(intent(2, "buy", "limit", 0.06, 95.0))  # and back
             assert back.status is OrderStatus.NEW and gw.clock_resyncs == 3
             assert abs(gw.clock_offset_ms) < 500
