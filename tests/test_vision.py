@@ -160,3 +160,26 @@ def test_bad_inputs_name_the_problem(tmp_path: Path) -> None:
         import_vision([str(parquet)], store, "binance", "BTCUSDT")
     assert not (tmp_path / "ticks").exists()
     assert detect_kind("BTCUSDT-bookTicker-2024-03-01.zip") == "bookTicker"
+
+
+def test_a_dump_of_the_other_market_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    store = TickStore(tmp_path / "ticks")
+    fut_trades = write_with_checksum(tmp_path / "BTCUSDT-trades-2024-08-08.csv", (
+        "id,price,qty,quote_qty,time,is_buyer_maker\n"
+        f"1,60000.1,0.01,600.001,{DAY_MS},true\n").encode())
+    with pytest.raises(VisionError, match=r"a futures dump \(6 columns without is_best_match\).*"
+                                          r"use --exchange binance-usdm"):
+        import_vision([str(fut_trades)], store, "binance", "BTCUSDT")
+    fut_agg = write_with_checksum(tmp_path / "BTCUSDT-aggTrades-2024-08-08.csv", (
+        f"5,60000.1,0.01,7,8,{DAY_MS},false\n").encode())
+    with pytest.raises(VisionError, match="a futures dump"):
+        import_vision([str(fut_agg)], store, "binance", "BTCUSDT")
+    book = write_with_checksum(tmp_path / "BTCUSDT-bookTicker-2024-08-08.csv", (
+        f"1,60000.1,1.5,60000.2,2.5,{DAY_MS + 10},{DAY_MS + 12}\n").encode())
+    with pytest.raises(VisionError, match="bookTicker dumps exist only for futures"):
+        import_vision([str(book)], store, "binance", "BTCUSDT")
+    spot_agg = write_with_checksum(tmp_path / "ETHUSDT-aggTrades-2024-08-08.csv",
+                                   ("\n".join(agg_rows(3)) + "\n").encode())
+    with pytest.raises(VisionError, match=r"a spot dump \(8 columns with is_best_match\).*--exchange binance$"):
+        import_vision([str(spot_agg)], store, "binance-usdm", "ETHUSDT")
+    assert not (tmp_path / "ticks").exists()

@@ -8,6 +8,9 @@ Formats (spot dumps have no header row, futures dumps usually have one; both are
 * ``bookTicker`` (futures): ``update_id, best_bid_price, best_bid_qty, best_ask_price,
   best_ask_qty, transaction_time, event_time``
 
+``is_best_match`` is in spot dumps only, and only futures publish bookTicker: a dump whose shape
+is the other market's than ``exchange`` is refused before anything is written.
+
 Clocks: a dump has no receive time, so ``ts_ns`` is the exchange time — the trade time for
 trades, the event time for bookTicker (``exch_ns`` = transaction time) — and ``seq`` is the row
 order (continuing across the files of one call). Times are milliseconds in older dumps and
@@ -45,7 +48,7 @@ import pyarrow.csv as pacsv
 from aurora.events import EventLog
 from aurora.ticks.binance_ws import FileImport, ImportReport
 from aurora.ticks.formats import VISION_KIND_RE, is_parquet, parquet_error
-from aurora.ticks.schema import BBO, TRADES, instrument_problem
+from aurora.ticks.schema import BBO, FUTURES_EXCHANGES, TRADES, instrument_problem
 from aurora.ticks.store import NS_PER_DAY, TickStore
 
 Kind = Literal["aggTrades", "trades", "bookTicker"]
@@ -53,6 +56,8 @@ KINDS: tuple[Kind, ...] = ("aggTrades", "trades", "bookTicker")
 _SHA_RE = re.compile(r"^([0-9a-fA-F]{64})\s+\*?(\S.*)$")
 # accepted column counts per kind: spot and futures variants
 _NCOLS: dict[str, tuple[int, ...]] = {"trades": (6, 7), "aggTrades": (7, 8), "bookTicker": (7,)}
+# the futures variant: futures dumps have no is_best_match column, and only futures publish bookTicker
+_FUTURES_NCOLS: dict[str, int] = {"trades": 6, "aggTrades": 7, "bookTicker": 7}
 _INT_COLS: dict[str, tuple[int, ...]] = {"trades": (0, 4), "aggTrades": (0, 3, 4, 5), "bookTicker": (0, 5, 6)}
 _BOOL_COLS: dict[str, tuple[int, ...]] = {"trades": (5, 6), "aggTrades": (6, 7), "bookTicker": ()}
 
@@ -151,7 +156,23 @@ def _open_csv(path: Path, label: str, stack: ExitStack) -> IO[bytes]:
     return stack.enter_context(open(path, "rb"))
 
 
-def _batches(label: str, fh: IO[bytes], kind: str) -> tuple[Iterator[pa.RecordBatch], int]:
+def _market_problem(label: str, kind: str, ncols: int, exchange: str) -> str | None:
+    """Why a dump's shape contradicts ``exchange``: spot dumps carry ``is_best_match``, futures
+    dumps do not, and only futures publish bookTicker (a futures day stored as spot would mix two
+    markets' prices under one name)."""
+    futures_shape = ncols == _FUTURES_NCOLS[kind]
+    if futures_shape and exchange not in FUTURES_EXCHANGES:
+        what = "bookTicker dumps exist only for futures" if kind == "bookTicker" else \
+            f"{ncols} columns without is_best_match"
+        return (f"{label}: a futures dump ({what}), imported as spot ({exchange}); "
+                "use --exchange binance-usdm (or binance-coinm for …USD_PERP contracts)")
+    if not futures_shape and exchange in FUTURES_EXCHANGES:
+        return (f"{label}: a spot dump ({ncols} columns with is_best_match), imported as {exchange}; "
+                "use --exchange binance")
+    return None
+
+
+def _batches(label: str, fh: IO[bytes], kind: str, exchange: str) -> tuple[Iterator[pa.RecordBatch], int]:
     """The CSV's record batches and the number of header lines before its first row."""
     buffered = fh if isinstance(fh, io.BufferedReader) else io.BufferedReader(fh)  # type: ignore[arg-type]
     first = buffered.peek(65536).split(b"\n", 1)[0].strip()
@@ -163,6 +184,9 @@ def _batches(label: str, fh: IO[bytes], kind: str) -> tuple[Iterator[pa.RecordBa
     if ncols not in _NCOLS[kind]:
         allowed = " or ".join(map(str, _NCOLS[kind]))
         raise VisionError(f"{label}: {ncols} columns, but a {kind} dump has {allowed}")
+    problem = _market_problem(label, kind, ncols, exchange)
+    if problem:
+        raise VisionError(problem)
     names = [f"c{i}" for i in range(ncols)]
     types: dict[str, pa.DataType] = {n: pa.float64() for n in names}
     types.update({f"c{i}": pa.int64() for i in _INT_COLS[kind] if i < ncols})
@@ -278,7 +302,7 @@ def _import_file(res: _Source, kind: str, store: TickStore, exchange: str, symbo
     with ExitStack() as stack:
         fh = _open_csv(res.path, res.label, stack)
         unit: int | None = None
-        batches, header = _batches(res.label, fh, kind)
+        batches, header = _batches(res.label, fh, kind, exchange)
         for batch in batches:
             if not batch.num_rows:
                 continue
