@@ -180,6 +180,7 @@ def test_a_dump_of_the_other_market_is_refused_before_anything_is_written(tmp_pa
         import_vision([str(book)], store, "binance", "BTCUSDT")
     spot_agg = write_with_checksum(tmp_path / "ETHUSDT-aggTrades-2024-08-08.csv",
                                    ("\n".join(agg_rows(3)) + "\n").encode())
-    with pytest.raises(VisionError, match=r"a spot dump \(8 columns with is_best_match\).*--exchange binance$"):
+    with pytest.raises(VisionError,
+                       match=r"a spot dump \(8 columns with is_best_match\).*--exchange binance$"):
         import_vision([str(spot_agg)], store, "binance-usdm", "ETHUSDT")
     assert not (tmp_path / "ticks").exists()
