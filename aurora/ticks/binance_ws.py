@@ -54,6 +54,7 @@ import pyarrow.compute as pc
 
 from aurora.core.book import replay_depth
 from aurora.events import EventLog
+from aurora.ticks import ws_fastpath as fp
 from aurora.ticks.clock import NS_PER_UNIT, TS_UNITS, ClockUnitError, TsUnit, detect_unit
 from aurora.ticks.formats import is_parquet, parquet_error
 from aurora.ticks.schema import (
@@ -72,7 +73,8 @@ _DEPTH_STREAM = re.compile(r"^depth(@\d+ms)?$")
 _PARTIAL_DEPTH = re.compile(r"^depth\d+(@\d+ms)?$")
 MS = 1_000_000
 CHUNK_MESSAGES = 200_000  # Python row buffers become Arrow tables this often
-CLOCK_SAMPLES = 256       # messages whose receive and exchange times decide the clock's unit
+CLOCK_SAMPLES = fp.CLOCK_SAMPLES  # messages whose receive and exchange times decide the clock's unit
+FAST_BLOCK_BYTES = 8 << 20  # decompressed bytes the fast path parses per call
 
 
 class RecordingError(ValueError):
@@ -419,6 +421,105 @@ class _Parser:
             self._lineno = lineno
             self.line(lineno, raw)
 
+    def run_file(self, path: Path) -> None:
+        """Every line of a gzip or plain file: the common ones through :mod:`ws_fastpath`, the
+        others through :meth:`line`, in file order. A truncated or corrupt gzip keeps every whole
+        line read before the break, as :func:`_read_lines` does."""
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        pending: list[bytes] = []
+        size = 0
+        lineno = 0
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            try:
+                # read1: what was decompressed before a truncation is in hand when it raises
+                while chunk := fh.read1(1 << 20):
+                    pending.append(chunk)
+                    size += len(chunk)
+                    if size >= FAST_BLOCK_BYTES:
+                        data = b"".join(pending)
+                        cut = data.rfind(b"\n") + 1
+                        pending, size = [data[cut:]], len(data) - cut
+                        if cut:
+                            lineno = self._fast_block(data[:cut], lineno)
+            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+                data = b"".join(pending)
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    lineno = self._fast_block(data[:cut], lineno)
+                self.stats.truncated = True
+                self.bad(lineno + 1, f"truncated input: {type(exc).__name__}: {exc}")
+                return
+        if size:
+            self._fast_block(b"".join(pending), lineno)
+
+    def _fast_block(self, data: bytes, lineno: int) -> int:
+        """Parse the lines of ``data`` (the first is line ``lineno + 1``); the last line number."""
+        buf = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(buf == 10)
+        if not len(ends) or ends[-1] != len(buf) - 1:
+            ends = np.append(ends, len(buf))
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        n = len(starts)
+        linenos = np.arange(lineno + 1, lineno + 1 + n, dtype=np.int64)
+        out = _FastOut(n, len(buf))
+        state = np.zeros(fp.STATE_SIZE, np.int64)
+        symbol = np.frombuffer(self.symbol.encode(), np.uint8)
+        clock_recv = np.zeros(CLOCK_SAMPLES, np.int64)
+        clock_exch = np.zeros(CLOCK_SAMPLES, np.int64)
+        k = 0
+        while k < n:
+            self._put_state(state)
+            nclock = state[fp.S_NCLOCK]
+            taken, nt, nb, nd, nm = fp.parse_lines(
+                buf, starts[k:], ends[k:], linenos[k:], symbol, self.futures, state, clock_recv, clock_exch,
+                out.trades_i, out.trades_f, out.bbo_i, out.bbo_f, out.depth_i, out.depth_f, out.depth_side,
+                out.kinds, out.lines, out.nt, out.nb, out.nd, out.nm)
+            self._take_state(state, out, nm, clock_recv[nclock:state[fp.S_NCLOCK]],
+                             clock_exch[nclock:state[fp.S_NCLOCK]])
+            out.nt, out.nb, out.nd, out.nm = nt, nb, nd, nm
+            k += taken
+            if k < n:
+                self._lineno = int(linenos[k])
+                self.line(self._lineno, data[starts[k]:ends[k]])
+                c = self.cols
+                if c.trades or c.aggtrades or c.bbo or c.depth["seq"]:
+                    out.emit(c)  # rows parsed before this line come first
+                    c.flush()
+                k += 1
+        out.emit(self.cols)
+        return lineno + n
+
+    def _put_state(self, state: np.ndarray) -> None:
+        state[fp.S_SEQ] = self.seq
+        for has, last, value in ((fp.S_HAS_TRADE, fp.S_LAST_TRADE, self.last_trade),
+                                 (fp.S_HAS_AGG, fp.S_LAST_AGG, self.last_agg),
+                                 (fp.S_HAS_BBO, fp.S_LAST_BBO, self.last_bbo),
+                                 (fp.S_HAS_DEPTH, fp.S_LAST_DEPTH, self.last_depth)):
+            state[has] = value is not None
+            state[last] = value if value is not None else 0
+        state[fp.S_NCLOCK] = len(self.clock_recv)
+        state[fp.S_LINES] = self.stats.lines
+
+    def _take_state(self, state: np.ndarray, out: _FastOut, nm: int, recv: np.ndarray,
+                    exch: np.ndarray) -> None:
+        taken = nm - out.nm
+        self.seq = int(state[fp.S_SEQ])
+        self.last_trade = int(state[fp.S_LAST_TRADE]) if state[fp.S_HAS_TRADE] else None
+        self.last_agg = int(state[fp.S_LAST_AGG]) if state[fp.S_HAS_AGG] else None
+        self.last_bbo = int(state[fp.S_LAST_BBO]) if state[fp.S_HAS_BBO] else None
+        self.last_depth = int(state[fp.S_LAST_DEPTH]) if state[fp.S_HAS_DEPTH] else None
+        self.clock_recv += recv.tolist()
+        self.clock_exch += exch.tolist()
+        self.stats.lines = int(state[fp.S_LINES])
+        self.stats.messages += taken
+        if taken:
+            counts = np.bincount(out.kinds[out.nm:nm], minlength=len(fp.KIND_NAMES))
+            for name, c in zip(fp.KIND_NAMES, counts.tolist(), strict=True):
+                if c:
+                    self.stats.per_stream[name] += c
+            self.lines.extend(out.lines[out.nm:nm].tolist())
+
     def check_symbol(self) -> None:
         """Refuse a file whose streams all name another symbol; drop (as bad input) a REST snapshot
         of a file mixing symbols unless this symbol's diffs straddle its ``lastUpdateId``."""
@@ -479,6 +580,60 @@ class _Parser:
         return out
 
 
+class _FastOut:
+    """Output rows of :func:`ws_fastpath.parse_lines` for one block, emitted as Arrow tables."""
+
+    def __init__(self, lines: int, nbytes: int) -> None:
+        # a depth level is at least ``["p","q"],`` (9 bytes with its comma): rows ≤ bytes / 9
+        levels = nbytes // 9 + 1
+        self.trades_i = np.empty((lines, 6), np.int64)
+        self.trades_f = np.empty((lines, 2), np.float64)
+        self.bbo_i = np.empty((lines, 5), np.int64)
+        self.bbo_f = np.empty((lines, 4), np.float64)
+        self.depth_i = np.empty((levels, 8), np.int64)
+        self.depth_f = np.empty((levels, 2), np.float64)
+        self.depth_side = np.empty(levels, np.int8)
+        self.kinds = np.empty(lines, np.int64)
+        self.lines = np.empty(lines, np.int64)
+        self.nt = self.nb = self.nd = self.nm = 0
+        self.emitted = (0, 0, 0)
+
+    def emit(self, cols: _Columns) -> None:
+        """Append the rows not yet emitted to ``cols.done``."""
+        t0, b0, d0 = self.emitted
+        if self.nt > t0:
+            ti, tf = self.trades_i[t0:self.nt], self.trades_f[t0:self.nt]
+            agg = ti[:, 5].astype(bool)
+            for name, rows in (("trades", ~agg), ("aggtrades", agg)):
+                if rows.any():
+                    r = ti[rows]
+                    f = tf[rows]
+                    cols.done[name].append(pa.Table.from_arrays(
+                        [pa.array(r[:, 0]), pa.array(r[:, 1]), pa.array(r[:, 2]), pa.array(r[:, 3]),
+                         pa.array(f[:, 0]), pa.array(f[:, 1]), pa.array(r[:, 4].astype(np.int8))],
+                        schema=TRADES))
+        if self.nb > b0:
+            bi, bf = self.bbo_i[b0:self.nb], self.bbo_f[b0:self.nb]
+            cols.done["bbo"].append(pa.Table.from_arrays(
+                [pa.array(bi[:, 0].copy()), _nullable(bi[:, 1], bi[:, 2]), pa.array(bi[:, 3].copy()),
+                 pa.array(bi[:, 4].copy()), *(pa.array(bf[:, j].copy()) for j in range(4))], schema=BBO))
+        if self.nd > d0:
+            di, df = self.depth_i[d0:self.nd], self.depth_f[d0:self.nd]
+            cols.done["depth"].append(pa.Table.from_arrays(
+                [pa.array(di[:, 0].copy()), _nullable(di[:, 1], di[:, 2]), pa.array(di[:, 3].copy()),
+                 pa.array(di[:, 4].copy()), pa.array(di[:, 5].copy()), _nullable(di[:, 6], di[:, 7]),
+                 pa.array(self.depth_side[d0:self.nd].copy()), pa.array(df[:, 0].copy()),
+                 pa.array(df[:, 1].copy()), pa.array(np.zeros(self.nd - d0, bool))], schema=DEPTH))
+        self.emitted = (self.nt, self.nb, self.nd)
+
+
+def _nullable(values: np.ndarray, present: np.ndarray) -> pa.Array:
+    """An int64 column, null where ``present`` is 0 (all-valid columns carry no null mask)."""
+    if present.all():
+        return pa.array(values.copy())
+    return pa.array(values.copy(), mask=present == 0)
+
+
 def _transpose(rows: list[tuple[Any, ...]], schema: pa.Schema) -> dict[str, Any]:
     if not rows:
         return {n: [] for n in schema.names}
@@ -515,9 +670,11 @@ def _read_lines(path: Path, parser: _Parser) -> Iterator[tuple[int, bytes]]:
 
 def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: str,  # noqa: PLR0917
                     exchange: str = "binance", on_bad_input: OnBadInput = "skip",
-                    seq_start: int = 0, ts_unit: TsUnit = "auto") -> ParsedRecording:
+                    seq_start: int = 0, ts_unit: TsUnit = "auto", *, fast: bool = True) -> ParsedRecording:
     """Parse one recording (a file path, or an iterable of lines) into the three tick tables;
-    ``ts_unit`` is the receive clock's unit (``auto``: detected, see :mod:`aurora.ticks.clock`)."""
+    ``ts_unit`` is the receive clock's unit (``auto``: detected, see :mod:`aurora.ticks.clock`).
+    ``fast=False`` parses a file line by line in Python only (the reference the fast path is
+    tested against; the result is the same)."""
     if isinstance(path_or_lines, str | Path):
         path = Path(path_or_lines)
         source = str(path)
@@ -526,7 +683,10 @@ def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: s
             raise RecordingError(f"{source}: no such file")
         if is_parquet(path):
             raise RecordingError(parquet_error(source))
-        parser.run(_read_lines(path, parser))
+        if fast:
+            parser.run_file(path)
+        else:
+            parser.run(_read_lines(path, parser))
     else:
         source = "<lines>"
         parser = _Parser(source, symbol, exchange, on_bad_input, seq_start, ts_unit)
