@@ -167,3 +167,20 @@ def test_concurrent_writers_of_one_partition_lose_nothing(tmp_path: Path) -> Non
         t.join()
     got = TickStore(tmp_path).read("trades", "binance", "BTCUSDT", date(2024, 8, 8), date(2024, 8, 8))
     assert got.column("trade_id").to_pylist() == list(range(4 * 8 * 50))
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-1, 1), st.sampled_from([1.0, 2.5, 0.0, -0.0, float("nan")]),
+                          st.booleans()), max_size=40))
+def test_first_of_each_key_keeps_the_earliest_row_of_every_key(rows: list[tuple]) -> None:
+    """The numpy path gives what Arrow's group_by (the reference) gives, NaN and -0.0 included."""
+    from aurora.ticks.store import _first_of_each_key
+
+    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+    t = pa.table({"u": pa.array(cols[0], pa.int64()), "side": pa.array(cols[1], pa.int8()),
+                  "price": pa.array(cols[2], pa.float64()), "snap": pa.array(cols[3], pa.bool_())})
+    keys = ("u", "side", "price", "snap")
+    grouped = t.append_column("__row", pa.array(np.arange(len(t), dtype=np.int64))) \
+        .group_by(list(keys), use_threads=False).aggregate([("__row", "min")])
+    want = t.take(pa.array(np.sort(grouped.column("__row_min").to_numpy())))
+    assert _first_of_each_key(t, keys).to_pandas().equals(want.to_pandas())
