@@ -170,8 +170,8 @@ def test_concurrent_writers_of_one_partition_lose_nothing(tmp_path: Path) -> Non
 
 
 @settings(deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-1, 1), st.sampled_from([1.0, 2.5, 0.0, -0.0, float("nan")]),
-                          st.booleans()), max_size=40))
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-1, 1),
+                          st.sampled_from([1.0, 2.5, 0.0, -0.0, float("nan")]), st.booleans()), max_size=40))
 def test_first_of_each_key_keeps_the_earliest_row_of_every_key(rows: list[tuple]) -> None:
     """The numpy path gives what Arrow's group_by (the reference) gives, NaN and -0.0 included."""
     from aurora.ticks.store import _first_of_each_key
