@@ -163,6 +163,7 @@ class RunnerSettings(_Section):
     regime_high_vol_bps: float = Field(gt=0)
     regime_wide_spread_bps: float = Field(gt=0)
     metrics_port: int = Field(ge=1, le=65535)
+    metrics_host: str = Field(min_length=1)
     journal_dir: Path
     record_dir: Path | None
     live_confirm: str | None
