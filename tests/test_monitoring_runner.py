@@ -10,7 +10,7 @@ import pytest
 
 from aurora.cli import main
 from aurora.core.features import NS
-from aurora.runner.pacing import paced
+from aurora.runner.pacing import paced, reported
 
 
 class FakeClock:
@@ -67,3 +67,32 @@ def test_run_refuses_bad_pacing_options_with_the_fix(home: Path, argv: list[str]
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--home", str(home), "run", "--symbol", "BTCUSDT", *argv])
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_reported_passes_every_event_and_reports_market_progress() -> None:
+    clock = FakeClock()
+    lines: list[str] = []
+    events = [(0, i * NS) for i in range(4096)]  # 4096 s of market time from 1970-01-01
+    out = []
+    for ev in reported(events, 0, 4096 * NS, lines.append, every_s=5.0, clock=clock):
+        out.append(ev)
+        clock.now += 0.01  # 10 ms of work per event: a report every ~5 s, clock read per 1024
+    assert out == events
+    assert lines == ["replay 25%: market 1970-01-01T00:17:03Z, 1,024 events",
+                     "replay 50%: market 1970-01-01T00:34:07Z, 2,048 events",
+                     "replay 75%: market 1970-01-01T00:51:11Z, 3,072 events",
+                     "replay 100%: market 1970-01-01T01:08:15Z, 4,096 events"]
+
+
+def test_papermill_progress_becomes_one_line_per_cell() -> None:
+    from tqdm import tqdm
+
+    from aurora.pipeline.execute import cell_lines
+
+    lines: list[str] = []
+    bar = tqdm(total=3, **{"unit": "cell", **cell_lines(lines.append, "[2/2] 02_calibrate_predict_p")})
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    assert [line.split(" (")[0] for line in lines] == [
+        f"[2/2] 02_calibrate_predict_p: cell {i}/3" for i in range(4)]

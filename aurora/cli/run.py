@@ -172,7 +172,8 @@ def _replay(ctx: Context, settings: Settings, cal: Calibration, events: EventLog
     try:
         start, end = window(args, last_quote_ns(store, settings.runner.exchange, args.symbol))
         res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events,
-                         metrics=metrics, speed=args.speed)
+                         metrics=metrics, speed=args.speed,
+                         progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (SourceError, StoreError) as exc:
         raise CliError(str(exc)) from None
     s = res.summary
