@@ -117,8 +117,9 @@ class _CellLines:
 
     def write(self, text: str) -> None:
         line = text.strip("\r\n ")
-        if line and line != self.last:
-            self.last = line
+        cells = line.rpartition(" (")[0]  # the bar's final redraw repeats the count, later elapsed
+        if line and cells != self.last:
+            self.last = cells
             self.progress(line)
 
     def flush(self) -> None:
