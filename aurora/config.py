@@ -163,6 +163,7 @@ class RunnerSettings(_Section):
     regime_high_vol_bps: float = Field(gt=0)
     regime_wide_spread_bps: float = Field(gt=0)
     metrics_port: int = Field(ge=1, le=65535)
+    metrics_host: str = Field(min_length=1)
     journal_dir: Path
     record_dir: Path | None
     live_confirm: str | None
@@ -322,6 +323,7 @@ def _env_overrides(env: Mapping[str, str],
         parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
         if any(not p for p in parts):
             raise ConfigError(f"malformed {origin} name {name}: settings look like AURORA_<SECTION>__<KEY>")
+        parts = _field_case(parts)
         try:
             value = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError as exc:
@@ -334,6 +336,19 @@ def _env_overrides(env: Mapping[str, str],
         node[parts[-1]] = value
         origins[".".join(parts)] = f"{origin} {name}"
     return nested, origins
+
+
+def _field_case(parts: list[str]) -> list[str]:
+    """Each lower-cased name part in the settings' own spelling, so that the upper-case variable
+    AURORA_REWARD__MAX_R reaches ``reward.max_R``."""
+    model: Any = Settings
+    out = []
+    for part in parts:
+        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        name = next((k for k in fields if k.lower() == part), part)
+        out.append(name)
+        model = fields[name].annotation if name in fields else None
+    return out
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:

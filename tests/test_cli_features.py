@@ -93,6 +93,17 @@ def test_bad_requests_are_clear_errors(home, store_root, tmp_path, capsys, argv,
     assert not out.exists() and not list(tmp_path.glob(".f.parquet*"))
 
 
+@pytest.mark.parametrize("name", ["x.txt", "x", "x.parquet.bak"])
+def test_out_with_an_unknown_extension_is_refused_not_written_as_parquet(home, store_root, tmp_path, capsys,
+                                                                         name):
+    out = tmp_path / name
+    assert _run(home, "--store", str(store_root), "--symbol", "BTCUSDT", "--start", "2024-01-02",
+                "--end", "2024-01-02", "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "neither Parquet nor CSV" in err and out.with_suffix(".parquet").name in err
+    assert [p.name for p in tmp_path.iterdir()] == ["home"]  # nothing written beside it
+
+
 def test_separately_imported_days_match_one_continuous_run(tmp_path):
     """Real slices imported by two calls (seq restarts at 0): the day split, the carried book and
     the trailing context give the same rows as one continuous computation."""

@@ -33,7 +33,8 @@ def test_docker_compose_config_is_valid_and_keeps_the_port_contract() -> None:
     doc = yaml.safe_load(out.stdout)
     services = doc["services"]
     default = {name for name, svc in services.items() if not svc.get("profiles")}
-    assert default == {"api", "calibrate", "prometheus", "grafana"}
+    assert default == {"api", "calibrate", "runner", "prometheus", "grafana"}
+    assert {name for name, svc in services.items() if svc.get("profiles") == ["offline"]} == {"venue"}
     dask = {name for name, svc in services.items() if svc.get("profiles") == ["dask"]}
     assert dask == {"dask-scheduler", "dask-worker-1", "dask-worker-2"}
     for name in ("dask-worker-1", "dask-worker-2"):
@@ -49,10 +50,31 @@ def test_docker_compose_config_is_valid_and_keeps_the_port_contract() -> None:
     mounted = [v if isinstance(v, str) else v.get("source", "") for v in services["prometheus"]["volumes"]]
     assert any("deploy/prometheus/prometheus.yml" in m for m in mounted)
     assert any("deploy/prometheus/alerts.yml" in m for m in mounted)
-    for name in ("api", "prometheus", "grafana"):
-        assert services[name]["healthcheck"]["test"], name
-    assert services["prometheus"]["depends_on"] == {"api": {"condition": "service_healthy"}}
-    assert services["grafana"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+    for name, svc in services.items():
+        if name.startswith("dask-worker"):
+            continue  # a worker serves nothing to probe; it waits for a healthy scheduler
+        assert svc["healthcheck"]["test"], name
+    healthy = {"condition": "service_healthy"}
+    for name in ("runner", "calibrate", "prometheus"):
+        assert services[name]["depends_on"] == {"api": healthy}, name
+    assert services["grafana"]["depends_on"] == {"prometheus": healthy}
+    assert services["dask-worker-1"]["depends_on"] == {"dask-scheduler": healthy}
+    # the runner: through the API's gate, /metrics reachable by Prometheus, the venue as its target
+    runner = services["runner"]
+    assert runner["command"][:2] == ["sh", "-c"] and "auroractl run" in runner["command"][2]
+    assert "--metrics" in runner["command"][2]
+    assert runner["environment"]["AURORA_RUNNER__AURORA_URL"] == "http://api:8000"
+    assert runner["environment"]["AURORA_RUNNER__METRICS_HOST"] == "0.0.0.0"
+    assert any("9101" in p for p in ports["runner"]) and "9101/metrics" in str(runner["healthcheck"]["test"])
+    assert runner["environment"]["AURORA_VENUE__HOST"] == "venue"
+    assert "auroractl venue --host 0.0.0.0 --port 8765" in services["venue"]["command"][2]
+    assert services["calibrate"]["healthcheck"]["test"][1:] == [
+        "auroractl", "calibrate", "--schedule-check", "--crontab", "none"]
+    # the scrape configs reach the runner where each setup runs it
+    for config, target in (("prometheus.yml", "runner:9101"), ("prometheus.local.yml", "127.0.0.1:9101")):
+        jobs = yaml.safe_load((DEPLOY / "prometheus" / config).read_text())["scrape_configs"]
+        assert [j["static_configs"][0]["targets"] for j in jobs if j["job_name"] == "wisescalp-runner"] == [
+            [target]], config
 
 
 def test_alert_rules_pass_promtool_and_their_unit_tests() -> None:
@@ -79,6 +101,30 @@ def test_prometheus_configs_pass_promtool() -> None:
         out = subprocess.run([tool("promtool"), "check", "config", str(DEPLOY / "prometheus" / name)],
                              capture_output=True, text=True)
         assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _dashboards() -> dict[str, dict]:
+    paths = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+    return {p.name: json.loads(p.read_text()) for p in paths}
+
+
+def test_runner_dashboard_and_alerts_query_only_metrics_the_runner_exposes() -> None:
+    from prometheus_client import generate_latest
+
+    from aurora.runner.metrics import RunnerMetrics
+
+    text = generate_latest(RunnerMetrics().registry).decode()
+    exposed = set(re.findall(r"^(wisescalp_[a-z_]+)", text, flags=re.M))
+    dash = _dashboards()["wisescalp.json"]
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    exprs += [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    wanted = {m for e in exprs for m in re.findall(r"\bwisescalp_[a-z_]+", e)}
+    assert wanted <= exposed, f"queries of metrics the runner does not expose: {sorted(wanted - exposed)}"
+    # every runner metric is on the dashboard (the _created series are client bookkeeping)
+    families = {re.sub(r"_(bucket|count|sum|created|total)$", "", m) for m in exposed}
+    shown = {re.sub(r"_(bucket|count|sum|total)$", "", m) for m in wanted}
+    assert families <= shown, f"runner metrics missing from wisescalp.json: {sorted(families - shown)}"
 
 
 def test_grafana_dashboard_queries_only_exposed_metrics(home: Path) -> None:
@@ -111,7 +157,14 @@ def test_grafana_provisioning_and_dashboard_are_well_formed() -> None:
     providers = yaml.safe_load((prov / "dashboards" / "aurora.yml").read_text())
     assert providers["apiVersion"] == 1
     assert all(p["type"] == "file" and p["options"]["path"] for p in providers["providers"])
-    dash = json.loads((DEPLOY / "grafana" / "dashboards" / "aurora.json").read_text())
+    dashboards = _dashboards()
+    assert set(dashboards) == {"aurora.json", "wisescalp.json"}
+    assert len({d["uid"] for d in dashboards.values()}) == len(dashboards)
+    for dash in dashboards.values():
+        _check_dashboard(dash, uids)
+
+
+def _check_dashboard(dash: dict, uids: set[str]) -> None:
     assert dash["uid"] and dash["title"] and dash["schemaVersion"] >= 36 and "id" not in dash
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,12 @@ def test_rollback_without_previous_is_an_error(tmp_path: Path, capsys) -> None:
 
 
 def test_schedule_check_validates_crontab_kernel_and_plan(home: Path, capsys) -> None:
+    # the shipped crontab names /srv/aurora; this home's own crontab names paths that exist here
+    (home / "pipelines").mkdir()
+    (home / "logs").mkdir()
+    (home / "pipelines" / "crontab").write_text(
+        f"AURORA_HOME={home}\nPATH={Path(sys.executable).parent}:/usr/bin:/bin\n"
+        f"20 0 * * * cd {home} && auroractl calibrate --scheduled >> logs/cron.log 2>&1\n")
     assert calibrate(home, "--schedule-check") == 0
     out = capsys.readouterr().out
     assert "auroractl calibrate --scheduled" in out and "kernel 'aurora'" in out

@@ -1,6 +1,10 @@
-"""A real Prometheus scrapes a real Aurora API on loopback with the shipped alert rules; promtool
-checks config and metrics; every PromQL expression of the Aurora dashboard and of the recording
-rules that reads aurora_* metrics returns data, and every alert rule evaluates without error.
+"""A real Prometheus scrapes a real Aurora API and a real WiseScalp runner on loopback with the
+shipped alert rules; promtool checks config and metrics; every PromQL expression of both Grafana
+dashboards and of the recording rules returns data, and every alert rule evaluates without error.
+
+The runner replays a synthetic quarter hour through the API's gate over HTTP (so the API's
+counters come from real runner traffic too), then lingers with its final metrics (``--linger``)
+until Prometheus has scraped them.
 
 Prometheus is a hard requirement of this test (Debian package ``prometheus``): when the binary
 is missing the test FAILS rather than skips, so CI cannot pass without having run it.
@@ -9,11 +13,13 @@ is missing the test FAILS rather than skips, so CI cannot pass without having ru
 from __future__ import annotations
 
 import json
-import re
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,6 +29,8 @@ from conftest import REPO
 
 from aurora.api.process import ServerProcess
 from aurora.testing import write_artifact
+from aurora.ticks.store import TickStore
+from aurora.ticks.synth import synthesize_to_store
 
 TOKEN = "prom-token"
 DEPLOY = REPO / "deploy"
@@ -52,9 +60,11 @@ def test_promtool_accepts_the_shipped_scrape_config() -> None:
 
 
 @pytest.mark.slow
-def test_real_prometheus_scrapes_the_api(tmp_path: Path) -> None:
+def test_real_prometheus_scrapes_the_api_and_the_runner(tmp_path: Path) -> None:
     home = tmp_path / "home"
     write_artifact(home / "data" / "artifacts" / "current.json", "v-prom")
+    store = TickStore(home / "data" / "ticks")
+    synthesize_to_store(store, "binance", "BTCUSDT", 0.25, 5)
     with ServerProcess(home, {"AURORA_API_TOKEN": TOKEN}) as api:
         auth = {"Authorization": f"Bearer {TOKEN}"}
         r = httpx.post(f"{api.url}/pretrade/check", json=PRETRADE, headers=auth)
@@ -64,35 +74,53 @@ def test_real_prometheus_scrapes_the_api(tmp_path: Path) -> None:
                               text=True)
         assert lint.returncode == 0, lint.stdout + lint.stderr
 
+        runner_port = free_port()
+        runner_out = tmp_path / "runner.out"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
+        env.update({"AURORA_HOME": str(home), "AURORA_API_TOKEN": TOKEN,
+                    "AURORA_RUNNER__AURORA_URL": api.url, "AURORA_RUNNER__METRICS_PORT": str(runner_port)})
+        with runner_out.open("wb") as out, (tmp_path / "runner.err").open("wb") as err:
+            runner = subprocess.Popen(
+                [sys.executable, "-m", "aurora", "run", "--mode", "replay", "--symbol", "BTCUSDT",
+                 "--minutes", "4", "--metrics", "--linger", "inf", "--json"],
+                env=env, cwd=home, stdout=out, stderr=err)
         config = tmp_path / "prometheus.yml"
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             f"rule_files: ['{DEPLOY / 'prometheus' / 'alerts.yml'}']\n"
             "scrape_configs:\n"
-            f"  - job_name: aurora-api\n    static_configs: [{{targets: ['127.0.0.1:{api.port}']}}]\n")
+            f"  - job_name: aurora-api\n    static_configs: [{{targets: ['127.0.0.1:{api.port}']}}]\n"
+            f"  - job_name: wisescalp-runner\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{runner_port}']}}]\n")
         port = free_port()
         log = (tmp_path / "prometheus.log").open("wb")
         prom = subprocess.Popen(
             [tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
         try:
+            summary = _runner_summary(runner, runner_out, tmp_path / "runner.err", time.monotonic() + 180)
+            runner_metrics = httpx.get(f"http://127.0.0.1:{runner_port}/metrics").text
+            lint = subprocess.run([tool("promtool"), "check", "metrics"], input=runner_metrics,
+                                  capture_output=True, text=True)
+            assert lint.returncode == 0, lint.stdout + lint.stderr
+            assert summary["events"] > 1000 and summary["evaluations"] > 0
+
             deadline = time.monotonic() + 60
-            found: list = []
-            while time.monotonic() < deadline and not found:
+            query = _query(port, prom, tmp_path / "prometheus.log")
+            # the runner asked the API's gate over HTTP once per entry intent: the API counted each
+            logs = [home / "logs" / f"orders_{name}.jsonl" for name in summary["orders"]]
+            entries = [r for log in logs for r in map(json.loads, log.open()) if r["leg"] == "entry"]
+            assert entries, "the replay made no entry intent: nothing reached the API's gate"
+            want = {"sum(aurora_decisions_total)": 1.0 + len(entries),
+                    "sum(wisescalp_orders_total)": float(sum(summary["orders"].values()))}
+            while time.monotonic() < deadline and any(query(q) != [v] for q, v in want.items()):
                 time.sleep(0.5)
-                assert prom.poll() is None, (tmp_path / "prometheus.log").read_text()[-3000:]
-                try:
-                    q = httpx.get(f"http://127.0.0.1:{port}/api/v1/query",
-                                  params={"query": 'aurora_decisions_total{outcome="allow"}'}, timeout=2)
-                except httpx.TransportError:
-                    continue
-                found = q.json()["data"]["result"] if q.status_code == 200 else []
-            assert found, "Prometheus never scraped aurora_decisions_total"
-            assert found[0]["metric"]["job"] == "aurora-api" and float(found[0]["value"][1]) == 1.0
+            assert {q: query(q) for q in want} == {q: [v] for q, v in want.items()}
             info = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": "aurora_model_info"})
             assert info.json()["data"]["result"][0]["metric"]["version"] == "v-prom"
             targets = httpx.get(f"http://127.0.0.1:{port}/api/v1/targets").json()["data"]["activeTargets"]
-            assert [t["health"] for t in targets] == ["up"]
+            assert sorted((t["labels"]["job"], t["health"]) for t in targets) == [
+                ("aurora-api", "up"), ("wisescalp-runner", "up")]
             # more decisions and reports, so that every rate() has two different samples
             httpx.post(f"{api.url}/pretrade/check", json={**PRETRADE, "e_pi_bps": 9.0}, headers=auth)
             httpx.post(f"{api.url}/posttrade/log", headers=auth, json={
@@ -102,23 +130,47 @@ def test_real_prometheus_scrapes_the_api(tmp_path: Path) -> None:
             _assert_every_expression_returns_data(port, deadline=time.monotonic() + 60)
         finally:
             prom.terminate()
+            runner.terminate()
             prom.wait(20)
+            runner.wait(20)
             log.close()
 
 
-def aurora_expressions() -> list[str]:
-    """The dashboard's and the recording rules' PromQL expressions that read aurora_* metrics."""
-    dash = json.loads((DEPLOY / "grafana" / "dashboards" / "aurora.json").read_text())
-    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+def _runner_summary(runner: subprocess.Popen, out: Path, err: Path, deadline: float) -> dict:
+    """The runner's one-line JSON summary, printed when its replay ends (it then lingers)."""
+    while time.monotonic() < deadline:
+        assert runner.poll() is None, f"runner exited with {runner.returncode}: {err.read_text()[-3000:]}"
+        text = out.read_text()
+        if text.endswith("\n"):
+            return json.loads(text)
+        time.sleep(0.2)
+    raise AssertionError(f"the runner's replay did not finish: {err.read_text()[-3000:]}")
+
+
+def _query(port: int, prom: subprocess.Popen, log: Path) -> Callable[[str], list[float]]:
+    """A function: PromQL expression → the values of its instant vector (``[]`` for none yet)."""
+    def values(expr: str) -> list[float]:
+        assert prom.poll() is None, log.read_text()[-3000:]
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": expr}, timeout=2)
+        except httpx.TransportError:
+            return []
+        return [float(x["value"][1]) for x in r.json()["data"]["result"]] if r.status_code == 200 else []
+    return values
+
+
+def dashboard_expressions() -> list[str]:
+    """Every PromQL expression of every shipped dashboard and every recording rule."""
+    exprs = [t["expr"] for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+             for p in json.loads(path.read_text())["panels"] for t in p["targets"]]
     rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
-    exprs += [r["expr"] for g in rules["groups"] for r in g["rules"] if "record" in r]
-    return [e for e in exprs if re.search(r"\baurora[_:]", e)]
+    return exprs + [r["expr"] for g in rules["groups"] for r in g["rules"] if "record" in r]
 
 
 def _assert_every_expression_returns_data(port: int, deadline: float) -> None:
     base = f"http://127.0.0.1:{port}/api/v1"
-    missing = aurora_expressions()
-    assert len(missing) >= 15
+    missing = dashboard_expressions()
+    assert len(missing) >= 30 and any("wisescalp_" in e for e in missing)
     while missing and time.monotonic() < deadline:
         missing = [e for e in missing
                    if not httpx.get(f"{base}/query", params={"query": e}).json()["data"]["result"]]

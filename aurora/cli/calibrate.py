@@ -24,7 +24,7 @@ from aurora.pipeline.lock import PipelineLockedError
 from aurora.pipeline.params import ParameterError
 from aurora.pipeline.plan import plan_run, resolve_shipped
 from aurora.pipeline.promotion import rollback
-from aurora.pipeline.schedule import CrontabError, read_crontab
+from aurora.pipeline.schedule import CrontabError, crontab_env, path_problems, read_crontab
 
 EX_TEMPFAIL = 75
 CRONTAB = Path("pipelines/crontab")
@@ -43,6 +43,7 @@ Examples:
   auroractl calibrate --symbol BTCUSDT --start 2024-01-01 --end 2024-01-03
   auroractl calibrate --set side=short --set calibrator=platt
   auroractl calibrate --rollback
+  auroractl calibrate --schedule-check --crontab /etc/cron.d/aurora
   auroractl calibrate --workers 2    (the sample table's days on a local Dask cluster)
 """
 
@@ -76,7 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--rollback", action="store_true",
                        help="swap current.json and previous.json in the artifacts directory")
     group.add_argument("--schedule-check", action="store_true",
-                       help="validate the crontab, params and kernel without running")
+                       help="validate the crontab (its syntax, the directories and output files it "
+                            "names, the auroractl on its PATH), params and kernel without running")
+    p.add_argument("--crontab", metavar="FILE", default=str(CRONTAB),
+                   help="crontab --schedule-check validates (default: pipelines/crontab under "
+                        "AURORA_HOME, else the shipped one; none: skip it, e.g. under docker-compose's "
+                        "scheduler)")
     p.set_defaults(handler=_handle)
 
 
@@ -145,14 +151,21 @@ def _handle(ctx: Context) -> int:
 
 def _schedule_check(ctx: Context) -> int:
     cal = ctx.settings.calibration
-    crontab = resolve_shipped(ctx.settings, CRONTAB)
+    if ctx.args.crontab != "none":
+        crontab = resolve_shipped(ctx.settings, Path(ctx.args.crontab))
+        try:
+            entries = read_crontab(crontab)
+        except CrontabError as exc:
+            raise CliError(str(exc)) from None
+        for e in entries:
+            print(f"crontab {crontab}:{e.line}: {' '.join(e.fields)}  {e.command}")
+        problems = path_problems(entries, crontab_env(crontab))
+        if problems:
+            raise CliError(f"crontab {crontab} would fail under cron: " + "; ".join(problems))
     try:
-        entries = read_crontab(crontab)
         kernel_dir = check_kernel(cal.kernel)
-    except (CrontabError, PipelineError) as exc:
+    except PipelineError as exc:
         raise CliError(str(exc)) from None
-    for e in entries:
-        print(f"crontab {crontab}:{e.line}: {' '.join(e.fields)}  {e.command}")
     print(f"kernel {cal.kernel!r}: {kernel_dir}")
     plan = _plan(ctx)
     p = plan.first

@@ -123,7 +123,8 @@ def _replay(settings: Settings, args: argparse.Namespace, events: EventLog) -> N
     print(f"[3/3] replaying the last {args.replay_hours:g} h through the WiseScalp runner (model "
           f"{cal.model_version}; gate in process on market time, from a fresh risk state) …", flush=True)
     try:
-        res = run_replay(settings, cal, store, args.symbol, start_ns=start_ns, end_ns=end_ns, events=events)
+        res = run_replay(settings, cal, store, args.symbol, start_ns=start_ns, end_ns=end_ns, events=events,
+                         progress=lambda line: print(f"      {line}", flush=True))
     except SourceError as exc:
         raise CliError(str(exc)) from None
     s = res.summary

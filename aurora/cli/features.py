@@ -306,6 +306,9 @@ def _handle(ctx: Context) -> int:
     scheduler = args.scheduler or settings.dask.scheduler
     out: Path | None = args.out
     fmt = "csv" if out is not None and out.suffix.lower() == ".csv" else "parquet"
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise CliError(f"--out {out}: the extension says neither Parquet nor CSV; name the file "
+                       f"{out.with_suffix('.parquet').name} or {out.with_suffix('.csv').name}")
     if out is not None and len(symbols) > 1:
         raise CliError(f"--out {out} holds one symbol; use --out-dir DIR for {', '.join(symbols)}")
     if out is not None and not out.parent.is_dir():

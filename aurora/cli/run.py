@@ -21,8 +21,11 @@ Every order intent lands in exactly one of ``logs/orders_success.jsonl``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +59,7 @@ orders_denied.jsonl.
 
 Examples:
   auroractl run --mode replay --symbol BTCUSDT --minutes 120
+  auroractl run --mode replay --symbol BTCUSDT --minutes 10 --speed 1 --metrics --linger inf
   auroractl run --mode paper --symbol BTCUSDT --minutes 15
 """
 
@@ -76,7 +80,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exchange", help="tick-store exchange (default: runner.exchange)")
     p.add_argument("--artifact", type=Path, help="calibration artifact (default: api.artifact_path)")
     p.add_argument("--metrics", action="store_true",
-                   help="serve Prometheus /metrics on 127.0.0.1:runner.metrics_port while running")
+                   help="serve Prometheus /metrics on runner.metrics_host:runner.metrics_port while running")
+    p.add_argument("--speed", type=float, help="replay: play SPEED seconds of market time per second of wall "
+                   "time (1 = as recorded, 60 = an hour a minute; default: as fast as possible)")
+    p.add_argument("--linger", type=float, default=0.0, metavar="SECONDS",
+                   help="with --metrics: keep serving the final metrics this long after the run ends, so "
+                        "Prometheus scrapes the end state (inf: until interrupted)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_handle)
 
@@ -111,10 +120,9 @@ def window(args: argparse.Namespace, last_ns: int) -> tuple[int, int]:
 def _handle(ctx: Context) -> int:
     from aurora.artifact import load_artifact
     from aurora.runner.metrics import RunnerMetrics
-    from aurora.runner.replay import run_replay
-    from aurora.runner.source import SourceError, last_quote_ns
 
     args = ctx.args
+    _check_pacing(args)
     settings = ctx.settings
     if args.exchange:
         settings = settings.model_copy(update={"runner": settings.runner.model_copy(
@@ -122,19 +130,50 @@ def _handle(ctx: Context) -> int:
     cal = load_artifact(args.artifact or settings.path(settings.api.artifact_path))
     events = ctx.events("runner")
     metrics = RunnerMetrics()
+    r = settings.runner
     if args.metrics:
         try:
-            metrics.serve(settings.runner.metrics_port)
+            metrics.serve(r.metrics_port, r.metrics_host)
         except OSError as exc:
-            raise CliError(f"cannot serve metrics on port {settings.runner.metrics_port} "
-                           f"(runner.metrics_port): {exc.strerror or exc}") from None
-    if args.mode != "replay":
-        return _live(ctx, settings, cal, events, metrics)
+            raise CliError(f"cannot serve metrics on {r.metrics_host}:{r.metrics_port} "
+                           f"(runner.metrics_host, runner.metrics_port): {exc.strerror or exc}") from None
+        print(f"metrics: http://{r.metrics_host}:{r.metrics_port}/metrics", file=sys.stderr, flush=True)
+    run = _live if args.mode != "replay" else _replay
+    code = run(ctx, settings, cal, events, metrics)
+    if args.linger > 0:
+        sys.stdout.flush()  # the summary reaches a pipe or file now, not when the linger ends
+        print(f"run finished; serving its final metrics for {args.linger:g} s (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait(None if math.isinf(args.linger) else args.linger)
+    return code
+
+
+def _check_pacing(args: argparse.Namespace) -> None:
+    if args.speed is not None:
+        if args.mode != "replay":
+            raise CliError(f"--speed paces a replay; --mode {args.mode} runs on the live clock")
+        if not (math.isfinite(args.speed) and args.speed > 0):
+            raise CliError(f"--speed must be a positive factor of market time (e.g. 1 or 60), "
+                           f"got {args.speed}")
+    if not args.linger >= 0:
+        raise CliError(f"--linger must be a number of seconds >= 0 (or inf), got {args.linger}")
+    if args.linger > 0 and not args.metrics:
+        raise CliError("--linger keeps the metrics endpoint up after the run: add --metrics")
+
+
+def _replay(ctx: Context, settings: Settings, cal: Calibration, events: EventLog,
+            metrics: RunnerMetrics) -> int:
+    from aurora.runner.replay import run_replay
+    from aurora.runner.source import SourceError, last_quote_ns
+
+    args = ctx.args
     store = TickStore(args.store or settings.path(settings.storage.ticks_dir))
     try:
         start, end = window(args, last_quote_ns(store, settings.runner.exchange, args.symbol))
         res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events,
-                         metrics=metrics)
+                         metrics=metrics, speed=args.speed,
+                         progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (SourceError, StoreError) as exc:
         raise CliError(str(exc)) from None
     s = res.summary

@@ -107,9 +107,36 @@ class IpcKernelManager(KernelManager):
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
 
+class _CellLines:
+    """A file for papermill's tqdm bar that turns each of its redraws into one progress line (a
+    log, a pipe or docker's output has no terminal to redraw in)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.last = ""
+
+    def write(self, text: str) -> None:
+        line = text.strip("\r\n ")
+        cells = line.rpartition(" (")[0]  # the bar's final redraw repeats the count, later elapsed
+        if line and cells != self.last:
+            self.last = cells
+            self.progress(line)
+
+    def flush(self) -> None:
+        pass
+
+
+def cell_lines(progress: Progress, desc: str) -> dict[str, Any]:
+    """papermill ``progress_bar`` options: one line per executed cell, e.g. ``02_calibrate: cell 7/31
+    (00:12)``."""
+    return {"file": _CellLines(progress), "desc": desc, "mininterval": 0, "ascii": True,
+            "bar_format": "  {desc}: cell {n_fmt}/{total_fmt} ({elapsed})"}
+
+
 def execute(notebook: Path, output: Path, parameters: dict[str, Any], *, kernel: str,
-            cell_timeout_s: float, progress_bar: bool) -> None:
-    """Execute one notebook with papermill; a failing cell raises :class:`PipelineError` naming it."""
+            cell_timeout_s: float, progress_bar: bool | dict[str, Any]) -> None:
+    """Execute one notebook with papermill; a failing cell raises :class:`PipelineError` naming it.
+    ``progress_bar``: papermill's (a tqdm bar on a terminal, or :func:`cell_lines` options)."""
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
                             progress_bar=progress_bar, cwd=str(output.parent),
@@ -181,7 +208,8 @@ def _run_locked(settings: Settings, plan: RunPlan, events: EventLog, progress: P
         t0 = time.perf_counter()
         try:
             execute(source, plan.run_dir / source.name, params.for_papermill(), kernel=cal.kernel,
-                    cell_timeout_s=cal.cell_timeout_s, progress_bar=sys.stderr.isatty())
+                    cell_timeout_s=cal.cell_timeout_s,
+                    progress_bar=sys.stderr.isatty() or cell_lines(progress, f"[{i}/{total}] {name}"))
         except DataVerdictError as verdict:
             return _rejected(plan, events, progress, str(verdict), timings=timings, base=base)
         timings[name] = round(time.perf_counter() - t0, 3)

@@ -5,17 +5,27 @@ command; each field is ``*``, a number, a range ``a-b``, a list ``a,b`` or any o
 step ``/n``. Environment lines (``NAME=value``) and comments are allowed in the file. Every job
 line must invoke ``auroractl calibrate --scheduled`` (or ``python -m aurora calibrate
 --scheduled``) so that runs take the lock and emit their events.
+
+:func:`path_problems` checks what cron will meet when the line runs: the directories it ``cd``s
+into and ``AURORA_HOME`` exist, and the ``auroractl`` (or ``python``) it names is found on the
+crontab's own ``PATH`` — cron's default is ``/usr/bin:/bin``, where a virtualenv's ``auroractl``
+never is, so a crontab that works from a shell can fail every night under cron.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
           ("day of week", 0, 7))
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*=")
+#: cron's PATH when the crontab sets none (Debian/Ubuntu cron, cronie)
+CRON_DEFAULT_PATH = "/usr/bin:/bin"
 _COMMAND = re.compile(r"(auroractl|python3?\s+-m\s+aurora)\s+(.*\s)?calibrate\s+(.*\s)?--scheduled\b")
 
 
@@ -78,3 +88,64 @@ def read_crontab(path: Path) -> list[CronEntry]:
     if not entries:
         raise CrontabError(f"{path} holds no job line")
     return entries
+
+
+def crontab_env(path: Path) -> dict[str, str]:
+    """The ``NAME=value`` lines of a crontab (quotes stripped), as cron passes them to jobs."""
+    env = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        stripped = raw.strip()
+        if _ENV.match(stripped):
+            name, _, value = stripped.partition("=")
+            env[name.strip()] = value.strip().strip("'\"")
+    return env
+
+
+def path_problems(entries: list[CronEntry], env: dict[str, str]) -> list[str]:
+    """What would fail when cron runs the jobs: missing directories, a program not on cron's PATH."""
+    problems = []
+    search = env.get("PATH", CRON_DEFAULT_PATH)
+    home = env.get("AURORA_HOME")
+    if home and not Path(home).is_dir():
+        problems.append(f"AURORA_HOME={home}: no such directory (create it or fix the crontab's "
+                        f"AURORA_HOME line)")
+    for e in entries:
+        cwd = Path(home) if home else Path.home()
+        for step in re.split(r"&&|;|\|\|", e.command):
+            try:
+                words = shlex.split(step)
+            except ValueError as exc:
+                problems.append(f"line {e.line}: cannot split {step.strip()!r}: {exc}")
+                continue
+            if not words:
+                continue
+            for target in _redirects(words):
+                parent = (cwd / target).parent
+                if not parent.is_dir():
+                    problems.append(f"line {e.line}: output {target}: no such directory {parent}")
+            if words[0] == "cd" and len(words) > 1:
+                cwd = cwd / os.path.expanduser(words[1])
+                if not cwd.is_dir():
+                    problems.append(f"line {e.line}: cd {words[1]}: no such directory")
+            elif words[0] in ("auroractl", "python", "python3") or words[0].endswith(
+                    ("/auroractl", "/python", "/python3")):
+                found = words[0] if "/" in words[0] and os.access(words[0], os.X_OK) else (
+                    None if "/" in words[0] else shutil.which(words[0], path=search))
+                if found is None:
+                    problems.append(f"line {e.line}: {words[0]!r} is not found on cron's PATH {search} "
+                                    f"(add a PATH= line naming its directory, e.g. "
+                                    f"PATH={Path(shutil.which(words[0]) or '/path/to/venv/bin/x').parent}"
+                                    f":/usr/bin:/bin, or give its absolute path)")
+    return problems
+
+
+def _redirects(words: list[str]) -> list[str]:
+    """Files a command's ``>``/``>>`` redirections write (not ``2>&1``)."""
+    out = []
+    for i, w in enumerate(words):
+        op = re.fullmatch(r"\d?>>?(.*)", w)
+        if op and "&" not in w:
+            target = op.group(1) or (words[i + 1] if i + 1 < len(words) else "")
+            if target:
+                out.append(target)
+    return out

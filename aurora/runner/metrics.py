@@ -39,6 +39,15 @@ class RunnerMetrics:
         self.book_resyncs = Counter("wisescalp_book_resyncs",
                                     "Times the order book came back in sync after being out of sync",
                                     registry=r)
+        self.market_time = Gauge("wisescalp_market_time_seconds",
+                                 "Receive time of the last market event processed, epoch seconds", registry=r)
+        self.events = Counter("wisescalp_events", "Market events processed", registry=r)
+        self.decisions = Counter("wisescalp_decisions", "Quotes evaluated by the strategy", registry=r)
+        self.realized = Gauge("wisescalp_realized_pnl_quote",
+                              "Realised P&L of closed trades after fees, quote", registry=r)
+        self.equity = Gauge("wisescalp_equity_quote", "Start equity plus realised P&L, quote", registry=r)
+        self.drawdown = Gauge("wisescalp_drawdown_pct", "Drawdown of equity from its peak, percent",
+                              registry=r)
         for outcome in (SUCCESS, FAILED, DENIED):
             self.orders.labels(outcome)
         for cls in ERROR_CLASSES:

@@ -1,16 +1,16 @@
 """Replay mode: tick store → runner → the venue's fill model in process → the gate.
 
-Runs as fast as the store is read, on market time. With no ``runner.aurora_url`` the gate runs
-in process from a fresh risk state (a replay of a past day behaves as that day did, and twice
-the same); with one, Aurora is asked over HTTP. The run id — and so every client order id and
-in-process decision id — is a function of the symbol, the window and the artifact, so replaying
-the same window twice writes the same order records.
+Runs as fast as the store is read, or at a speed factor of market time (``--speed``). With no
+``runner.aurora_url`` the gate runs in process from a fresh risk state (a replay of a past day
+behaves as that day did, and twice the same); with one, Aurora is asked over HTTP. The run id —
+and so every client order id and in-process decision id — is a function of the symbol, the
+window and the artifact, so replaying the same window twice writes the same order records.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aurora.artifact import Calibration
@@ -25,6 +25,7 @@ from aurora.runner.gate import Gate, HttpGate, InProcessGate
 from aurora.runner.loop import Runner, Summary
 from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import OrderLog
+from aurora.runner.pacing import paced, reported
 from aurora.runner.source import SourceError, StoreReplay
 from aurora.runner.strategy import Evaluation, Strategy
 from aurora.ticks.store import TickStore
@@ -63,8 +64,11 @@ def replay_run_id(symbol: str, start_ns: int, end_ns: int, cal: Calibration) -> 
 def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: str, *, start_ns: int,
                end_ns: int, events: EventLog,
                on_evaluation: Callable[[Evaluation], None] | None = None,
-               metrics: RunnerMetrics | None = None) -> ReplayResult:
-    """Replay ``[start_ns, end_ns)`` (receive time, ns) of ``symbol`` through the runner."""
+               metrics: RunnerMetrics | None = None, speed: float | None = None,
+               progress: Callable[[str], None] | None = None) -> ReplayResult:
+    """Replay ``[start_ns, end_ns)`` (receive time, ns) of ``symbol`` through the runner, as fast
+    as possible, or at ``speed`` × market time (:func:`aurora.runner.pacing.paced`); ``progress``
+    gets a line every few seconds (:func:`aurora.runner.pacing.reported`)."""
     spec = symbol_spec(settings, symbol)
     params = feature_params(cal, spec.tick_size)
     r = settings.runner
@@ -87,7 +91,10 @@ def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: s
                 replay_run_id=run_id, model_version=cal.model_version, gate="in_process" if in_process
                 else r.aurora_url)
     try:
-        summary = runner.run(source)
+        events_in: Iterable[tuple] = source if speed is None else paced(source, speed, start_ns)
+        if progress is not None:
+            events_in = reported(events_in, start_ns, end_ns, progress)
+        summary = runner.run(events_in)
     finally:
         gate.close()
     equity = gate.state.equity if isinstance(gate, InProcessGate) else None
