@@ -284,6 +284,7 @@ def run_info(logs: RunLogs) -> pd.DataFrame:
     pick("finished", ("run.json", rj, "finished"), ("runner.finish", fin, "ts"))
     pick("minutes", ("run.json", rj, "minutes"))
     pick("stopped by", ("run.json", rj, "stopped_by"))
+    pick("exit", ("run.json", rj, "exit"))
     pick("end equity (in-process gate)", ("runner.finish", fin, "equity"))
     frame = pd.DataFrame(rows, columns=["item", "value", "source"])
     frame["value"] = frame["value"].astype(str)

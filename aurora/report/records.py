@@ -70,7 +70,7 @@ class OrderRecord(_Model):
     seq_no: int = Field(ge=0)
     decision_id: str | None = None
     update_id: int | None = None
-    features: dict[str, _Float] | None = None
+    features: dict[str, Any] | None = None  # not reported: not checked value by value
     score: _Float = None
     p_tp: float | None = Field(default=None, ge=0, le=1)
     e_pi_bps: _Float = None
