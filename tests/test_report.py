@@ -129,6 +129,7 @@ def test_transforms_give_the_hand_computed_figures(tmp_path: Path) -> None:
                                     T0 + 180 * NS]
     np.testing.assert_allclose(curve["equity"], [0, 0.00799, -0.004, -0.001005, -0.001005], atol=1e-12)
     np.testing.assert_allclose(curve["drawdown"], [0, 0, -0.01199, -0.008995, -0.008995], atol=1e-12)
+    assert curve["kind"].tolist() == ["start", "fill", "fill", "fill", "end"]
 
     assert F.bucket_seconds(180, 40) == 5 and F.bucket_seconds(180, 3) == 60
     assert F.bucket_seconds(10 * 86400, 4) == 3 * 86400
@@ -228,6 +229,7 @@ def test_several_runs_report_the_last_unless_one_is_chosen(tmp_path: Path) -> No
     trades = F.trades(logs.orders)
     assert trades.empty and F.pnl_summary(trades)["trades"] == 0
     assert F.equity_curve(logs.orders).empty and F.decisions_by_reason(logs.orders, 60).empty
+    assert F.equity_curve(logs.orders, T0, T0 + NS)["kind"].tolist() == ["start", "end"]
     assert F.orders_by_outcome(logs.orders).empty and F.errors_by_class(logs.orders).empty
     assert F.reliability(trades, 10, "uniform").empty
     assert F.calibration_summary(trades, 10, "uniform")["trades"] == 0

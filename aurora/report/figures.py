@@ -26,7 +26,7 @@ def equity(curve: pd.DataFrame, quote: str = "quote") -> Figure:
     """Cumulative realised net P&L over market time, and its drawdown from the running peak."""
     fig, (ax, axd) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1.4]})
-    if len(curve) < 2:
+    if not (curve["kind"] == "fill").any():
         _nothing(ax, "No exit filled in this run: no realised P&L")
         axd.set_visible(False)
         return fig

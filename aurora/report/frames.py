@@ -90,21 +90,23 @@ def equity_curve(orders: pd.DataFrame, start_ns: int | None = None,
                  end_ns: int | None = None) -> pd.DataFrame:
     """Cumulative realised net P&L (``equity``, quote, from 0) at each exit fill, its running peak
     (never below 0) and ``drawdown`` = equity − peak (≤ 0). Starts with a 0 row at ``start_ns``
-    (default: the run's first decision) and ends with a flat row at ``end_ns`` when later."""
+    (default: the run's first decision) and ends with a flat row at ``end_ns`` when later;
+    ``kind`` says which row is which (``start``, ``fill``, ``end``)."""
     fills = orders[(orders["leg"] == "exit") & (orders["outcome"] == "success")]
     fills = fills.sort_values(["fill_ts_ns", "ts"], kind="stable")
     ts = fills["fill_ts_ns"].astype(np.int64).to_numpy()
     pnl = fills["net_pnl_quote"].to_numpy(np.float64)
+    kind = np.full(ts.size, "fill", dtype=object)
     if start_ns is None and len(orders):
         start_ns = int(orders["market_ts_ns"].min())
     if start_ns is not None and (not ts.size or start_ns <= ts[0]):
-        ts, pnl = np.r_[start_ns, ts], np.r_[0.0, pnl]
+        ts, pnl, kind = np.r_[start_ns, ts], np.r_[0.0, pnl], np.r_[["start"], kind]
     if end_ns is not None and ts.size and end_ns > ts[-1]:
-        ts, pnl = np.r_[ts, end_ns], np.r_[pnl, 0.0]
+        ts, pnl, kind = np.r_[ts, end_ns], np.r_[pnl, 0.0], np.r_[kind, ["end"]]
     equity = np.cumsum(pnl)
     peak = np.maximum.accumulate(np.maximum(equity, 0.0)) if equity.size else equity
-    return pd.DataFrame({"ts_ns": ts, "time": utc(ts), "pnl": pnl, "equity": equity, "peak": peak,
-                         "drawdown": equity - peak})
+    return pd.DataFrame({"ts_ns": ts, "time": utc(ts), "kind": kind, "pnl": pnl, "equity": equity,
+                         "peak": peak, "drawdown": equity - peak})
 
 
 def bucket_seconds(span_s: float, target: int) -> int:
