@@ -84,7 +84,7 @@ curve = F.equity_curve(orders, (logs.start or {}).get("start_ns"), (logs.start o
 figures.equity(curve)
 plt.show()
 pd.Series({**pnl, "max_drawdown_quote": float(curve["drawdown"].min()) if len(curve) else 0.0},
-          name="closed trades")
+          name="closed trades").to_frame()
 
 # %% [markdown]
 # ## P&L distribution
@@ -115,7 +115,7 @@ table = F.reliability(trades, P.reliability_bins, P.reliability_strategy)
 figures.reliability(table)
 plt.show()
 calibration = F.calibration_summary(trades, P.reliability_bins, P.reliability_strategy)
-display(pd.Series(calibration, name="closed trades with p"))
+display(pd.Series(calibration, name="closed trades with p").to_frame())
 table
 
 # %% [markdown]

@@ -281,7 +281,8 @@ def run_info(logs: RunLogs) -> pd.DataFrame:
     pick("gate", ("run.json", rj, "aurora_url"), ("runner.start", st, "gate"))
     pick("artifact", ("run.json", rj, "artifact"))
     if st.get("start_ns") is not None and st.get("end_ns") is not None:
-        rows.append(("market window", f"{utc(st['start_ns'])} → {utc(st['end_ns'])}", "runner.start"))
+        rows.append(("market window", f"{utc(st['start_ns']):%Y-%m-%d %H:%M:%S} → "
+                     f"{utc(st['end_ns']):%Y-%m-%d %H:%M:%S} UTC", "runner.start"))
     pick("started", ("run.json", rj, "started"), ("runner.start", st, "ts"))
     pick("finished", ("run.json", rj, "finished"), ("runner.finish", fin, "ts"))
     pick("minutes", ("run.json", rj, "minutes"))
