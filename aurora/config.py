@@ -236,6 +236,10 @@ class CalibrationSettings(_Section):
     schedule_lookback_days: int = Field(ge=1)
 
 
+class ReportSettings(_Section):
+    time_buckets: int = Field(ge=1)
+
+
 class DaskSettings(_Section):
     scheduler: str | None = Field(pattern=r"^(tcp|tls|ucx|inproc)://\S+$")
     memory_limit: str = Field(min_length=1)
@@ -265,6 +269,7 @@ class Settings(_Section):
     calibration: CalibrationSettings
     venue: VenueSettings
     dask: DaskSettings
+    report: ReportSettings
 
     def path(self, relative: str | Path) -> Path:
         """Resolve ``relative`` under ``AURORA_HOME`` (absolute paths pass through)."""

@@ -1,13 +1,15 @@
 """nbval over every notebook on small data.
 
 Each notebook gets its small-case parameters injected by papermill (``prepare_only``: the
-parameters cell is added, nothing runs), then ``pytest --nbval-lax --nbval-kernel-name aurora``
-executes every cell of the prepared copies in the named kernel; any cell that raises fails.
-The notebook metadata must name the ``aurora`` kernel that papermill and JupyterLab use too.
+parameters cell is added, nothing runs; the run report reads a real replay's logs), then
+``pytest --nbval-lax --nbval-kernel-name aurora`` executes every cell of the prepared copies in the
+named kernel; any cell that raises fails. The notebook metadata must name the ``aurora`` kernel that
+papermill and JupyterLab use too.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +17,17 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from test_report import replay_logs
 
 from aurora.pipeline.params import NOTEBOOKS
 from aurora.pipeline.plan import REPO_ROOT
+from aurora.report import ReportParams
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import synthesize_to_store
 
 NB_DIR = REPO_ROOT / "notebooks"
+#: every notebook's parameter model: the calibration pipeline's, and the run report's
+PARAMS = {**NOTEBOOKS, ReportParams.notebook: ReportParams}
 
 
 def small_params(store: Path, out: Path) -> dict:
@@ -32,7 +38,7 @@ def small_params(store: Path, out: Path) -> dict:
 
 def test_every_notebook_is_covered_and_uses_the_aurora_kernel() -> None:
     found = sorted(p.stem for p in NB_DIR.glob("*.ipynb"))
-    assert found == sorted(NOTEBOOKS)
+    assert found == sorted(PARAMS)
     for name in found:
         nb = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
         assert nb.metadata.kernelspec.name == "aurora"
@@ -42,7 +48,7 @@ def test_every_notebook_is_covered_and_uses_the_aurora_kernel() -> None:
         # the parameters cell defines exactly the fields of the notebook's pydantic model
         names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines()
                  if "=" in line and not line.startswith("#")}
-        assert names == set(NOTEBOOKS[name].model_fields), name
+        assert names == set(PARAMS[name].model_fields), name
 
 
 @pytest.mark.slow
@@ -50,10 +56,13 @@ def test_nbval_executes_every_cell_on_small_data(tmp_path: Path) -> None:
     store = tmp_path / "ticks"
     synthesize_to_store(TickStore(store), "binance", "BTCUSDT", 1.0, 5)
     prepared = []
-    for name in NOTEBOOKS:
+    logs = replay_logs(tmp_path / "replay", store, minutes=3)
+    for name in PARAMS:
         out = tmp_path / f"{name}.ipynb"
+        params = (small_params(store, tmp_path / "out") if name in NOTEBOOKS
+                  else {"run_dir": str(logs), "summary_json": str(tmp_path / "report.json")})
         pm.execute_notebook(str(NB_DIR / f"{name}.ipynb"), str(out), kernel_name="aurora",
-                            parameters=small_params(store, tmp_path / "out"), prepare_only=True)
+                            parameters=params, prepare_only=True)
         prepared.append(str(out))
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     proc = subprocess.run(
@@ -65,6 +74,7 @@ def test_nbval_executes_every_cell_on_small_data(tmp_path: Path) -> None:
     assert f"{n_code} passed" in proc.stdout, proc.stdout[-2000:]
     out = tmp_path / "out"
     assert (out / "candidate.json").is_file() and (out / "feature_study.json").is_file()
+    assert json.loads((tmp_path / "report.json").read_text())["orders"] > 0
     assert len(list(out.glob("*.png"))) >= 8
 
 
