@@ -16,6 +16,11 @@ configured the gate runs in process from a fresh risk state, so nothing else nee
 Every order intent lands in exactly one of ``logs/orders_success.jsonl``,
 ``orders_failed.jsonl`` and ``orders_denied.jsonl``; the run's start and summary are
 ``runner.start`` / ``runner.finish`` events in ``logs/aurora_events.jsonl``.
+
+SIGTERM or Ctrl-C (SIGINT) ends a run early and cleanly, in every mode: what is pending executes,
+the open position is closed, this run's orders still open at the exchange are canceled (unless
+``runner.cancel_on_stop`` is false), the logs are flushed, the summary is printed (``"stopped":
+true``) and the exit code is 0.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +62,9 @@ Aurora gate, then orders and exits. The decision path is the same code in every 
 Every order intent lands in exactly one of logs/orders_success.jsonl, orders_failed.jsonl and
 orders_denied.jsonl.
 
+SIGTERM or Ctrl-C stops a run cleanly: the open position is closed, this run's open orders are
+canceled (unless runner.cancel_on_stop is false), the summary is printed and the exit code is 0.
+
 Examples:
   auroractl run --mode replay --symbol BTCUSDT --minutes 120
   auroractl run --mode paper --symbol BTCUSDT --minutes 15
@@ -76,7 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exchange", help="tick-store exchange (default: runner.exchange)")
     p.add_argument("--artifact", type=Path, help="calibration artifact (default: api.artifact_path)")
     p.add_argument("--metrics", action="store_true",
-                   help="serve Prometheus /metrics on 127.0.0.1:runner.metrics_port while running")
+                   help="serve Prometheus /metrics on 127.0.0.1:runner.metrics_port while running (0: a "
+                        "free port, announced in the runner.metrics_listening event)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_handle)
 
@@ -124,29 +136,39 @@ def _handle(ctx: Context) -> int:
     metrics = RunnerMetrics()
     if args.metrics:
         try:
-            metrics.serve(settings.runner.metrics_port)
+            port = metrics.serve(settings.runner.metrics_port)
         except OSError as exc:
             raise CliError(f"cannot serve metrics on port {settings.runner.metrics_port} "
                            f"(runner.metrics_port): {exc.strerror or exc}") from None
+        events.emit("runner.metrics_listening", host="127.0.0.1", port=port, pid=os.getpid())
     if args.mode != "replay":
         return _live(ctx, settings, cal, events, metrics)
     store = TickStore(args.store or settings.path(settings.storage.ticks_dir))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         start, end = window(args, last_quote_ns(store, settings.runner.exchange, args.symbol))
         res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events,
-                         metrics=metrics)
+                         metrics=metrics, stop=stop)
     except (SourceError, StoreError) as exc:
         raise CliError(str(exc)) from None
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)
     s = res.summary
     out = {"mode": "replay", "symbol": args.symbol, "start": _iso(start), "end": _iso(end),
            "run_id": res.run_id, "model_version": cal.model_version, "events": s.events,
            "evaluations": s.evaluations, "signals": s.signals, "orders": res.orders, "errors": res.errors,
            "deny_reasons": dict(s.deny_reasons), "trades": s.trades, "wins": s.wins,
-           "exit_reasons": dict(s.exit_reasons), "pnl_quote": s.pnl_quote, "equity": res.equity}
+           "exit_reasons": dict(s.exit_reasons), "pnl_quote": s.pnl_quote, "equity": res.equity,
+           "stopped": res.stopped}
     if args.json:
         print(json.dumps(out))
         return 0
     logs = settings.path(settings.logging.dir)
+    if res.stopped:
+        print("stopped by a signal before the end of the window")
     print(f"replayed {args.symbol} {out['start']} → {out['end']} (model {cal.model_version}): "
           f"{s.events:,} events, {s.evaluations:,} decisions, {s.signals:,} with E[Π] above the minimum")
     print(f"orders: {res.orders or 'none'}; denied by {dict(s.deny_reasons) or 'nothing'}")
@@ -174,13 +196,19 @@ def _live(ctx: Context, settings: Settings, cal: Calibration, events: EventLog,
         raise CliError(f"--minutes must be a positive number, got {minutes}")
 
     async def go() -> dict:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         async with Gateway(settings, symbols=[args.symbol], events=events) as gw:
             res = await run_live(settings, cal, gw, args.symbol, mode=args.mode, seconds=minutes * 60,
-                                 events=events, metrics=metrics)
+                                 events=events, metrics=metrics, stop=stop)
         s = res.summary
         return {"mode": args.mode, "symbol": args.symbol, "events": s.events, "evaluations": s.evaluations,
                 "signals": s.signals, "orders": res.orders, "errors": res.errors,
-                "deny_reasons": dict(s.deny_reasons), "trades": s.trades, "pnl_quote": s.pnl_quote}
+                "deny_reasons": dict(s.deny_reasons), "trades": s.trades, "wins": s.wins,
+                "exit_reasons": dict(s.exit_reasons), "pnl_quote": s.pnl_quote, "equity": res.equity,
+                "stopped": res.stopped}
 
     try:
         out = asyncio.run(go())
