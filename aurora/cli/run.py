@@ -121,13 +121,25 @@ def window(args: argparse.Namespace, last_ns: int) -> tuple[int, int]:
 
 
 def _handle(ctx: Context) -> int:
+    settings = ctx.settings
+    # from here on a SIGTERM or Ctrl-C asks for a clean stop (the live modes hand it to their loop)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        return _run(ctx, settings, stop)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run(ctx: Context, settings: Settings, stop: threading.Event) -> int:
     from aurora.artifact import load_artifact
     from aurora.runner.metrics import RunnerMetrics
     from aurora.runner.replay import run_replay
     from aurora.runner.source import SourceError, last_quote_ns
 
     args = ctx.args
-    settings = ctx.settings
     if args.exchange:
         settings = settings.model_copy(update={"runner": settings.runner.model_copy(
             update={"exchange": args.exchange})})
@@ -142,20 +154,14 @@ def _handle(ctx: Context) -> int:
                            f"(runner.metrics_port): {exc.strerror or exc}") from None
         events.emit("runner.metrics_listening", host="127.0.0.1", port=port, pid=os.getpid())
     if args.mode != "replay":
-        return _live(ctx, settings, cal, events, metrics)
+        return _live(ctx, settings, cal, events, metrics, requested=stop)
     store = TickStore(args.store or settings.path(settings.storage.ticks_dir))
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     try:
         start, end = window(args, last_quote_ns(store, settings.runner.exchange, args.symbol))
         res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events,
                          metrics=metrics, stop=stop)
     except (SourceError, StoreError) as exc:
         raise CliError(str(exc)) from None
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)
     s = res.summary
     out = {"mode": "replay", "symbol": args.symbol, "start": _iso(start), "end": _iso(end),
            "run_id": res.run_id, "model_version": cal.model_version, "events": s.events,
@@ -180,7 +186,7 @@ def _handle(ctx: Context) -> int:
 
 
 def _live(ctx: Context, settings: Settings, cal: Calibration, events: EventLog,
-          metrics: RunnerMetrics) -> int:
+          metrics: RunnerMetrics, *, requested: threading.Event) -> int:
     import asyncio
 
     from aurora.exchange import Gateway, GatewayError
@@ -200,6 +206,8 @@ def _live(ctx: Context, settings: Settings, cal: Calibration, events: EventLog,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if requested.is_set():  # a signal before the loop ran
+            stop.set()
         async with Gateway(settings, symbols=[args.symbol], events=events) as gw:
             res = await run_live(settings, cal, gw, args.symbol, mode=args.mode, seconds=minutes * 60,
                                  events=events, metrics=metrics, stop=stop)

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(ctx: Context) -> int:
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: this one,
+    # so a clean stop exits 0 (as the runner and the venue do) rather than dying by the signal
+    signal.signal(signal.SIGTERM, _stopped)
     settings = ctx.settings
     app = create_app(settings, ctx.events("aurora-api"))
     host = ctx.args.host or settings.api.host
@@ -70,9 +73,6 @@ def _serve(ctx: Context) -> int:
     bound = sock.getsockname()[1]
     ctx.events("aurora-api").emit("api.listening", host=host, port=bound, pid=os.getpid())
     print("\n".join(startup_summary(app.state.service, host, bound)), flush=True)
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: this one,
-    # so a clean stop exits 0 (as the runner and the venue do) rather than dying by the signal
-    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
