@@ -162,16 +162,17 @@ class RunnerSettings(_Section):
     regime_vol_window_s: float = Field(gt=0)
     regime_high_vol_bps: float = Field(gt=0)
     regime_wide_spread_bps: float = Field(gt=0)
-    metrics_port: int = Field(ge=1, le=65535)
+    metrics_port: int = Field(ge=0, le=65535)
     metrics_host: str = Field(min_length=1)
     journal_dir: Path
     record_dir: Path | None
     live_confirm: str | None
+    cancel_on_stop: bool
 
 
 class ApiSettings(_Section):
     host: str
-    port: int = Field(ge=1, le=65535)
+    port: int = Field(ge=0, le=65535)
     max_body_bytes: int = Field(ge=1024)
     artifact_path: Path
     state_db: Path
@@ -245,6 +246,16 @@ class DaskSettings(_Section):
     memory_limit: str = Field(min_length=1)
 
 
+class OpsSettings(_Section):
+    prepare_hours: float = Field(gt=0, le=744)
+    prepare_seed: int
+    min_free_disk_mb: float = Field(ge=0)
+    ready_timeout_s: float = Field(gt=0)
+    stop_timeout_s: float = Field(gt=0)
+    deadline_grace_s: float = Field(ge=0)
+    progress_interval_s: float = Field(gt=0)
+
+
 class Settings(_Section):
     """All settings. Relative paths are relative to :attr:`home`; use :meth:`path`."""
 
@@ -270,6 +281,7 @@ class Settings(_Section):
     venue: VenueSettings
     dask: DaskSettings
     report: ReportSettings
+    ops: OpsSettings
 
     def path(self, relative: str | Path) -> Path:
         """Resolve ``relative`` under ``AURORA_HOME`` (absolute paths pass through)."""

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "the main job, offline: synthetic market, calibration, gate replay"),
     "features": ("features", "compute the feature table (and labels) from the tick store"),
     "report": ("report", "an HTML report of a run from its logs: equity, P&L, gate decisions, fills"),
+    "one-click": ("oneclick", "a whole session: preflight, venue, Aurora, runner, progress, stop, report"),
+    "preflight": ("preflight", "check a workspace is ready to run a mode; each failure with its fix"),
     "run": ("run", "the WiseScalp runner: replay, shadow, paper, testnet or live trading"),
     "serve": ("serve", "run the Aurora risk gate API"),
     "venue": ("venue", "run a local Binance-compatible venue on loopback (REST + websockets)"),

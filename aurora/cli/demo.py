@@ -27,14 +27,11 @@ from aurora.cli.context import CliError, Context
 from aurora.config import Settings, load_settings
 from aurora.core.features import NS
 from aurora.events import EventLog, event_log
-from aurora.pipeline.execute import PipelineError, run_pipeline
-from aurora.pipeline.lock import PipelineLockedError
-from aurora.pipeline.params import ParameterError
-from aurora.pipeline.plan import plan_run
+from aurora.ops.prepare import PrepareError, calibrate, synthesize
 from aurora.runner.replay import run_replay
 from aurora.runner.source import SourceError
 from aurora.ticks.store import TickStore
-from aurora.ticks.synth import DEFAULT_START, synthesize_to_store
+from aurora.ticks.synth import DEFAULT_START
 
 DESCRIPTION = """\
 The main job, offline, in its own workspace (data/demo): a synthetic market that moves like the
@@ -73,43 +70,31 @@ def _workspace(ctx: Context) -> Settings:
     return load_settings(home=root, extra_files=[p.resolve() for p in extra], env=env)
 
 
+def _step(label: str):
+    """Print ``label`` before the first line of a step, indent the lines after it."""
+    lead = [f"{label} "]
+
+    def say(line: str) -> None:
+        print(f"{lead[0]}{line}", flush=True)
+        lead[0] = "      "
+    return say
+
+
 def _synthesize(settings: Settings, args: argparse.Namespace, events: EventLog) -> tuple[date, date]:
-    if not (0 < args.hours <= 24 * 31):
-        raise CliError(f"--hours must be in (0, 744], got {args.hours}")
-    store = TickStore(settings.path(settings.storage.ticks_dir), settings.storage.parquet_codec)
-    start = DEFAULT_START.date()
-    end = (DEFAULT_START + timedelta(hours=args.hours) - timedelta(microseconds=1)).date()
-    have = set(store.dates("bbo", EXCHANGE, args.symbol))
-    wanted = {start + timedelta(days=i) for i in range((end - start).days + 1)}
-    if wanted <= have:
-        print(f"[1/3] synthetic market already in {store.root} ({start} → {end})", flush=True)
-        return start, end
-    print(f"[1/3] synthesising {args.hours:g} h of {args.symbol} (seed {args.seed}) into {store.root} …",
-          flush=True)
-    rep = synthesize_to_store(store, EXCHANGE, args.symbol, args.hours, args.seed)
-    events.emit("demo.synth", symbol=args.symbol, hours=args.hours, seed=args.seed, rows=rep.rows)
-    print(f"      rows: {', '.join(f'{k} {v:,}' for k, v in rep.rows.items())}", flush=True)
-    return start, end
+    try:
+        return synthesize(settings, EXCHANGE, args.symbol, hours=args.hours, seed=args.seed, events=events,
+                          say=_step("[1/3]"))
+    except PrepareError as exc:
+        raise CliError(f"--hours: {exc}") from None
 
 
 def _calibrate(settings: Settings, args: argparse.Namespace, events: EventLog,
                start: date, end: date) -> None:
-    print("[2/3] calibrating with papermill (notebooks 01, 02) …", flush=True)
     try:
-        plan = plan_run(settings, events.run_id, overrides={
-            "exchange": EXCHANGE, "symbol": args.symbol, "start": start.isoformat(), "end": end.isoformat()})
-        result = run_pipeline(settings, plan, events, lambda line: print(f"      {line}", flush=True))
-    except (ParameterError, PipelineError, PipelineLockedError) as exc:
+        calibrate(settings, events, _step("[2/3]"), {"exchange": EXCHANGE, "symbol": args.symbol,
+                                                    "start": start.isoformat(), "end": end.isoformat()})
+    except PrepareError as exc:
         raise CliError(str(exc)) from None
-    if result.rejected:
-        raise CliError(f"calibration not promoted: {result.rejected}")
-    test = result.metrics.get("test", {})
-    verdict = "promoted" if result.promotion and result.promotion.promoted else "not promoted"
-    print(f"      hold-out: ECE {test.get('ece', math.nan):.4f}, Brier {test.get('brier', math.nan):.5f} "
-          f"(base {test.get('brier_base', math.nan):.5f}), AUC {test.get('auc', math.nan):.3f}; "
-          f"candidate {verdict}", flush=True)
-    if result.promotion and not result.promotion.promoted:
-        print(f"      failed gates: {', '.join(result.promotion.failed)}", flush=True)
 
 
 def _replay(settings: Settings, args: argparse.Namespace, events: EventLog) -> None:

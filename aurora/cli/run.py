@@ -16,14 +16,20 @@ configured the gate runs in process from a fresh risk state, so nothing else nee
 Every order intent lands in exactly one of ``logs/orders_success.jsonl``,
 ``orders_failed.jsonl`` and ``orders_denied.jsonl``; the run's start and summary are
 ``runner.start`` / ``runner.finish`` events in ``logs/aurora_events.jsonl``.
+
+SIGTERM or Ctrl-C (SIGINT) ends a run early and cleanly, in every mode: what is pending executes,
+the open position is closed, this run's orders still open at the exchange are canceled (unless
+``runner.cancel_on_stop`` is false), the logs are flushed, the summary is printed (``"stopped":
+true``) and the exit code is 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
+import os
+import signal
 import sys
 import threading
 from datetime import UTC, datetime
@@ -57,6 +63,9 @@ Aurora gate, then orders and exits. The decision path is the same code in every 
 Every order intent lands in exactly one of logs/orders_success.jsonl, orders_failed.jsonl and
 orders_denied.jsonl.
 
+SIGTERM or Ctrl-C stops a run cleanly: the open position is closed, this run's open orders are
+canceled (unless runner.cancel_on_stop is false), the summary is printed and the exit code is 0.
+
 Examples:
   auroractl run --mode replay --symbol BTCUSDT --minutes 120
   auroractl run --mode replay --symbol BTCUSDT --minutes 10 --speed 1 --metrics --linger inf
@@ -80,12 +89,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exchange", help="tick-store exchange (default: runner.exchange)")
     p.add_argument("--artifact", type=Path, help="calibration artifact (default: api.artifact_path)")
     p.add_argument("--metrics", action="store_true",
-                   help="serve Prometheus /metrics on runner.metrics_host:runner.metrics_port while running")
+                   help="serve Prometheus /metrics on runner.metrics_host:runner.metrics_port while running "
+                        "(port 0: a free one, announced in the runner.metrics_listening event)")
     p.add_argument("--speed", type=float, help="replay: play SPEED seconds of market time per second of wall "
                    "time (1 = as recorded, 60 = an hour a minute; default: as fast as possible)")
     p.add_argument("--linger", type=float, default=0.0, metavar="SECONDS",
                    help="with --metrics: keep serving the final metrics this long after the run ends, so "
-                        "Prometheus scrapes the end state (inf: until interrupted)")
+                        "Prometheus scrapes the end state (inf: until SIGTERM or Ctrl-C)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_handle)
 
@@ -118,12 +128,24 @@ def window(args: argparse.Namespace, last_ns: int) -> tuple[int, int]:
 
 
 def _handle(ctx: Context) -> int:
+    settings = ctx.settings
+    # from here on a SIGTERM or Ctrl-C asks for a clean stop (the live modes hand it to their loop)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        return _run(ctx, settings, stop)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run(ctx: Context, settings: Settings, stop: threading.Event) -> int:
     from aurora.artifact import load_artifact
     from aurora.runner.metrics import RunnerMetrics
 
     args = ctx.args
     _check_pacing(args)
-    settings = ctx.settings
     if args.exchange:
         settings = settings.model_copy(update={"runner": settings.runner.model_copy(
             update={"exchange": args.exchange})})
@@ -133,19 +155,19 @@ def _handle(ctx: Context) -> int:
     r = settings.runner
     if args.metrics:
         try:
-            metrics.serve(r.metrics_port, r.metrics_host)
+            port = metrics.serve(r.metrics_port, r.metrics_host)
         except OSError as exc:
             raise CliError(f"cannot serve metrics on {r.metrics_host}:{r.metrics_port} "
                            f"(runner.metrics_host, runner.metrics_port): {exc.strerror or exc}") from None
-        print(f"metrics: http://{r.metrics_host}:{r.metrics_port}/metrics", file=sys.stderr, flush=True)
-    run = _live if args.mode != "replay" else _replay
-    code = run(ctx, settings, cal, events, metrics)
-    if args.linger > 0:
+        events.emit("runner.metrics_listening", host=r.metrics_host, port=port, pid=os.getpid())
+        print(f"metrics: http://{r.metrics_host}:{port}/metrics", file=sys.stderr, flush=True)
+    code = (_live(ctx, settings, cal, events, metrics, requested=stop) if args.mode != "replay"
+            else _replay(ctx, settings, cal, events, metrics, stop=stop))
+    if args.linger > 0 and not stop.is_set():
         sys.stdout.flush()  # the summary reaches a pipe or file now, not when the linger ends
-        print(f"run finished; serving its final metrics for {args.linger:g} s (Ctrl-C to stop)",
+        print(f"run finished; serving its final metrics for {args.linger:g} s (SIGTERM or Ctrl-C to stop)",
               file=sys.stderr, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait(None if math.isinf(args.linger) else args.linger)
+        stop.wait(None if math.isinf(args.linger) else args.linger)
     return code
 
 
@@ -163,7 +185,7 @@ def _check_pacing(args: argparse.Namespace) -> None:
 
 
 def _replay(ctx: Context, settings: Settings, cal: Calibration, events: EventLog,
-            metrics: RunnerMetrics) -> int:
+            metrics: RunnerMetrics, *, stop: threading.Event) -> int:
     from aurora.runner.replay import run_replay
     from aurora.runner.source import SourceError, last_quote_ns
 
@@ -172,7 +194,7 @@ def _replay(ctx: Context, settings: Settings, cal: Calibration, events: EventLog
     try:
         start, end = window(args, last_quote_ns(store, settings.runner.exchange, args.symbol))
         res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events,
-                         metrics=metrics, speed=args.speed,
+                         metrics=metrics, stop=stop, speed=args.speed,
                          progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (SourceError, StoreError) as exc:
         raise CliError(str(exc)) from None
@@ -181,11 +203,14 @@ def _replay(ctx: Context, settings: Settings, cal: Calibration, events: EventLog
            "run_id": res.run_id, "model_version": cal.model_version, "events": s.events,
            "evaluations": s.evaluations, "signals": s.signals, "orders": res.orders, "errors": res.errors,
            "deny_reasons": dict(s.deny_reasons), "trades": s.trades, "wins": s.wins,
-           "exit_reasons": dict(s.exit_reasons), "pnl_quote": s.pnl_quote, "equity": res.equity}
+           "exit_reasons": dict(s.exit_reasons), "pnl_quote": s.pnl_quote, "equity": res.equity,
+           "stopped": res.stopped}
     if args.json:
         print(json.dumps(out))
         return 0
     logs = settings.path(settings.logging.dir)
+    if res.stopped:
+        print("stopped by a signal before the end of the window")
     print(f"replayed {args.symbol} {out['start']} → {out['end']} (model {cal.model_version}): "
           f"{s.events:,} events, {s.evaluations:,} decisions, {s.signals:,} with E[Π] above the minimum")
     print(f"orders: {res.orders or 'none'}; denied by {dict(s.deny_reasons) or 'nothing'}")
@@ -197,7 +222,7 @@ def _replay(ctx: Context, settings: Settings, cal: Calibration, events: EventLog
 
 
 def _live(ctx: Context, settings: Settings, cal: Calibration, events: EventLog,
-          metrics: RunnerMetrics) -> int:
+          metrics: RunnerMetrics, *, requested: threading.Event) -> int:
     import asyncio
 
     from aurora.exchange import Gateway, GatewayError
@@ -213,13 +238,21 @@ def _live(ctx: Context, settings: Settings, cal: Calibration, events: EventLog,
         raise CliError(f"--minutes must be a positive number, got {minutes}")
 
     async def go() -> dict:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        if requested.is_set():  # a signal before the loop ran
+            stop.set()
         async with Gateway(settings, symbols=[args.symbol], events=events) as gw:
             res = await run_live(settings, cal, gw, args.symbol, mode=args.mode, seconds=minutes * 60,
-                                 events=events, metrics=metrics)
+                                 events=events, metrics=metrics, stop=stop)
         s = res.summary
         return {"mode": args.mode, "symbol": args.symbol, "events": s.events, "evaluations": s.evaluations,
                 "signals": s.signals, "orders": res.orders, "errors": res.errors,
-                "deny_reasons": dict(s.deny_reasons), "trades": s.trades, "pnl_quote": s.pnl_quote}
+                "deny_reasons": dict(s.deny_reasons), "trades": s.trades, "wins": s.wins,
+                "exit_reasons": dict(s.exit_reasons), "pnl_quote": s.pnl_quote, "equity": res.equity,
+                "stopped": res.stopped}
 
     try:
         out = asyncio.run(go())

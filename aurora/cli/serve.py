@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 
 import uvicorn
@@ -45,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(ctx: Context) -> int:
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: this one,
+    # so a clean stop exits 0 (as the runner and the venue do) rather than dying by the signal
+    signal.signal(signal.SIGTERM, _stopped)
     settings = ctx.settings
     app = create_app(settings, ctx.events("aurora-api"))
     host = ctx.args.host or settings.api.host
@@ -71,6 +75,10 @@ def _serve(ctx: Context) -> int:
     print("\n".join(startup_summary(app.state.service, host, bound)), flush=True)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _stopped(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def startup_summary(service: GateService, host: str, port: int) -> list[str]:

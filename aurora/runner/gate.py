@@ -67,6 +67,10 @@ class TradeReport:
 
 
 class Gate(Protocol):
+    #: the gate's equity (quote) and daily drawdown (percent) as last known; None until known
+    equity: float | None
+    drawdown_pct: float | None
+
     def check(self, req: GateRequest) -> GateReply: ...
 
     def report(self, rep: TradeReport) -> bool:
@@ -94,6 +98,14 @@ class InProcessGate:
         self._run_tag = run_tag
         self._n = 0
         self._p: dict[str, float] = {}  # decision id → the p it was allowed on (for the SPRT)
+
+    @property
+    def equity(self) -> float:
+        return self.state.equity
+
+    @property
+    def drawdown_pct(self) -> float:
+        return self.state.drawdown_pct
 
     def check(self, req: GateRequest) -> GateReply:
         now = req.ts_s
@@ -132,6 +144,9 @@ class HttpGate:
                                     transport=transport)
         self._retries = settings.runner.gate_retries
         self._backoff = (settings.http.backoff_initial_s, settings.http.backoff_max_s)
+        # from Aurora's answers to post-trade reports (its durable state; unknown before the first)
+        self.equity: float | None = None
+        self.drawdown_pct: float | None = None
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST with bounded retries on timeouts, connection errors and 5xx; raises the last error."""
@@ -171,9 +186,12 @@ class HttpGate:
         body["ts"] = _iso(body.pop("ts_s"))
         body = {k: v for k, v in body.items() if v is not None}
         try:
-            self._post("/posttrade/log", body)
+            out = self._post("/posttrade/log", body)
         except (httpx.HTTPError, ValueError):
             return False
+        equity, dd = out.get("equity"), out.get("drawdown_pct")
+        if isinstance(equity, int | float) and isinstance(dd, int | float):
+            self.equity, self.drawdown_pct = float(equity), float(dd)
         return True
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from aurora.artifact import Calibration
 from aurora.config import Settings
 from aurora.core.fills import Fees, SymbolSpec
-from aurora.core.orders import OrderIntent
+from aurora.core.orders import OrderIntent, run_tag
 from aurora.core.stream import StreamFeatures
 from aurora.events import EventLog
 from aurora.exchange import Book, Gateway, GatewayError, OrderReport, UnknownStateError
@@ -60,6 +60,8 @@ def live_refusals(settings: Settings) -> list[str]:
         out.append(f"set runner.live_confirm: \"{LIVE_PHRASE}\"")
     return out
 SHADOW = "SHADOW: not sent (shadow mode)"
+#: Queued by ``stop``: the loop ends at it.
+_STOP: tuple = ("stop",)
 
 
 def _levels(levels: list[tuple[float, float]] | tuple, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -217,11 +219,35 @@ class LiveResult:
     summary: Summary
     orders: dict[str, int]
     errors: dict[str, int]
+    equity: float | None = None   # the in-process gate's equity at the end (None over HTTP)
+    stopped: bool = False         # ended by ``stop`` (a signal) before its time was up
+
+
+async def _stop_when(stop: asyncio.Event, queue: asyncio.Queue[tuple]) -> None:
+    await stop.wait()
+    queue.put_nowait(_STOP)
+
+
+async def cancel_open_orders(gw: Gateway, symbol: str, run_id: str, events: EventLog) -> int:
+    """Cancel this run's orders still open at the exchange (by client order id; orders of other
+    runs or other programs are left alone); returns how many were canceled."""
+    mine = f"ws-{run_tag(run_id, symbol)}-"
+    n = 0
+    for o in await gw.open_orders(symbol):
+        if o.client_order_id.startswith(mine):
+            await gw.cancel_order(o.client_order_id, symbol)
+            n += 1
+    events.emit("runner.orders_canceled", symbol=symbol, count=n)
+    return n
 
 
 async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: str, *, mode: str,
-                   seconds: float, events: EventLog, metrics: RunnerMetrics | None = None) -> LiveResult:
-    """Trade ``symbol`` in ``mode`` for ``seconds`` of wall time on the gateway's market data."""
+                   seconds: float, events: EventLog, metrics: RunnerMetrics | None = None,
+                   stop: asyncio.Event | None = None) -> LiveResult:
+    """Trade ``symbol`` in ``mode`` for ``seconds`` of wall time on the gateway's market data, or
+    until ``stop`` is set (a signal): either way what is open is closed, this run's orders still
+    open at the exchange are canceled (unless ``runner.cancel_on_stop`` is false) and the summary
+    is returned."""
     if mode not in MODES:
         raise ValueError(f"live mode must be one of {MODES}, got {mode!r}")
     if mode == "live" and live_refusals(settings):
@@ -269,26 +295,37 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
     events.emit("runner.start", mode=mode, symbol=symbol, seconds=seconds, model_version=cal.model_version,
                 gate="in_process" if r.aurora_url is None else r.aurora_url)
     deadline = time.monotonic() + seconds
+    stopped = False
     try:
         async with source.running() as queue:
+            watch = asyncio.create_task(_stop_when(stop, queue)) if stop is not None else None
             while (left := deadline - time.monotonic()) > 0:
                 try:
                     ev = await asyncio.wait_for(queue.get(), timeout=left)
                 except TimeoutError:
                     break
+                if ev is _STOP:
+                    stopped = True
+                    break
                 runner.step(ev)
+            if watch is not None:
+                watch.cancel()
         if isinstance(executor, GatewayExecution):
             await executor.drain()
         summary = runner.finish()
         if isinstance(executor, GatewayExecution):  # the closing order, sent by finish()
             await executor.drain()
             runner.poll()
+            if r.cancel_on_stop:
+                await cancel_open_orders(gw, symbol, run_id, events)
     finally:
         gate.close()
         if recorder is not None:
             recorder.close()
         if isinstance(executor, GatewayExecution):
             executor.journal.close()
+    equity = gate.state.equity if isinstance(gate, InProcessGate) else None
     events.emit("runner.finish", mode=mode, events=summary.events, orders=dict(log.counts),
-                errors=dict(log.errors), trades=summary.trades, pnl_quote=summary.pnl_quote)
-    return LiveResult(summary, dict(log.counts), dict(log.errors))
+                errors=dict(log.errors), trades=summary.trades, pnl_quote=summary.pnl_quote,
+                equity=equity, stopped=stopped)
+    return LiveResult(summary, dict(log.counts), dict(log.errors), equity, stopped)

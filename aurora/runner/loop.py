@@ -15,6 +15,7 @@ Exits are not sent to the gate (they only reduce risk) but are logged and report
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -34,6 +35,11 @@ from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import DENIED, FAILED, SUCCESS, OrderLog
 from aurora.runner.source import BOOK, QUOTE, TRADE
 from aurora.runner.strategy import Evaluation, Strategy
+
+
+class StopRequestedError(Exception):
+    """Raised by the heartbeat when :attr:`Runner.stop` is set; the event it was raised on was
+    counted but not processed. The caller ends the run with :meth:`Runner.finish`."""
 
 
 @dataclass
@@ -93,6 +99,8 @@ class Runner:
         self.seq = 0
         self.last_ts = start_ns
         self.row = None
+        #: set (from a signal handler) to stop at the next heartbeat: see :meth:`_beat`
+        self.stop: threading.Event | None = None
 
     # ---- the loop ------------------------------------------------------------------------------
     def run(self, events: Iterable[tuple]) -> Summary:
@@ -157,6 +165,7 @@ class Runner:
     def finish(self) -> Summary:
         """End of the source: execute what is pending, close what is open, at the last market."""
         ts = self.last_ts
+        self.stop = None  # finishing: the heartbeat below must not stop it
         self._executed(self.execution.flush(ts, self.market))
         if self.open is not None and not self.open.exit_pending:
             self._send_exit(ts, self.row, "end")
@@ -166,7 +175,10 @@ class Runner:
         return self.summary
 
     def _beat(self, mx: RunnerMetrics, ts: int) -> None:
-        """Heartbeat, feed lag, position and its unrealised P&L (every 256 events)."""
+        """Heartbeat, feed lag, position and its unrealised P&L, progress (every 256 events); a set
+        :attr:`stop` raises :class:`StopRequestedError` here, before the event is processed."""
+        if self.stop is not None and self.stop.is_set():
+            raise StopRequestedError
         now = time.time()
         mx.heartbeat.set(now)
         mx.feed_lag.set(now - ts / NS)
@@ -174,6 +186,10 @@ class Runner:
         mx.position.set(o.qty if o is not None else 0.0)
         mark = self.market.quote[0]
         mx.unrealized.set(o.qty * (mark - o.entry_px) if o is not None else 0.0)
+        sm = self.summary
+        g = self.gate
+        mx.progress(ts / NS, sm.events, sm.evaluations, sm.pnl_quote, equity=g.equity,
+                    drawdown_pct=g.drawdown_pct)
 
     # ---- entries -------------------------------------------------------------------------------
     def _decide(self, ts: int, uid: int, row: Any) -> None:

@@ -10,6 +10,7 @@ window and the artifact, so replaying the same window twice writes the same orde
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from aurora.events import EventLog
 from aurora.runner.execution import SimExecution
 from aurora.runner.features import feature_params, microprice_model
 from aurora.runner.gate import Gate, HttpGate, InProcessGate
-from aurora.runner.loop import Runner, Summary
+from aurora.runner.loop import Runner, StopRequestedError, Summary
 from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import OrderLog
 from aurora.runner.pacing import paced, reported
@@ -38,6 +39,7 @@ class ReplayResult:
     orders: dict[str, int]        # intents by outcome
     errors: dict[str, int]        # failed intents by error class
     equity: float | None          # the in-process gate's equity at the end (None over HTTP)
+    stopped: bool = False         # ended early by ``stop`` (a signal), not at the window's end
 
 
 def symbol_spec(settings: Settings, symbol: str) -> SymbolSpec:
@@ -64,11 +66,13 @@ def replay_run_id(symbol: str, start_ns: int, end_ns: int, cal: Calibration) -> 
 def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: str, *, start_ns: int,
                end_ns: int, events: EventLog,
                on_evaluation: Callable[[Evaluation], None] | None = None,
-               metrics: RunnerMetrics | None = None, speed: float | None = None,
-               progress: Callable[[str], None] | None = None) -> ReplayResult:
+               metrics: RunnerMetrics | None = None, stop: threading.Event | None = None,
+               speed: float | None = None, progress: Callable[[str], None] | None = None) -> ReplayResult:
     """Replay ``[start_ns, end_ns)`` (receive time, ns) of ``symbol`` through the runner, as fast
     as possible, or at ``speed`` × market time (:func:`aurora.runner.pacing.paced`); ``progress``
-    gets a line every few seconds (:func:`aurora.runner.pacing.reported`)."""
+    gets a line every few seconds (:func:`aurora.runner.pacing.reported`). Setting ``stop`` (with
+    ``metrics``: it is checked at the heartbeat) ends the replay early: what is pending executes and
+    what is open closes at the last market, as at the end of the window."""
     spec = symbol_spec(settings, symbol)
     params = feature_params(cal, spec.tick_size)
     r = settings.runner
@@ -90,18 +94,25 @@ def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: s
     events.emit("runner.start", mode="replay", symbol=symbol, start_ns=start_ns, end_ns=end_ns,
                 replay_run_id=run_id, model_version=cal.model_version, gate="in_process" if in_process
                 else r.aurora_url)
+    runner.stop = stop
+    stopped = False
     try:
         events_in: Iterable[tuple] = source if speed is None else paced(source, speed, start_ns)
         if progress is not None:
             events_in = reported(events_in, start_ns, end_ns, progress)
-        summary = runner.run(events_in)
+        try:
+            summary = runner.run(events_in)
+        except StopRequestedError:
+            runner.summary.events -= 1  # the heartbeat's event was counted, not processed
+            summary = runner.finish()
+            stopped = True
     finally:
         gate.close()
     equity = gate.state.equity if isinstance(gate, InProcessGate) else None
-    result = ReplayResult(run_id, summary, dict(log.counts), dict(log.errors), equity)
+    result = ReplayResult(run_id, summary, dict(log.counts), dict(log.errors), equity, stopped)
     events.emit("runner.finish", mode="replay", replay_run_id=run_id, events=summary.events,
                 evaluations=summary.evaluations, signals=summary.signals, orders=result.orders,
                 errors=result.errors, trades=summary.trades, wins=summary.wins, pnl_quote=summary.pnl_quote,
                 exit_reasons=dict(summary.exit_reasons), deny_reasons=dict(summary.deny_reasons),
-                equity=equity)
+                equity=equity, stopped=stopped)
     return result
