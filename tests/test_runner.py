@@ -27,7 +27,7 @@ from aurora.artifact import (
 )
 from aurora.cli import main
 from aurora.config import Settings, load_settings
-from aurora.core.economics import e_pi_bps, round_trip_cost_bps
+from aurora.core.economics import costs_from_settings, e_pi_bps
 from aurora.core.features import FeatureParams
 from aurora.events import event_log, read_events
 from aurora.runner.features import feature_params
@@ -128,8 +128,8 @@ def _assert_parity(settings: Settings, cal: Calibration, store: TickStore, start
     p_research = cal.calibrate_fn.predict(cal.score_fn.predict(cols))
     np.testing.assert_allclose([e.p for e in seen], p_research, rtol=0, atol=1e-9)
     b = cal.body.barriers
-    epi_research = [e_pi_bps(p, b.tp_bps, b.sl_bps, round_trip_cost_bps(settings.costs.fee_bps,
-                                                                         e.slippage_est_bps))
+    costs = costs_from_settings(settings)  # the fee of each configured leg, slippage on taker legs
+    epi_research = [e_pi_bps(p, b.tp_bps, b.sl_bps, costs.round_trip_bps(e.slippage_est_bps))
                     for p, e in zip(p_research, seen, strict=True)]
     np.testing.assert_allclose([e.e_pi_bps for e in seen], epi_research, rtol=0, atol=1e-9)
     assert all(np.isfinite(e.features["obi_w"]) for e in seen[len(seen) // 2:])  # the book is used
