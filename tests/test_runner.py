@@ -168,7 +168,8 @@ def test_replaying_twice_gives_identical_order_logs(tmp_path: Path, synth_store:
     end = last_quote_ns(synth_store, "binance", SYMBOL) + 1
     logs = []
     for run in ("one", "two"):
-        settings = _settings(tmp_path / run, latency_ms=2.0)
+        # post-only entries and limit exits: resting orders, queues, timeouts replay identically too
+        settings = _settings(tmp_path / run, latency_ms=2.0, entry_order="post_only", exit_order="limit")
         metrics = RunnerMetrics()
         res = _replay(settings, cal, synth_store, end - 6 * 60 * NS, end, metrics=metrics)
         assert res.orders.get("success", 0) >= 2  # something was traded
@@ -190,6 +191,12 @@ def test_replaying_twice_gives_identical_order_logs(tmp_path: Path, synth_store:
             assert r["decision_id"] and r["features"].keys() >= set(FEATURES)
     for r in logs[0]["orders_denied"]:
         assert not r["gate"]["allow"] and r["gate"]["reasons"]
+    for r in logs[0]["orders_success"] + logs[0]["orders_failed"]:
+        assert r["order_type"] == ("post_only" if r["leg"] == "entry" else r["order_type"])
+        if r["leg"] == "entry":  # a maker at the bid it was decided at, never above it
+            assert r.get("fill") is None or r["fill"]["avg_px"] <= r["limit_px"] * (1 + 1e-12)
+    assert all(r["error_class"] == "timeout" for r in logs[0]["orders_failed"] if r["leg"] == "entry"
+               and r["error"].startswith("CANCELED"))
 
 
 def _closed_port() -> int:
