@@ -248,9 +248,10 @@ class Runner:
         is cancelled ``runner.entry_timeout_s`` after it reaches the exchange."""
         s = self.s
         due = ts + self._latency_ns()
+        context["intent"]["order_type"] = s.entry_order
         if s.entry_order != "post_only":
             return Order(cid, 1, qty, ts, due, touch, context)
-        context["intent"].update(order_type="post_only", limit_px=self.market.quote[0])
+        context["intent"]["limit_px"] = self.market.quote[0]
         return Order(cid, 1, qty, ts, due, touch, context, kind="post_only", price=self.market.quote[0],
                      expires_ns=due + round(s.entry_timeout_s * NS))
 
