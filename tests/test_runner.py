@@ -197,6 +197,13 @@ def test_replaying_twice_gives_identical_order_logs(tmp_path: Path, synth_store:
             assert r.get("fill") is None or r["fill"]["avg_px"] <= r["limit_px"] * (1 + 1e-12)
     assert all(r["error_class"] == "timeout" for r in logs[0]["orders_failed"] if r["leg"] == "entry"
                and r["error"].startswith("CANCELED"))
+    exits: dict[int, list[dict]] = {}
+    for r in logs[0]["orders_success"] + logs[0]["orders_failed"]:
+        if r["leg"] == "exit":
+            exits.setdefault(r["seq_no"], []).append(r)
+    for legs in exits.values():  # a limit exit that expired unsold (or part sold) is followed by a market one
+        if any(r.get("error_class") == "timeout" or r.get("fill", {}).get("expired") for r in legs):
+            assert any(r["order_type"] == "market" for r in legs)
 
 
 def _closed_port() -> int:
@@ -237,8 +244,11 @@ def test_replay_through_aurora_over_http(tmp_path: Path, synth_store: TickStore)
     assert all(r["decision_id"] in decided for r in entries + recs["orders_denied"])
     logged = {(e["inputs"]["client_order_id"], e["inputs"]["status"]) for e in aurora_events
               if e["event"] == "api.posttrade"}
-    for r in recs["orders_success"]:
-        assert (r["client_order_id"], "filled" if r["leg"] == "entry" else "closed") in logged
+    last_exit = {r["seq_no"]: r["client_order_id"] for r in recs["orders_success"] if r["leg"] == "exit"}
+    for r in entries:
+        assert (r["client_order_id"], "filled") in logged
+    for cid in last_exit.values():  # a trade is reported closed once, under its last exit's id
+        assert (cid, "closed") in logged
 
 
 def test_cli_run_replay(tmp_path: Path, synth_store: TickStore, capsys: pytest.CaptureFixture[str]) -> None:

@@ -168,7 +168,8 @@ class Runner:
         self._executed(self.execution.flush(ts, self.market))
         if self.open is not None and not self.open.exit_pending:
             self._send_exit(ts, self.row, "end")
-            self._executed(self.execution.flush(ts, self.market))
+        # the closing order, or the market order that replaces a limit exit the first flush cancelled
+        self._executed(self.execution.flush(ts, self.market))
         if self.metrics is not None:
             self._beat(self.metrics, ts)
         return self.summary
