@@ -158,6 +158,10 @@ class RunnerSettings(_Section):
     order_qty: float = Field(gt=0)
     intent_interval_s: float = Field(ge=0)
     latency_ms: float = Field(ge=0)
+    entry_order: Literal["market", "post_only"]
+    entry_timeout_s: float = Field(gt=0)
+    exit_order: Literal["market", "limit"]
+    exit_timeout_s: float = Field(gt=0)
     book_levels: int = Field(ge=1, le=1000)
     regime_vol_window_s: float = Field(gt=0)
     regime_high_vol_bps: float = Field(gt=0)

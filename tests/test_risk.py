@@ -370,7 +370,9 @@ def test_deny_is_monotone_in_each_limit(req, state, which, age) -> None:
 
 def test_limits_from_the_configured_settings(settings) -> None:
     lim = risk.limits_from_settings(settings)
-    assert lim.costs_bps == 3.0  # 2 · (fee 1.0 + slippage 0.5)
+    c, r = settings.costs, settings.runner
+    assert (r.entry_order, r.exit_order) == ("post_only", "market")
+    assert lim.costs_bps == pytest.approx(c.maker_fee_bps + c.fee_bps + c.slippage_bps)  # maker in, taker out
     assert lim.daily_dd_limit_pct == settings.risk.daily_dd_limit_pct
     assert lim.symbols["BTCUSDT"] == risk.SymbolFilter(0.01, 0.00001, 0.00001, 5.0)
     assert lim.regimes["wide_spread"] == risk.RegimeRule(False, 0.0)

@@ -27,7 +27,7 @@ from aurora.artifact import (
 )
 from aurora.cli import main
 from aurora.config import Settings, load_settings
-from aurora.core.economics import e_pi_bps, round_trip_cost_bps
+from aurora.core.economics import costs_from_settings, e_pi_bps
 from aurora.core.features import FeatureParams
 from aurora.events import event_log, read_events
 from aurora.runner.features import feature_params
@@ -128,8 +128,8 @@ def _assert_parity(settings: Settings, cal: Calibration, store: TickStore, start
     p_research = cal.calibrate_fn.predict(cal.score_fn.predict(cols))
     np.testing.assert_allclose([e.p for e in seen], p_research, rtol=0, atol=1e-9)
     b = cal.body.barriers
-    epi_research = [e_pi_bps(p, b.tp_bps, b.sl_bps, round_trip_cost_bps(settings.costs.fee_bps,
-                                                                         e.slippage_est_bps))
+    costs = costs_from_settings(settings)  # the fee of each configured leg, slippage on taker legs
+    epi_research = [e_pi_bps(p, b.tp_bps, b.sl_bps, costs.round_trip_bps(e.slippage_est_bps))
                     for p, e in zip(p_research, seen, strict=True)]
     np.testing.assert_allclose([e.e_pi_bps for e in seen], epi_research, rtol=0, atol=1e-9)
     assert all(np.isfinite(e.features["obi_w"]) for e in seen[len(seen) // 2:])  # the book is used
@@ -168,7 +168,8 @@ def test_replaying_twice_gives_identical_order_logs(tmp_path: Path, synth_store:
     end = last_quote_ns(synth_store, "binance", SYMBOL) + 1
     logs = []
     for run in ("one", "two"):
-        settings = _settings(tmp_path / run, latency_ms=2.0)
+        # post-only entries and limit exits: resting orders, queues, timeouts replay identically too
+        settings = _settings(tmp_path / run, latency_ms=2.0, entry_order="post_only", exit_order="limit")
         metrics = RunnerMetrics()
         res = _replay(settings, cal, synth_store, end - 6 * 60 * NS, end, metrics=metrics)
         assert res.orders.get("success", 0) >= 2  # something was traded
@@ -190,6 +191,19 @@ def test_replaying_twice_gives_identical_order_logs(tmp_path: Path, synth_store:
             assert r["decision_id"] and r["features"].keys() >= set(FEATURES)
     for r in logs[0]["orders_denied"]:
         assert not r["gate"]["allow"] and r["gate"]["reasons"]
+    for r in logs[0]["orders_success"] + logs[0]["orders_failed"]:
+        assert r["order_type"] == ("post_only" if r["leg"] == "entry" else r["order_type"])
+        if r["leg"] == "entry":  # a maker at the bid it was decided at, never above it
+            assert r.get("fill") is None or r["fill"]["avg_px"] <= r["limit_px"] * (1 + 1e-12)
+    assert all(r["error_class"] == "timeout" for r in logs[0]["orders_failed"] if r["leg"] == "entry"
+               and r["error"].startswith("CANCELED"))
+    exits: dict[int, list[dict]] = {}
+    for r in logs[0]["orders_success"] + logs[0]["orders_failed"]:
+        if r["leg"] == "exit":
+            exits.setdefault(r["seq_no"], []).append(r)
+    for legs in exits.values():  # a limit exit that expired unsold (or part sold) is followed by a market one
+        if any(r.get("error_class") == "timeout" or r.get("fill", {}).get("expired") for r in legs):
+            assert any(r["order_type"] == "market" for r in legs)
 
 
 def _closed_port() -> int:
@@ -230,8 +244,11 @@ def test_replay_through_aurora_over_http(tmp_path: Path, synth_store: TickStore)
     assert all(r["decision_id"] in decided for r in entries + recs["orders_denied"])
     logged = {(e["inputs"]["client_order_id"], e["inputs"]["status"]) for e in aurora_events
               if e["event"] == "api.posttrade"}
-    for r in recs["orders_success"]:
-        assert (r["client_order_id"], "filled" if r["leg"] == "entry" else "closed") in logged
+    last_exit = {r["seq_no"]: r["client_order_id"] for r in recs["orders_success"] if r["leg"] == "exit"}
+    for r in entries:
+        assert (r["client_order_id"], "filled") in logged
+    for cid in last_exit.values():  # a trade is reported closed once, under its last exit's id
+        assert (cid, "closed") in logged
 
 
 def test_cli_run_replay(tmp_path: Path, synth_store: TickStore, capsys: pytest.CaptureFixture[str]) -> None:

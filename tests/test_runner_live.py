@@ -72,7 +72,8 @@ def test_testnet_mode_places_orders_at_the_venue_once(settings: Settings, tmp_pa
     success = logs["orders_success"]
     assert success, json.dumps(res.orders)
     for r, order in zip(success, at_venue, strict=True):
-        assert order is not None and order.status == "FILLED"
+        # a post-only entry cancelled at its timeout after a partial fill is a success of what filled
+        assert order is not None and order.status == ("CANCELED" if r["fill"]["expired"] else "FILLED")
         assert abs(order.executed_qty - r["fill"]["qty"]) < 1e-12
     ids = [r["client_order_id"] for stream in logs.values() for r in stream]
     assert len(ids) == len(set(ids))  # every intent logged once

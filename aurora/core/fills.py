@@ -24,8 +24,10 @@ Queue model (hftbacktest's risk-averse queue model)
     resting bid, a taker buy above a resting ask), or an opposite best quote at or through it,
     means the whole level was taken: the order fills completely at its own price. A book update
     showing less size at the price than ``queue_ahead`` (cancellations ahead of us) lowers
-    ``queue_ahead`` to the displayed size; growth never moves us back. So a fill never exceeds
-    what traded beyond the queue, and never happens at a price better than the order's.
+    ``queue_ahead`` to the displayed size; growth never moves us back; a price beyond the deepest
+    displayed level (a book shown only to its best level) says nothing about the queue there. So a
+    fill never exceeds what traded beyond the queue, and never happens at a price better than the
+    order's.
 
 Balances (Binance spot)
     A resting buy locks ``qty·price`` quote, a resting sell locks ``qty`` base; a market buy needs
@@ -240,16 +242,15 @@ class FillModel:
         for r in list(self._resting.values()):
             px = r.order.price
             assert px is not None
+            own = self._bids if r.order.side == "BUY" else self._asks
             if r.order.side == "BUY":
                 crossed = best_ask is not None and best_ask <= px
-                shown = _size_at(self._bids, px)
             else:
                 crossed = best_bid is not None and best_bid >= px
-                shown = _size_at(self._asks, px)
             if crossed:
                 updates.append(self._fill_resting(r, ts_ns, self._remaining(r.order)))
-            else:
-                r.queue_ahead = min(r.queue_ahead, shown)
+            elif _within(own, px, r.order.side):
+                r.queue_ahead = min(r.queue_ahead, _size_at(own, px))
         return updates
 
     def on_trade(self, ts_ns: int, price: float, qty: float, side: int) -> list[OrderUpdate]:
@@ -439,6 +440,14 @@ def _size_at(levels: list[list[float]], price: float) -> float:
         if p == price:
             return q
     return 0.0
+
+
+def _within(levels: list[list[float]], price: float, side: Side) -> bool:
+    """Whether ``price`` lies inside the displayed ``levels`` of ``side`` (best first), where a
+    missing level means none is there."""
+    if not levels:
+        return False
+    return price >= levels[-1][0] if side == "BUY" else price <= levels[-1][0]
 
 
 def _walk(levels: list[list[float]], qty: float, limit: float | None, side: Side) -> list[Level]:

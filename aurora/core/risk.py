@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aurora.core.economics import breakeven_p, capped_kelly, e_pi_bps, round_trip_cost_bps
+from aurora.core.economics import breakeven_p, capped_kelly, costs_from_settings, e_pi_bps
 
 DAY_S = 86400.0
 
@@ -79,7 +79,7 @@ class Limits:
     slippage_bps_limit: float
     pi_min_bps: float
     epi_tolerance_bps: float
-    costs_bps: float  # round-trip cost used to recompute E[Π]
+    costs_bps: float  # round-trip cost used to recompute E[Π] (economics.costs_from_settings)
     daily_dd_limit_pct: float
     cvar_alpha: float
     cvar_limit_bps: float
@@ -200,7 +200,7 @@ def limits_from_settings(settings: Any) -> Limits:
         latency_ms_limit=r.latency_ms_limit, spread_bps_limit=r.spread_bps_limit,
         slippage_bps_limit=r.slippage_bps_limit, pi_min_bps=r.pi_min_bps,
         epi_tolerance_bps=r.epi_tolerance_bps,
-        costs_bps=round_trip_cost_bps(settings.costs.fee_bps, settings.costs.slippage_bps),
+        costs_bps=costs_from_settings(settings).round_trip_bps(),
         daily_dd_limit_pct=r.daily_dd_limit_pct, cvar_alpha=r.cvar_alpha, cvar_limit_bps=r.cvar_limit_bps,
         cvar_window=r.cvar_window, cvar_min_trades=r.cvar_min_trades, sprt_alpha=r.sprt_alpha,
         sprt_beta=r.sprt_beta, sprt_cooloff_s=r.sprt_cooloff_s, sprt_default_edge_p=r.sprt_default_edge_p,

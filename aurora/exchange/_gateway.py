@@ -248,6 +248,18 @@ class Gateway:
         self._orders.track(report)
         return report
 
+    async def order_fee(self, order_id: str, symbol: str) -> tuple[float, str | None]:
+        """The commission the fills of one order paid, and its asset, from ``myTrades`` by
+        ``orderId`` (Binance's order query carries no fee; a maker fill's fee is known only here)."""
+        trades = await self._call("read", self.exchange.fetch_my_trades, self._sym(symbol), None, None,
+                                  {"orderId": order_id})
+        total, asset = 0.0, None
+        for t in trades:
+            info = t.get("info") or {}
+            total += float(info.get("commission") or 0.0)
+            asset = info.get("commissionAsset") or asset
+        return total, asset
+
     async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         orders = await self._call("read", self.exchange.fetch_open_orders,
                                   self._sym(symbol) if symbol else None)

@@ -18,14 +18,14 @@ import contextlib
 import math
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from aurora.artifact import Calibration
 from aurora.config import Settings
 from aurora.core.fills import Fees, SymbolSpec
-from aurora.core.orders import OrderIntent, run_tag
+from aurora.core.orders import OrderIntent, OrderStatus, run_tag
 from aurora.core.stream import StreamFeatures
 from aurora.events import EventLog
 from aurora.exchange import Book, Gateway, GatewayError, OrderReport, UnknownStateError
@@ -136,6 +136,9 @@ class ShadowExecution:
     def submit(self, order: Order) -> None:
         self.pending.append(order)
 
+    def on_trade(self, ts_ns: int, price: float, qty: float, side: int) -> None:
+        return None
+
     def on_market(self, ts_ns: int, market: Market) -> list[Execution]:
         return self.flush(ts_ns, market)
 
@@ -148,19 +151,29 @@ class ShadowExecution:
 
 
 class GatewayExecution:
-    """Market orders through :meth:`Gateway.create_order` (one task each); results are picked up on
-    the next market event. The base asset held is counted from this session's own fills."""
+    """Orders through :meth:`Gateway.create_order` (one task each); results are picked up on the
+    next market event. The base asset held is counted from this session's own fills.
+
+    A post-only entry is a ``LIMIT_MAKER``, a limit exit a GTC ``LIMIT``, at ``order.price``; while
+    it rests it is looked up by client order id every ``poll_s``, and when its time is up
+    (``expires_ns − due_ns`` after it was placed) it is cancelled by client order id. The cancel's
+    answer decides a race with a fill: the order as it ended (cancelled with what filled before,
+    or filled). Nothing is ever sent twice: a client order id is placed once, then only looked up
+    or cancelled. The fee of fills that rested comes from the exchange's trades of the order."""
 
     def __init__(self, gw: Gateway, spec: SymbolSpec, journal: Journal, *, base: float = 0.0,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 poll_s: float = 1.0, clock: Callable[[], int] = time.time_ns) -> None:
         self.gw, self.spec, self.journal, self.clock = gw, spec, journal, clock
+        self.poll_s = poll_s
         self.pending: list[Order] = []
         self._tasks: dict[str, asyncio.Task] = {}
         self._base = base
 
     def submit(self, order: Order) -> None:
         side = "buy" if order.side > 0 else "sell"
-        intent = OrderIntent(self.spec.symbol, side, "market", order.qty, None, None, order.client_order_id,
+        kind = {"market": "market", "post_only": "limit_maker", "limit": "limit"}[order.kind]
+        intent = OrderIntent(self.spec.symbol, side, kind, order.qty, order.price,  # type: ignore[arg-type]
+                             "GTC" if kind == "limit" else None, order.client_order_id,
                              "entry" if order.side > 0 else "exit")
         # journalled (fsync'd) before it can reach the exchange: a crash from here on is reconciled
         self.journal.write({"op": "sent", "cid": order.client_order_id, "symbol": self.spec.symbol,
@@ -169,7 +182,36 @@ class GatewayExecution:
                             "ts_ns": order.submitted_ns})
         self.pending.append(order)
         self._tasks[order.client_order_id] = asyncio.get_running_loop().create_task(
-            self.gw.create_order(intent, ref_price=order.touch_px))
+            self._place(order, intent))
+
+    async def _place(self, order: Order, intent: OrderIntent) -> tuple[OrderReport, bool]:
+        """The order's final report, and whether it was cancelled at its expiry."""
+        gw, sym, cid = self.gw, self.spec.symbol, order.client_order_id
+        rep = await gw.create_order(intent, ref_price=order.touch_px)
+        timed_out = False
+        if order.kind != "market" and order.expires_ns is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + (order.expires_ns - order.due_ns) / 1e9
+            while not rep.status.is_final:
+                left = deadline - loop.time()
+                if left <= 0:
+                    try:
+                        rep = await gw.cancel_order(cid, sym)
+                    except GatewayError as exc:  # it may still rest: left to the journal's reconcile
+                        raise UnknownStateError(f"{cid}: cancel at expiry failed ({exc})",
+                                                op="cancel") from exc
+                    timed_out = rep.status != OrderStatus.FILLED
+                    break
+                await asyncio.sleep(min(self.poll_s, left))
+                with contextlib.suppress(GatewayError):  # a failed look-up: the cancel settles it
+                    rep = await gw.fetch_order(cid, sym) or rep
+        if rep.filled_qty > 0 and not rep.fee and rep.order_id is not None:
+            fee, asset = await gw.order_fee(rep.order_id, sym)
+            rep = replace(rep, fee=fee, fee_asset=asset)
+        return rep, timed_out
+
+    def on_trade(self, ts_ns: int, price: float, qty: float, side: int) -> None:
+        return None
 
     def on_market(self, ts_ns: int, market: Market) -> list[Execution]:
         done = [o for o in self.pending if self._tasks[o.client_order_id].done()]
@@ -196,22 +238,32 @@ class GatewayExecution:
         if exc is not None:
             out = Execution(order, 0.0, math.nan, 0.0, 0.0, ts, f"{type(exc).__name__}: {exc}")
         else:
-            out = self._filled(order, task.result(), ts)
+            out = self._filled(order, *task.result(), ts)
         self.journal.write({"op": "done", "cid": order.client_order_id, "filled_qty": out.qty,
                             "avg_px": None if math.isnan(out.avg_px) else out.avg_px,
                             "base": out.base_received if order.side > 0 else -out.qty,
                             "fee_quote": out.fee_quote, "ts_ns": ts})
         return out
 
-    def _filled(self, order: Order, rep: OrderReport, ts: int) -> Execution:
+    def _filled(self, order: Order, rep: OrderReport, timed_out: bool, ts: int) -> Execution:
         qty = rep.filled_qty
         if not qty > 0 or rep.avg_price is None:
-            return Execution(order, 0.0, math.nan, 0.0, 0.0, ts, f"{rep.status.value}: nothing filled")
+            return Execution(order, 0.0, math.nan, 0.0, 0.0, ts, f"{rep.status.value}: nothing filled",
+                             timed_out)
         fee_base = rep.fee if rep.fee_asset == self.spec.base else 0.0
         fee_quote = rep.fee * rep.avg_price if rep.fee_asset == self.spec.base else rep.fee
         received = qty - fee_base if order.side > 0 else qty
         self._base += received if order.side > 0 else -qty
-        return Execution(order, qty, rep.avg_price, received, fee_quote, ts)
+        return Execution(order, qty, rep.avg_price, received, fee_quote, ts, None, timed_out)
+
+
+async def settle_order(gw: Gateway, cid: str, symbol: str) -> OrderReport | None:
+    """An order the journal has no outcome for, as it ended; one still resting (a post-only entry
+    or limit exit nobody watches after a restart) is cancelled first. None: it does not exist."""
+    rep = await gw.fetch_order(cid, symbol)
+    if rep is not None and not rep.status.is_final:
+        rep = await gw.cancel_order(cid, symbol)
+    return rep
 
 
 @dataclass(frozen=True)
@@ -269,12 +321,13 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
         executor = ShadowExecution()
     else:
         journal = Journal(settings.path(r.journal_dir) / f"{gw.settings.exchange.target}-{symbol}.jsonl")
-        resolved = await reconcile(journal, gw.fetch_order, start,
+        resolved = await reconcile(journal, lambda cid, sym: settle_order(gw, cid, sym), start,
                                    taker_fee_bps=c.fee_bps)
         held = open_position(journal.records(), symbol)
         events.emit("runner.reconciled", journal=str(journal.path), resolved=resolved,
                     position=held.qty if held else 0.0)
-        executor = GatewayExecution(gw, spec, journal, base=held.qty if held else 0.0)
+        executor = GatewayExecution(gw, spec, journal, base=held.qty if held else 0.0,
+                                    poll_s=settings.exchange.poll_interval_s)
     log = OrderLog(events, metrics)
     runner = Runner(Strategy.build(settings, cal, symbol, params),
                     StreamFeatures(params, microprice_model(cal)), gate, executor, log, run_id=run_id,

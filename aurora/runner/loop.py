@@ -68,6 +68,12 @@ class _Open:
     decision_id: str | None
     exit_attempt: int = 0
     exit_pending: bool = False
+    # the exits so far: base sold, quote received, gross P&L, exit fees, net P&L (quote)
+    sold: float = 0.0
+    sold_quote: float = 0.0
+    gross: float = 0.0
+    exit_fee: float = 0.0
+    net: float = 0.0
 
 
 class Runner:
@@ -141,6 +147,8 @@ class Runner:
         elif kind == TRADE:
             _, ts, px, qty, side = ev
             self.features.on_trade(ts, px, qty, side)
+            if self.execution.pending:  # a resting order may fill on it
+                self.execution.on_trade(ts, px, qty, side)
         elif kind == BOOK:
             _, ts, bpx, bqty, apx, aqty, sync = ev
             m = self.market
@@ -169,7 +177,8 @@ class Runner:
         self._executed(self.execution.flush(ts, self.market))
         if self.open is not None and not self.open.exit_pending:
             self._send_exit(ts, self.row, "end")
-            self._executed(self.execution.flush(ts, self.market))
+        # the closing order, or the market order that replaces a limit exit the first flush cancelled
+        self._executed(self.execution.flush(ts, self.market))
         if self.metrics is not None:
             self._beat(self.metrics, ts)
         return self.summary
@@ -247,9 +256,21 @@ class Runner:
             self.log.write(FAILED, intent, error_class="filter", error=str(exc))
             return
         self.entry_pending = True
-        self.execution.submit(Order(cid, 1, rounded.qty_f, ev.ts_ns, ev.ts_ns + self._latency_ns(), touch,
-                                    {"intent": intent, "seq": seq, "p": ev.p,
-                                     "decision_id": reply.decision_id, "slip_est": ev.slippage_est_bps}))
+        self.execution.submit(self._entry_order(cid, rounded.qty_f, ev.ts_ns, touch, {
+            "intent": intent, "seq": seq, "p": ev.p, "decision_id": reply.decision_id,
+            "slip_est": ev.slippage_est_bps}))
+
+    def _entry_order(self, cid: str, qty: float, ts: int, touch: float, context: dict[str, Any]) -> Order:
+        """A market buy, or (``runner.entry_order: post_only``) a LIMIT_MAKER at the best bid that
+        is cancelled ``runner.entry_timeout_s`` after it reaches the exchange."""
+        s = self.s
+        due = ts + self._latency_ns()
+        context["intent"]["order_type"] = s.entry_order
+        if s.entry_order != "post_only":
+            return Order(cid, 1, qty, ts, due, touch, context)
+        context["intent"]["limit_px"] = self.market.quote[0]
+        return Order(cid, 1, qty, ts, due, touch, context, kind="post_only", price=self.market.quote[0],
+                     expires_ns=due + round(s.entry_timeout_s * NS))
 
     def _latency_ns(self) -> int:
         return round(self.latency_ms * 1e6)
@@ -265,16 +286,20 @@ class Runner:
         if why is not None:
             self._send_exit(ts, row, why.value)
 
-    def _send_exit(self, ts: int, row: Any, reason: str) -> None:
+    def _send_exit(self, ts: int, row: Any, reason: str, *, market: bool = False) -> None:
+        """Sell what is held: at market, or (``runner.exit_order: limit``, unless ``market`` or the
+        run is ending) a limit at the best ask, the rest sold at market after ``exit_timeout_s``."""
         o = self.open
         assert o is not None
         s = self.s
         cid = orders.client_order_id(self.run_id, s.symbol, o.seq, "exit", o.exit_attempt)
         o.exit_attempt += 1
         touch = self.market.quote[0]
+        limit = s.exit_order == "limit" and not market and reason != "end"
         feats = dict(zip(s.names, row.tolist(), strict=True)) if row is not None else None
         intent = self._intent("exit", cid, -1, None, qty=o.qty, price=touch, ts=ts, exit_reason=reason,
-                              seq_no=o.seq, features=feats, decision_id=o.decision_id)
+                              seq_no=o.seq, features=feats, decision_id=o.decision_id,
+                              order_type="limit" if limit else "market")
         try:
             rounded = orders.round_to_filters(min(o.qty, self.execution.base_free()), None, s.filt,
                                               ref_price=touch)
@@ -284,8 +309,15 @@ class Runner:
             self.open = None
             return
         o.exit_pending = True
-        self.execution.submit(Order(cid, -1, rounded.qty_f, ts, ts + self._latency_ns(), touch,
-                                    {"intent": intent, "reason": reason}))
+        due = ts + self._latency_ns()
+        ctx = {"intent": intent, "reason": reason}
+        if not limit:
+            self.execution.submit(Order(cid, -1, rounded.qty_f, ts, due, touch, ctx))
+            return
+        ask = self.market.quote[2]
+        intent["limit_px"] = ask
+        self.execution.submit(Order(cid, -1, rounded.qty_f, ts, due, touch, ctx, kind="limit", price=ask,
+                                    expires_ns=due + round(s.exit_timeout_s * NS)))
 
     # ---- executions ----------------------------------------------------------------------------
     def _executed(self, done: list[Execution]) -> None:
@@ -300,15 +332,14 @@ class Runner:
         slip = o.side * (e.avg_px - o.touch_px) / o.touch_px * 1e4
         return {"fill": {"qty": e.qty, "avg_px": e.avg_px, "fee_quote": e.fee_quote, "slippage_bps": slip,
                          "slippage_est_bps": slip_est, "latency_ms": (e.ts_ns - o.submitted_ns) / 1e6,
-                         "ts_ns": e.ts_ns}}
+                         "ts_ns": e.ts_ns, "expired": e.timed_out}}
 
-    def _report(self, e: Execution, status: str, side: str, decision_id: str | None, *, pnl: float = 0.0,
-                pnl_bps: float = 0.0) -> None:
+    def _report(self, e: Execution, status: str, side: str, decision_id: str | None) -> None:
         o = e.order
-        filled = status in ("filled", "closed")
+        filled = status == "filled"
         slip = o.side * (e.avg_px - o.touch_px) / o.touch_px * 1e4 if filled else None
         self.gate.report(TradeReport(o.client_order_id, self.s.symbol, side, e.qty,
-                                     e.avg_px if filled else o.touch_px, e.fee_quote, pnl, pnl_bps, status,
+                                     e.avg_px if filled else o.touch_px, e.fee_quote, 0.0, 0.0, status,
                                      e.ts_ns / NS, decision_id, slip,
                                      (e.ts_ns - o.submitted_ns) / 1e6))
 
@@ -316,9 +347,13 @@ class Runner:
         self.entry_pending = False
         c = e.order.context
         if e.error is not None:
-            self.log.write(FAILED, c["intent"], error_class="exchange", error=e.error)
-            self._report(e, "rejected", "buy", c["decision_id"])
+            # a post-only entry that expired with nothing filled is a failed intent (error_class
+            # timeout, reported canceled); a rejection (it would take, balance) is reported rejected
+            cls, status = ("timeout", "canceled") if e.timed_out else ("exchange", "rejected")
+            self.log.write(FAILED, c["intent"], error_class=cls, error=e.error)
+            self._report(e, status, "buy", c["decision_id"])
             return
+        # what filled (all of it, or the part filled before a post-only entry expired) is the position
         self.log.write(SUCCESS, c["intent"], **self._fill_fields(e, c["slip_est"]))
         self._report(e, "filled", "buy", c["decision_id"])
         self.open = _Open(exits.open_position(self.s.exits, 1, e.avg_px, e.ts_ns), c["seq"], e.base_received,
@@ -329,8 +364,12 @@ class Runner:
         assert o is not None
         o.exit_pending = False
         c = e.order.context
-        if e.error is not None:  # tried again on the next quote, with the next attempt's id
-            self.log.write(FAILED, c["intent"], error_class="exchange", error=e.error)
+        if e.error is not None:
+            if e.timed_out:  # a limit exit that sold nothing: the position goes at market now
+                self.log.write(FAILED, c["intent"], error_class="timeout", error=e.error)
+                self._send_exit(e.ts_ns, self.row, c["reason"], market=True)
+            else:  # tried again on the next quote, with the next attempt's id
+                self.log.write(FAILED, c["intent"], error_class="exchange", error=e.error)
             return
         gross = e.qty * (e.avg_px - o.entry_px)
         # the entry fee is charged to the part of the position this exit closes
@@ -339,20 +378,40 @@ class Runner:
         pnl_bps = net / (e.qty * o.entry_px) * 1e4
         self.log.write(SUCCESS, c["intent"], **self._fill_fields(e, None), realized_pnl=gross,
                        pnl_bps=pnl_bps, net_pnl_quote=net)
-        self._report(e, "closed", "sell", o.decision_id, pnl=gross, pnl_bps=pnl_bps)
         o.qty -= e.qty
         o.fee_quote -= entry_fee
-        sm = self.summary
-        sm.pnl_quote += net
+        o.sold += e.qty
+        o.sold_quote += e.qty * e.avg_px
+        o.gross += gross
+        o.exit_fee += e.fee_quote
+        o.net += net
+        self.summary.pnl_quote += net
         try:
             orders.round_to_filters(o.qty, None, self.s.filt, ref_price=e.avg_px)
         except orders.FilterError:  # nothing sellable left: the trade is closed
-            sm.trades += 1
-            sm.wins += int(pnl_bps > 0)
-            sm.exit_reasons[c["reason"]] += 1
-            self.sprt_llr = next_llr(self.sprt_llr, pnl_bps > 0, o.p, self.s.sprt_p0,
-                                     lower=self.s.sprt_lower, upper=self.s.sprt_upper)
-            self.open = None
+            self._closed(e, c["reason"])
+            return
+        if e.timed_out:  # a limit exit sold part: the rest at market now
+            self._send_exit(e.ts_ns, self.row, c["reason"], market=True)
+
+    def _closed(self, e: Execution, reason: str) -> None:
+        """The trade is over: one ``closed`` report of all its exits (so Aurora's CVaR, loss streak
+        and SPRT count one trade), its net return over what was bought, the runner's SPRT."""
+        o = self.open
+        assert o is not None
+        pnl_bps = o.net / (o.sold * o.entry_px) * 1e4
+        avg = o.sold_quote / o.sold
+        self.gate.report(TradeReport(e.order.client_order_id, self.s.symbol, "sell", o.sold, avg, o.exit_fee,
+                                     o.gross, pnl_bps, "closed", e.ts_ns / NS, o.decision_id,
+                                     -(avg - e.order.touch_px) / e.order.touch_px * 1e4,
+                                     (e.ts_ns - e.order.submitted_ns) / 1e6))
+        sm = self.summary
+        sm.trades += 1
+        sm.wins += int(pnl_bps > 0)
+        sm.exit_reasons[reason] += 1
+        self.sprt_llr = next_llr(self.sprt_llr, pnl_bps > 0, o.p, self.s.sprt_p0,
+                                 lower=self.s.sprt_lower, upper=self.s.sprt_upper)
+        self.open = None
 
 
 def _gate_dict(reply: GateReply) -> dict[str, Any]:

@@ -2,9 +2,12 @@
 ``orders_failed`` and ``orders_denied`` (DESIGN.md §8), as one ``order.<outcome>`` event.
 
 - ``denied``: the gate gave no allow (a deny with Aurora's reasons, or ``GATE_UNAVAILABLE``);
-- ``failed``: allowed (or an exit), but no order filled: filter rounding refused it, the fill
-  model rejected it, or nothing was there to fill against (``error_class`` says which);
-- ``success``: it filled (wholly or in part: ``fill.qty``).
+- ``failed``: allowed (or an exit), but no order filled: filter rounding refused it (``filter``),
+  the exchange or fill model rejected it, e.g. a post-only entry that would take (``exchange``),
+  or a post-only entry or limit exit rested until its timeout with nothing filled and was
+  cancelled (``timeout``; reported to the gate as ``canceled``);
+- ``success``: it filled, wholly or in part (``fill.qty``; ``fill.expired`` when a resting order
+  was cancelled at its timeout after a partial fill, which then is the position or the part sold).
 
 A record carries the intent (decision id, client order id, side, quantities, the market time
 ``market_ts_ns`` it was decided at, the features, p, E[Π], slippage estimate, regime and SPRT

@@ -16,7 +16,7 @@ import numpy as np
 from aurora.artifact import ArtifactError, Calibration
 from aurora.config import Settings
 from aurora.core import regime
-from aurora.core.economics import breakeven_p, e_pi_bps, round_trip_cost_bps
+from aurora.core.economics import Costs, breakeven_p, costs_from_settings, e_pi_bps
 from aurora.core.exits import ExitParams
 from aurora.core.features import FeatureParams
 from aurora.core.risk import SymbolFilter, limits_from_settings
@@ -41,8 +41,9 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Strategy:
-    """``side`` is the entry side the artifact's p describes (+1 long, −1 short); ``fee_bps`` the
-    per-leg fee E[Π] is charged (the gate's, so Aurora's recomputation agrees)."""
+    """``side`` is the entry side the artifact's p describes (+1 long, −1 short); ``costs`` what
+    E[Π] is charged: the fee of the leg each configured order type uses, slippage on taker legs
+    (the gate's definition, so Aurora's recomputation agrees)."""
 
     symbol: str
     filt: SymbolFilter
@@ -54,7 +55,7 @@ class Strategy:
     side: int
     tp_bps: float
     sl_bps: float
-    fee_bps: float
+    costs: Costs
     pi_min_bps: float
     order_qty: float
     wide_spread_bps: float
@@ -63,6 +64,10 @@ class Strategy:
     sprt_p0: float
     sprt_lower: float
     sprt_upper: float
+    entry_order: str  # runner.entry_order: market | post_only
+    entry_timeout_s: float
+    exit_order: str  # runner.exit_order: market | limit
+    exit_timeout_s: float
 
     @classmethod
     def build(cls, settings: Settings, cal: Calibration, symbol: str, params: FeatureParams) -> Strategy:
@@ -86,13 +91,15 @@ class Strategy:
             names=names, spread_i=idx["spread_bps"],
             weights=tuple((idx[n], float(w)) for n, w in sm.weights.items()),
             intercept=float(sm.intercept), cal=cal, side=1 if side_name == "long" else -1,
-            tp_bps=b.tp_bps, sl_bps=b.sl_bps, fee_bps=settings.costs.fee_bps,
+            tp_bps=b.tp_bps, sl_bps=b.sl_bps, costs=costs_from_settings(settings),
             pi_min_bps=settings.risk.pi_min_bps, order_qty=r.order_qty,
             wide_spread_bps=r.regime_wide_spread_bps, high_vol_bps=r.regime_high_vol_bps,
             exits=ExitParams(settings.reward.tp_pct, settings.reward.trail_bps,
                              settings.reward.breakeven_after_R, settings.reward.max_R, b.horizon_s),
             sprt_p0=breakeven_p(b.tp_bps, b.sl_bps, limits.costs_bps),
             sprt_lower=limits.sprt_lower, sprt_upper=limits.sprt_upper,
+            entry_order=r.entry_order, entry_timeout_s=r.entry_timeout_s, exit_order=r.exit_order,
+            exit_timeout_s=r.exit_timeout_s,
         )
 
     def score(self, row: np.ndarray) -> float:
@@ -107,13 +114,14 @@ class Strategy:
         """Decide on one feature row; None when a feature the model uses is not finite.
 
         ``levels`` are the book levels an entry would take (asks for a long), ``touch_px`` the
-        best price on that side; slippage is estimated for ``order_qty`` over them."""
+        best price on that side; slippage is estimated for ``order_qty`` over them and charged on
+        each taker leg."""
         s = self.score(row)
         if not math.isfinite(s):
             return None
         p = self.cal.predict_p(s)
         slip = estimate_bps(self.side, self.order_qty, levels[0], levels[1], touch_px)
-        epi = e_pi_bps(p, self.tp_bps, self.sl_bps, round_trip_cost_bps(self.fee_bps, slip))
+        epi = e_pi_bps(p, self.tp_bps, self.sl_bps, self.costs.round_trip_bps(slip))
         spread = float(row[self.spread_i])
         reg = regime.classify(spread, vol_bps, wide_spread_bps=self.wide_spread_bps,
                               high_vol_bps=self.high_vol_bps)
