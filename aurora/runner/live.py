@@ -8,7 +8,10 @@
 - ``live``: as testnet, against Binance itself, only when :func:`live_refusals` has nothing to say.
 
 The decision path is the replay's (:class:`~aurora.runner.loop.Runner`); only the source and
-the executor differ. The gate runs on the same receive clock (wall time).
+the executor differ. The gate runs on the same receive clock (wall time); Aurora over HTTP is
+asked without blocking the loop (:class:`~aurora.runner.gate.LoopGate`): the market keeps being
+read while a check is in flight, its answer is handled in turn with the market events, and no
+answer (Aurora down, a timeout after the retries) is a deny.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from aurora.events import EventLog
 from aurora.exchange import Book, Gateway, GatewayError, OrderReport, UnknownStateError
 from aurora.runner.execution import Execution, Market, Order, SimExecution
 from aurora.runner.features import feature_params, microprice_model
-from aurora.runner.gate import Gate, HttpGate, InProcessGate
+from aurora.runner.gate import AsyncHttpGate, InProcessGate, LoopGate
 from aurora.runner.journal import Journal, open_position, reconcile
 from aurora.runner.loop import Runner, Summary
 from aurora.runner.metrics import RunnerMetrics
@@ -60,6 +63,8 @@ def live_refusals(settings: Settings) -> list[str]:
         out.append(f"set runner.live_confirm: \"{LIVE_PHRASE}\"")
     return out
 SHADOW = "SHADOW: not sent (shadow mode)"
+#: Kind of a queue item that is not market data: ``(GATED, call)``, the gate's answer to hand over.
+GATED = -1
 
 
 def _levels(levels: list[tuple[float, float]] | tuple, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,8 +236,13 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
     r = settings.runner
     start = time.time_ns()
     run_id = f"{mode}-{events.run_id}"
-    gate: Gate = (InProcessGate(settings, cal, run_id, start / 1e9) if r.aurora_url is None
-                  else HttpGate(settings, r.aurora_url))
+    recorder = Recorder(settings.path(r.record_dir), symbol) if r.record_dir is not None else None
+    source = GatewaySource(gw, symbol, book_levels=max(r.book_levels, params.obi_levels),
+                           retry_s=settings.exchange.stream_retry_s, events=events, recorder=recorder)
+    gate: InProcessGate | LoopGate = (
+        InProcessGate(settings, cal, run_id, start / 1e9) if r.aurora_url is None
+        else LoopGate(AsyncHttpGate(settings, r.aurora_url),
+                      lambda call: source.queue.put_nowait((GATED, call))))
     c = settings.costs
     executor: SimExecution | ShadowExecution | GatewayExecution
     held = None
@@ -257,9 +267,6 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
     if isinstance(executor, GatewayExecution) and held is not None:
         runner.restore(held.qty, held.entry_px, held.entry_ns, fee_quote=held.entry_fee_quote, p=held.p,
                        decision_id=held.decision_id)
-    recorder = Recorder(settings.path(r.record_dir), symbol) if r.record_dir is not None else None
-    source = GatewaySource(gw, symbol, book_levels=max(r.book_levels, params.obi_levels),
-                           retry_s=settings.exchange.stream_retry_s, events=events, recorder=recorder)
     # the kernels are compiled (or loaded from numba's cache) before the streams start, on a scratch
     # instance, so the first market events do not wait seconds behind the compiler
     scratch = StreamFeatures(params, microprice_model(cal))
@@ -276,15 +283,27 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
                     ev = await asyncio.wait_for(queue.get(), timeout=left)
                 except TimeoutError:
                     break
-                runner.step(ev)
+                if ev[0] == GATED:
+                    ev[1]()
+                else:
+                    runner.step(ev)
+        if isinstance(gate, LoopGate):  # answers still in flight are handled: every intent is logged
+            await gate.drain()
+            while not source.queue.empty():
+                ev = source.queue.get_nowait()
+                if ev[0] == GATED:
+                    ev[1]()
         if isinstance(executor, GatewayExecution):
             await executor.drain()
         summary = runner.finish()
         if isinstance(executor, GatewayExecution):  # the closing order, sent by finish()
             await executor.drain()
             runner.poll()
+        if isinstance(gate, LoopGate):
+            await gate.drain()  # the last post-trade reports
     finally:
-        gate.close()
+        if isinstance(gate, LoopGate):
+            await gate.aclose()
         if recorder is not None:
             recorder.close()
         if isinstance(executor, GatewayExecution):
