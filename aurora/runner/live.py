@@ -62,9 +62,12 @@ def live_refusals(settings: Settings) -> list[str]:
     if settings.runner.live_confirm != LIVE_PHRASE:
         out.append(f"set runner.live_confirm: \"{LIVE_PHRASE}\"")
     return out
+
+
 SHADOW = "SHADOW: not sent (shadow mode)"
-#: Kind of a queue item that is not market data: ``(GATED, call)``, the gate's answer to hand over.
-GATED = -1
+#: Kind of a queue item that is not market data: ``(CALL, fn)``, a call the loop makes in its turn
+#: (the gate's answer to an entry, or a market stream's fatal error raised into the run).
+CALL = -1
 
 
 def _levels(levels: list[tuple[float, float]] | tuple, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,8 +85,11 @@ def book_event(ts_ns: int, book: Book, n: int) -> tuple:
 
 class GatewaySource:
     """Trades, best bid/offer and the order book of ``symbol`` from the gateway's streams, merged
-    in arrival order into the source tuples. A stream error is logged and the stream retried
-    after ``exchange.stream_retry_s``."""
+    in arrival order into the source tuples. A stream error (a dropped websocket) is logged and
+    the stream asked again at once — ccxt dials a new connection on the next watch, and backs off
+    by itself when the dial fails — then, while it keeps failing, after the gateway's backoff
+    capped at ``exchange.stream_retry_s``. Anything else a stream raises ends the run (as a
+    :data:`CALL` that raises it), never a stream that silently stops."""
 
     def __init__(self, gw: Gateway, symbol: str, *, book_levels: int, retry_s: float, events: EventLog,
                  recorder: Recorder | None = None, clock: Callable[[], int] = time.time_ns) -> None:
@@ -92,13 +98,18 @@ class GatewaySource:
         self.queue: asyncio.Queue[tuple] = asyncio.Queue()
 
     async def _pump(self, name: str, fetch: Callable[[], object]) -> None:
+        fails = 0
         while True:
             try:
                 out = await fetch()  # type: ignore[misc]
             except GatewayError as exc:
-                self.events.emit("runner.stream_error", stream=name, error=str(exc), kind=exc.kind)
-                await asyncio.sleep(self.retry_s)
+                wait = 0.0 if fails == 0 else min(self.retry_s, self.gw.backoff.delay(fails - 1))
+                fails += 1
+                self.events.emit("runner.stream_error", feed=name, error=str(exc), kind=exc.kind,
+                                 retry_in_s=wait)
+                await asyncio.sleep(wait)
                 continue
+            fails = 0
             ts = self.clock()
             rec = self.recorder
             if name == "trades":
@@ -116,12 +127,20 @@ class GatewaySource:
             else:
                 self.queue.put_nowait(book_event(ts, out, self.levels))  # type: ignore[arg-type]
 
+    def _died(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            def fail() -> None:
+                raise RuntimeError(f"a market stream of {self.symbol} failed: {exc!r}") from exc
+            self.queue.put_nowait((CALL, fail))
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[asyncio.Queue[tuple]]:
         gw, sym = self.gw, self.symbol
         tasks = [asyncio.create_task(self._pump("trades", lambda: gw.watch_trades(sym))),
                  asyncio.create_task(self._pump("bbo", lambda: gw.watch_bbo(sym))),
                  asyncio.create_task(self._pump("book", lambda: gw.watch_order_book(sym, self.levels)))]
+        for t in tasks:
+            t.add_done_callback(self._died)
         try:
             yield self.queue
         finally:
@@ -242,7 +261,7 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
     gate: InProcessGate | LoopGate = (
         InProcessGate(settings, cal, run_id, start / 1e9) if r.aurora_url is None
         else LoopGate(AsyncHttpGate(settings, r.aurora_url),
-                      lambda call: source.queue.put_nowait((GATED, call))))
+                      lambda call: source.queue.put_nowait((CALL, call))))
     c = settings.costs
     executor: SimExecution | ShadowExecution | GatewayExecution
     held = None
@@ -283,7 +302,7 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
                     ev = await asyncio.wait_for(queue.get(), timeout=left)
                 except TimeoutError:
                     break
-                if ev[0] == GATED:
+                if ev[0] == CALL:
                     ev[1]()
                 else:
                     runner.step(ev)
@@ -291,7 +310,7 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
             await gate.drain()
             while not source.queue.empty():
                 ev = source.queue.get_nowait()
-                if ev[0] == GATED:
+                if ev[0] == CALL:
                     ev[1]()
         if isinstance(executor, GatewayExecution):
             await executor.drain()
