@@ -181,6 +181,7 @@ class ApiSettings(_Section):
     artifact_path: Path
     state_db: Path
     mode: Literal["replay", "shadow", "paper", "testnet", "live"]
+    clock: Literal["wall", "request"]
     allow_unauthenticated: bool
     artifact_poll_s: float = Field(gt=0)
     decision_memory: int = Field(ge=1)

@@ -171,17 +171,15 @@ def test_live_mode_refuses_until_everything_is_set(tmp_path: Path, capsys) -> No
 
 def test_testnet_under_injected_faults_sends_nothing_unallowed_or_twice(settings: Settings,
                                                                         tmp_path: Path) -> None:
-    """Faults at the venue (dropped responses, 5xx, 429/418, clock skew, depth gaps, stale
-    snapshots): every order the venue holds was journalled after a gate allow (entries) or by an
-    exit, none twice, and every intent is logged exactly once. (Without websocket disconnects:
-    after one, the gateway's market streams stall for seconds and the run would see no market.)"""
+    """Faults at the venue (dropped responses, 5xx, 429/418, clock skew, websocket disconnects,
+    depth gaps, stale snapshots): every order the venue holds was journalled after a gate allow
+    (entries) or by an exit, none twice, and every intent is logged exactly once."""
     from test_exchange_venue import FAULTS
 
     from aurora.venue import FaultInjector
     from aurora.venue._faults import _MODELS
 
-    injector = FaultInjector({k: _MODELS[k].model_validate(v) for k, v in FAULTS.items()
-                              if k != "ws_disconnect"}, 3)
+    injector = FaultInjector({k: _MODELS[k].model_validate(v) for k, v in FAULTS.items()}, 3)
     vs = venue_settings(settings, balances={"USDT": 1e6, "BTC": 10.0})
     tape = synthetic_tape(SYM, 0.1, 5, vs.symbols[SYM].tick_size)
     # no depth features (the faults break the book stream on purpose) and a model keen to trade

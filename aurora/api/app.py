@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aurora import __version__, signing
+from aurora.api.clock import check_clock_config
 from aurora.api.dependencies import SECURITY_SCHEME
 from aurora.api.endpoint import bare_routes
 from aurora.api.routers import admin, gate, health
@@ -111,6 +112,7 @@ def create_app(settings: Settings, events: EventLog | None = None,
                clock: Callable[[], float] = time.time) -> FastAPI:
     """Build the app; opens the state database and loads the artifact immediately. ``clock``:
     epoch seconds now (see :class:`GateService`)."""
+    check_clock_config(settings)
     token = _check_auth_config(settings)
     service = GateService(settings, events or event_log(settings, "aurora-api"), clock)
 
@@ -121,7 +123,8 @@ def create_app(settings: Settings, events: EventLog | None = None,
         sighup = threading.current_thread() is threading.main_thread()
         if sighup:
             loop.add_signal_handler(signal.SIGHUP, service.reload, "sighup")
-        service.events.emit("api.started", mode=settings.api.mode, artifact=str(service.artifact_path),
+        service.events.emit("api.started", mode=settings.api.mode, clock=settings.api.clock,
+                            artifact=str(service.artifact_path),
                             model_version=service.model.version if service.model else None)
         try:
             yield

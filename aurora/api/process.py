@@ -37,10 +37,11 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 90.0) -> ServerProcess:
+    def start(self, timeout_s: float = 90.0, port: int = 0) -> ServerProcess:
+        """Start the child on ``port`` (0: an ephemeral one; a restart passes the old :attr:`port`)."""
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "aurora", "serve", "--host", "127.0.0.1", "--port", "0"],
+                [sys.executable, "-m", "aurora", "serve", "--host", "127.0.0.1", "--port", str(port)],
                 env=self.env, cwd=self.home, stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

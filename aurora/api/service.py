@@ -27,6 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -34,6 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from aurora import signing
+from aurora.api.clock import RequestClock
 from aurora.api.eventwriter import EventWriter
 from aurora.api.metrics import Metrics
 from aurora.api.schemas import PosttradeRequest, PretradeRequest
@@ -58,12 +60,15 @@ class _Remembered:
 
 class GateService:
     """``clock`` gives the current time in epoch seconds (UTC): the decisions' time, cool-offs,
-    model age and the day roll (tests inject their own)."""
+    model age and the day roll (tests inject their own). With ``api.clock: request`` it is the
+    requests' ``ts`` instead (:class:`~aurora.api.clock.RequestClock` over ``clock``), and a risk
+    state this start creates is dated by the first request."""
 
     def __init__(self, settings: Settings, events: EventLog, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.events = events
-        self.clock = clock
+        self.request_clock = RequestClock(clock) if settings.api.clock == "request" else None
+        self.clock: Callable[[], float] = clock if self.request_clock is None else self.request_clock
         self.limits = risk.limits_from_settings(settings)
         self.metrics = Metrics()
         self.metrics.drawdown_limit.set(self.limits.daily_dd_limit_pct / 100.0)
@@ -73,8 +78,9 @@ class GateService:
                                            settings.api.decision_event_backlog,
                                            self.metrics.event_write_errors,
                                            self.metrics.events_dropped)
-        now = clock()
+        now = self.clock()
         state = self.store.load()
+        self._undated = state is None and self.request_clock is not None
         if state is None:
             state = risk.initial_state(settings.account.equity, now, self.limits.day_roll_utc_hour)
             self.store.save(state)
@@ -177,6 +183,26 @@ class GateService:
             self.events.emit("api.day.rolled", day_start_s=state.day_start_s, equity=state.equity)
         return state
 
+    def _now(self, ts: datetime | None) -> float:
+        """The time a request is decided at: the clock, or with ``api.clock: request`` its ``ts``
+        (422 without one, or one before the trading day of a state it did not create)."""
+        rc = self.request_clock
+        if rc is None:
+            return self.clock()
+        if ts is None:
+            raise RequestValidationError([{"loc": ("body", "ts"), "type": "missing", "msg": (
+                "api.clock is request: every request must carry its ts (ISO-8601), Aurora's time")}])
+        t = ts.timestamp()
+        if self._undated:  # a fresh state begins on the first request's day, not the server's
+            self._undated = False
+            self._commit(risk.initial_state(self.settings.account.equity, t, self.limits.day_roll_utc_hour))
+        elif max(t, rc.now if rc.now is not None else t) < self.state.day_start_s:
+            raise RequestValidationError([{"loc": ("body", "ts"), "type": "greater_than_equal", "msg": (
+                f"ts {ts.isoformat()} is before the trading day of the stored risk state "
+                f"({self.state.day_start_s:.0f} s): api.clock request runs forward in time; give a "
+                "replay of an earlier period an api.state_db of its own")}])
+        return rc.advance(t)
+
     def cooloff_s(self, now: float) -> float:
         return max(0.0, self.state.cooloff_until_s - now)
 
@@ -204,7 +230,7 @@ class GateService:
         an ``api.decision`` event with its inputs, reasons, model version and decision id,
         written by :class:`EventWriter` off the request path."""
         t0 = time.perf_counter()
-        now = self.clock()
+        now = self._now(body.ts)
         state = self._rolled(now)
         req = risk.Request(body.symbol, body.side, body.qty, body.price, body.latency_ms,
                            body.slippage_est_bps, body.spread_bps, body.p_tp, body.e_pi_bps, body.regime,
@@ -240,7 +266,7 @@ class GateService:
     def posttrade(self, body: PosttradeRequest) -> dict[str, Any]:
         """Apply one post-trade report once (idempotent by client_order_id + status); 409 for the
         same key with another payload, 422 for money fields out of bounds."""
-        now = self.clock()
+        now = self._now(body.ts)
         m = self.metrics
         payload = body.model_dump(mode="json")
         logged = self.store.logged_payload(body.client_order_id, body.status)

@@ -8,7 +8,10 @@
 - ``live``: as testnet, against Binance itself, only when :func:`live_refusals` has nothing to say.
 
 The decision path is the replay's (:class:`~aurora.runner.loop.Runner`); only the source and
-the executor differ. The gate runs on the same receive clock (wall time).
+the executor differ. The gate runs on the same receive clock (wall time); Aurora over HTTP is
+asked without blocking the loop (:class:`~aurora.runner.gate.LoopGate`): the market keeps being
+read while a check is in flight, its answer is handled in turn with the market events, and no
+answer (Aurora down, a timeout after the retries) is a deny.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from aurora.events import EventLog
 from aurora.exchange import Book, Gateway, GatewayError, OrderReport, UnknownStateError
 from aurora.runner.execution import Execution, Market, Order, SimExecution
 from aurora.runner.features import feature_params, microprice_model
-from aurora.runner.gate import Gate, HttpGate, InProcessGate
+from aurora.runner.gate import AsyncHttpGate, InProcessGate, LoopGate
 from aurora.runner.journal import Journal, open_position, reconcile
 from aurora.runner.loop import Runner, Summary
 from aurora.runner.metrics import RunnerMetrics
@@ -59,9 +62,14 @@ def live_refusals(settings: Settings) -> list[str]:
     if settings.runner.live_confirm != LIVE_PHRASE:
         out.append(f"set runner.live_confirm: \"{LIVE_PHRASE}\"")
     return out
+
+
 SHADOW = "SHADOW: not sent (shadow mode)"
 #: Queued by ``stop``: the loop ends at it.
 _STOP: tuple = ("stop",)
+#: Kind of a queue item that is not market data: ``(CALL, fn)``, a call the loop makes in its turn
+#: (the gate's answer to an entry, or a market stream's fatal error raised into the run).
+CALL = -1
 
 
 def _levels(levels: list[tuple[float, float]] | tuple, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +87,11 @@ def book_event(ts_ns: int, book: Book, n: int) -> tuple:
 
 class GatewaySource:
     """Trades, best bid/offer and the order book of ``symbol`` from the gateway's streams, merged
-    in arrival order into the source tuples. A stream error is logged and the stream retried
-    after ``exchange.stream_retry_s``."""
+    in arrival order into the source tuples. A stream error (a dropped websocket) is logged and
+    the stream asked again at once — ccxt dials a new connection on the next watch, and backs off
+    by itself when the dial fails — then, while it keeps failing, after the gateway's backoff
+    capped at ``exchange.stream_retry_s``. Anything else a stream raises ends the run (as a
+    :data:`CALL` that raises it), never a stream that silently stops."""
 
     def __init__(self, gw: Gateway, symbol: str, *, book_levels: int, retry_s: float, events: EventLog,
                  recorder: Recorder | None = None, clock: Callable[[], int] = time.time_ns) -> None:
@@ -89,13 +100,18 @@ class GatewaySource:
         self.queue: asyncio.Queue[tuple] = asyncio.Queue()
 
     async def _pump(self, name: str, fetch: Callable[[], object]) -> None:
+        fails = 0
         while True:
             try:
                 out = await fetch()  # type: ignore[misc]
             except GatewayError as exc:
-                self.events.emit("runner.stream_error", stream=name, error=str(exc), kind=exc.kind)
-                await asyncio.sleep(self.retry_s)
+                wait = 0.0 if fails == 0 else min(self.retry_s, self.gw.backoff.delay(fails - 1))
+                fails += 1
+                self.events.emit("runner.stream_error", feed=name, error=str(exc), kind=exc.kind,
+                                 retry_in_s=wait)
+                await asyncio.sleep(wait)
                 continue
+            fails = 0
             ts = self.clock()
             rec = self.recorder
             if name == "trades":
@@ -113,12 +129,20 @@ class GatewaySource:
             else:
                 self.queue.put_nowait(book_event(ts, out, self.levels))  # type: ignore[arg-type]
 
+    def _died(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            def fail() -> None:
+                raise RuntimeError(f"a market stream of {self.symbol} failed: {exc!r}") from exc
+            self.queue.put_nowait((CALL, fail))
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[asyncio.Queue[tuple]]:
         gw, sym = self.gw, self.symbol
         tasks = [asyncio.create_task(self._pump("trades", lambda: gw.watch_trades(sym))),
                  asyncio.create_task(self._pump("bbo", lambda: gw.watch_bbo(sym))),
                  asyncio.create_task(self._pump("book", lambda: gw.watch_order_book(sym, self.levels)))]
+        for t in tasks:
+            t.add_done_callback(self._died)
         try:
             yield self.queue
         finally:
@@ -309,8 +333,13 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
     r = settings.runner
     start = time.time_ns()
     run_id = f"{mode}-{events.run_id}"
-    gate: Gate = (InProcessGate(settings, cal, run_id, start / 1e9) if r.aurora_url is None
-                  else HttpGate(settings, r.aurora_url))
+    recorder = Recorder(settings.path(r.record_dir), symbol) if r.record_dir is not None else None
+    source = GatewaySource(gw, symbol, book_levels=max(r.book_levels, params.obi_levels),
+                           retry_s=settings.exchange.stream_retry_s, events=events, recorder=recorder)
+    gate: InProcessGate | LoopGate = (
+        InProcessGate(settings, cal, run_id, start / 1e9) if r.aurora_url is None
+        else LoopGate(AsyncHttpGate(settings, r.aurora_url),
+                      lambda call: source.queue.put_nowait((CALL, call))))
     c = settings.costs
     executor: SimExecution | ShadowExecution | GatewayExecution
     held = None
@@ -336,9 +365,6 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
     if isinstance(executor, GatewayExecution) and held is not None:
         runner.restore(held.qty, held.entry_px, held.entry_ns, fee_quote=held.entry_fee_quote, p=held.p,
                        decision_id=held.decision_id)
-    recorder = Recorder(settings.path(r.record_dir), symbol) if r.record_dir is not None else None
-    source = GatewaySource(gw, symbol, book_levels=max(r.book_levels, params.obi_levels),
-                           retry_s=settings.exchange.stream_retry_s, events=events, recorder=recorder)
     # the kernels are compiled (or loaded from numba's cache) before the streams start, on a scratch
     # instance, so the first market events do not wait seconds behind the compiler
     scratch = StreamFeatures(params, microprice_model(cal))
@@ -360,9 +386,18 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
                 if ev is _STOP:
                     stopped = True
                     break
-                runner.step(ev)
+                if ev[0] == CALL:
+                    ev[1]()
+                else:
+                    runner.step(ev)
             if watch is not None:
                 watch.cancel()
+        if isinstance(gate, LoopGate):  # answers still in flight are handled: every intent is logged
+            await gate.drain()
+            while not source.queue.empty():
+                ev = source.queue.get_nowait()
+                if ev is not _STOP and ev[0] == CALL:
+                    ev[1]()
         if isinstance(executor, GatewayExecution):
             await executor.drain()
         summary = runner.finish()
@@ -371,8 +406,11 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
             runner.poll()
             if r.cancel_on_stop:
                 await cancel_open_orders(gw, symbol, run_id, events)
+        if isinstance(gate, LoopGate):
+            await gate.drain()  # the last post-trade reports
     finally:
-        gate.close()
+        if isinstance(gate, LoopGate):
+            await gate.aclose()
         if recorder is not None:
             recorder.close()
         if isinstance(executor, GatewayExecution):

@@ -238,14 +238,22 @@ class Runner:
         cid = orders.client_order_id(self.run_id, s.symbol, seq, "entry")
         check = Request(s.symbol, "buy", s.order_qty, touch, self.latency_ms, ev.slippage_est_bps,
                         ev.spread_bps, ev.p, ev.e_pi_bps, ev.regime, self.sprt_llr)
-        req = GateRequest(check, cid, ev.ts_ns / NS)
-        reply = self.gate.check(req)
+        # one entry at a time, from the question until the gate says no or the order is done; a
+        # live gate answers later, from the event loop, while the market keeps coming
+        self.entry_pending = True
+        self.gate.ask(GateRequest(check, cid, ev.ts_ns / NS),
+                      lambda reply: self._gated(ev, touch, seq, cid, reply))
+
+    def _gated(self, ev: Evaluation, touch: float, seq: int, cid: str, reply: GateReply) -> None:
+        """The gate's answer to entry ``cid``: log the deny, or round and send the order."""
+        s = self.s
         intent = self._intent("entry", cid, 1, ev, qty=s.order_qty, price=touch, ts=ev.ts_ns,
                               sprt_llr=self.sprt_llr, seq_no=seq)
         intent["gate"] = _gate_dict(reply)
         intent["decision_id"] = reply.decision_id
         self.sprt_llr = after_gate(self.sprt_llr, reply.reasons, s.sprt_lower)
         if not reply.allow:
+            self.entry_pending = False
             self.summary.deny_reasons.update(reply.reasons)
             self.log.write(DENIED, intent)
             return
@@ -253,9 +261,9 @@ class Runner:
             rounded = orders.round_to_filters(s.order_qty, None, s.filt, max_qty=reply.max_qty,
                                               ref_price=touch)
         except orders.FilterError as exc:
+            self.entry_pending = False
             self.log.write(FAILED, intent, error_class="filter", error=str(exc))
             return
-        self.entry_pending = True
         self.execution.submit(self._entry_order(cid, rounded.qty_f, ev.ts_ns, touch, {
             "intent": intent, "seq": seq, "p": ev.p, "decision_id": reply.decision_id,
             "slip_est": ev.slippage_est_bps}))

@@ -22,7 +22,7 @@ from aurora.core.stream import StreamFeatures
 from aurora.events import EventLog
 from aurora.runner.execution import SimExecution
 from aurora.runner.features import feature_params, microprice_model
-from aurora.runner.gate import Gate, HttpGate, InProcessGate
+from aurora.runner.gate import HttpGate, InProcessGate
 from aurora.runner.loop import Runner, StopRequestedError, Summary
 from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import OrderLog
@@ -81,7 +81,7 @@ def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: s
                          book_levels=max(r.book_levels, params.obi_levels))
     strategy = Strategy.build(settings, cal, symbol, params)
     in_process = r.aurora_url is None
-    gate: Gate = (InProcessGate(settings, cal, run_id, start_ns / NS) if in_process
+    gate: InProcessGate | HttpGate = (InProcessGate(settings, cal, run_id, start_ns / NS) if in_process
                   else HttpGate(settings, r.aurora_url or ""))
     c = settings.costs
     execution = SimExecution(spec, Fees(c.maker_fee_bps, c.fee_bps), settings.account.equity,

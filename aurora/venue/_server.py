@@ -338,8 +338,12 @@ class Venue:
         skew = self.faults.get("clock_skew")
         if skew is not None and self.faults.fires("clock_skew", now, route):
             self._skew_ms = 0 if self._skew_ms else skew.skew_ms  # type: ignore[attr-defined]
+        if route == "POST /api/v3/order":  # counted on arrival: a held or dropped one too
+            self.stats["order_requests"] += 1
         delay = self.faults.latency_s(now, route)
         if delay > 0:
+            if request.body_exists:  # the request is whole at the venue before it waits, as at an
+                await request.read()  # exchange: a client gone meanwhile does not unmake it
             await asyncio.sleep(delay)
         try:
             return await handler(request)
@@ -361,7 +365,7 @@ class Venue:
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
     async def _params(self, request: web.Request) -> tuple[dict[str, str], str]:
-        body = await request.text() if request.can_read_body else ""
+        body = await request.text() if request.body_exists else ""  # (read already, or not yet)
         params = dict(parse_qsl(request.query_string, keep_blank_values=True))
         params.update(parse_qsl(body, keep_blank_values=True))
         return params, body
