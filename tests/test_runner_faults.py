@@ -34,7 +34,8 @@ from aurora.venue._faults import _MODELS
 from aurora.venue._market import synthetic_tape
 
 SYM = "BTCUSDT"
-SECONDS = 30.0
+MIN_FAULTS = 1000  # injected faults (besides the latency on every request) before the run stops
+MAX_SECONDS = 240.0  # the run's own deadline, far beyond what 1000 faults take on an idle machine
 FAULTS = {
     "latency": {"rate": 1.0, "dist": "uniform", "low_ms": 0.0, "high_ms": 3.0},
     "drop_after_accept": {"rate": 0.3},
@@ -102,8 +103,21 @@ def test_runner_under_a_thousand_faults_and_an_aurora_kill(settings: Settings, t
                 events = event_log(gs, "runner")
                 async with Gateway(gs, symbols=[SYM]) as gw:
                     chaos_task = asyncio.create_task(chaos())
-                    await run_live(gs, cal, gw, SYM, mode="testnet", seconds=SECONDS, events=events)
-                    await chaos_task
+                    stop = asyncio.Event()
+
+                    async def enough() -> None:
+                        # the run ends on a count, not a clock: a loaded machine takes longer,
+                        # not fewer faults
+                        await chaos_task
+                        await _until(lambda: sum(v for k, v in injector.counts.items() if k != "latency")
+                                     >= MIN_FAULTS and all(injector.counts.get(k) for k in FAULTS),
+                                     MAX_SECONDS, f"{MIN_FAULTS} faults of every kind")
+                        stop.set()
+
+                    watcher = asyncio.create_task(enough())
+                    await run_live(gs, cal, gw, SYM, mode="testnet", seconds=MAX_SECONDS + 60, events=events,
+                                   stop=stop)
+                    await watcher
                 events.close()
                 stats = {"duplicate_rejects": venue.stats["duplicate_rejects"],
                          "reject_codes": dict(venue.reject_codes)}
@@ -116,7 +130,7 @@ def test_runner_under_a_thousand_faults_and_an_aurora_kill(settings: Settings, t
 
     # over a thousand faults, every kind of them, besides the latency added to every request
     counts = dict(injector.counts)
-    assert sum(v for k, v in counts.items() if k != "latency") >= 1000, counts
+    assert sum(v for k, v in counts.items() if k != "latency") >= MIN_FAULTS, counts
     assert all(counts[k] > 0 for k in FAULTS), counts
 
     logs = _order_records(gs.path(gs.logging.dir))

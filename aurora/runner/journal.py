@@ -70,8 +70,8 @@ async def reconcile(journal: Journal, lookup: Callable[[str, str], Awaitable[Any
     """Resolve every intent without an outcome by looking it up (``lookup(cid, symbol)`` → an
     order report with ``filled_qty``/``avg_price``/``fee``/``fee_asset``, or None when the
     exchange has no such order); returns how many were resolved. A buy whose fee the lookup does
-    not report (Binance's order query has none) is taken to have paid ``taker_fee_bps`` of it in
-    base, so the position is never overstated."""
+    not report (the live lookup asks the order's trades for it) is taken to have paid
+    ``taker_fee_bps`` of it in base, so the position is never overstated."""
     n = 0
     for r in unresolved(journal.records()):
         rep = await lookup(r["cid"], r["symbol"])

@@ -229,10 +229,7 @@ class GatewayExecution:
                 await asyncio.sleep(min(self.poll_s, left))
                 with contextlib.suppress(GatewayError):  # a failed look-up: the cancel settles it
                     rep = await gw.fetch_order(cid, sym) or rep
-        if rep.filled_qty > 0 and not rep.fee and rep.order_id is not None:
-            fee, asset = await gw.order_fee(rep.order_id, sym)
-            rep = replace(rep, fee=fee, fee_asset=asset)
-        return rep, timed_out
+        return await with_fee(gw, rep, sym), timed_out
 
     def on_trade(self, ts_ns: int, price: float, qty: float, side: int) -> None:
         return None
@@ -287,6 +284,15 @@ async def settle_order(gw: Gateway, cid: str, symbol: str) -> OrderReport | None
     rep = await gw.fetch_order(cid, symbol)
     if rep is not None and not rep.status.is_final:
         rep = await gw.cancel_order(cid, symbol)
+    return await with_fee(gw, rep, symbol) if rep is not None else None
+
+
+async def with_fee(gw: Gateway, rep: OrderReport, symbol: str) -> OrderReport:
+    """``rep`` with the commission its fills paid, from the order's trades when the report has
+    none (Binance's order query carries no fee; a maker's and a taker's differ)."""
+    if rep.filled_qty > 0 and not rep.fee and rep.order_id is not None:
+        fee, asset = await gw.order_fee(rep.order_id, symbol)
+        rep = replace(rep, fee=fee, fee_asset=asset)
     return rep
 
 
