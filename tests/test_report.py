@@ -218,6 +218,23 @@ def test_an_unfinished_run_and_a_pnl_that_does_not_add_up_are_said(tmp_path: Pat
     assert len(said) == 1 and "+0.500000" in said[0] and "-0.001005" in said[0]
 
 
+def test_a_malformed_runner_summary_is_said_not_used(tmp_path: Path) -> None:
+    ev = EventLog("runner", tmp_path, run_id="run-m")
+    ev.emit("runner.start", mode="replay", symbol=SYMBOL, start_ns="yesterday", end_ns=None)
+    ev.emit("order.success", stream="orders_success", **_entry(0, 10, 0.7),
+            **_fill(10, 100.0, 0.001, 0, 1, 0.5))
+    ev.emit("runner.finish", mode="replay", orders=["success"], pnl_quote="0")
+    logs = read_run(tmp_path)
+    assert (logs.start_ns, logs.end_ns) == (None, None)
+    assert any("not as ns integers" in n for n in logs.notes)
+    trades = F.trades(logs.orders)
+    said = F.crosscheck(logs, trades)
+    assert "order counts ['success'] are not counts" in said[0] and "P&L '0' is not a number" in said[1]
+    assert "market window" not in F.run_info(logs).index
+    assert F.equity_curve(logs.orders, logs.start_ns, logs.end_ns)["kind"].tolist() == ["start"]
+    assert trades["status"].tolist() == ["open"]
+
+
 def test_several_runs_report_the_last_unless_one_is_chosen(tmp_path: Path) -> None:
     build_logs(tmp_path, "run-a")
     ev = EventLog("runner", tmp_path, run_id="run-b")
