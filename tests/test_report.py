@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from aurora.cli import main
+from aurora.config import load_settings
 from aurora.events import EventLog
 from aurora.report import ReportError, read_run, write_report
 from aurora.report import frames as F  # noqa: N812
@@ -351,3 +352,17 @@ def test_report_of_a_run_without_trades_says_so(tmp_path: Path, store: Path, set
     assert _embedded_images(html) >= 6 and VERSION in html
     summary = json.loads(out.with_suffix(".json").read_text())
     assert summary["pnl"]["trades"] == 0 and summary["orders"] == 0 and summary["notes"] == []
+
+
+def test_notebook_parameters_fill_from_the_settings_and_name_a_bad_one(tmp_path: Path) -> None:
+    from aurora.report import ReportParams
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "local.yaml").write_text(json.dumps({"calibration": {"ece_bins": 7},
+                                                                 "report": {"time_buckets": 12}}))
+    names = ("run_id", "summary_json", "reliability_bins", "reliability_strategy", "time_buckets")
+    p = ReportParams.from_settings(load_settings(home=tmp_path, env={}), run_dir="/r", **dict.fromkeys(names))
+    assert (p.reliability_bins, p.time_buckets, p.summary_json) == (7, 12, "/r/report.json")
+    with pytest.raises(ReportError, match=r"parameter 'reliability_bins' for 03_run_report.*got 1"):
+        ReportParams.from_settings(None, run_dir="/r", run_id=None, reliability_bins=1,
+                                   reliability_strategy="uniform", time_buckets=3)
