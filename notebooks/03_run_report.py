@@ -80,7 +80,7 @@ display(Markdown("\n".join(f"- {n}" for n in notes) if notes else "Nothing: ever
 # drawdown from the running peak.
 
 # %%
-curve = F.equity_curve(orders, (logs.start or {}).get("start_ns"), (logs.start or {}).get("end_ns"))
+curve = F.equity_curve(orders, logs.start_ns, logs.end_ns)
 figures.equity(curve)
 plt.show()
 pd.Series({**pnl, "max_drawdown_quote": float(curve["drawdown"].min()) if len(curve) else 0.0},

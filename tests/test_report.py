@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from aurora.cli import main
+from aurora.config import load_settings
 from aurora.events import EventLog
 from aurora.report import ReportError, read_run, write_report
 from aurora.report import frames as F  # noqa: N812
@@ -218,6 +219,23 @@ def test_an_unfinished_run_and_a_pnl_that_does_not_add_up_are_said(tmp_path: Pat
     assert len(said) == 1 and "+0.500000" in said[0] and "-0.001005" in said[0]
 
 
+def test_a_malformed_runner_summary_is_said_not_used(tmp_path: Path) -> None:
+    ev = EventLog("runner", tmp_path, run_id="run-m")
+    ev.emit("runner.start", mode="replay", symbol=SYMBOL, start_ns="yesterday", end_ns=None)
+    ev.emit("order.success", stream="orders_success", **_entry(0, 10, 0.7),
+            **_fill(10, 100.0, 0.001, 0, 1, 0.5))
+    ev.emit("runner.finish", mode="replay", orders=["success"], pnl_quote="0")
+    logs = read_run(tmp_path)
+    assert (logs.start_ns, logs.end_ns) == (None, None)
+    assert any("not as ns integers" in n for n in logs.notes)
+    trades = F.trades(logs.orders)
+    said = F.crosscheck(logs, trades)
+    assert "order counts ['success'] are not counts" in said[0] and "P&L '0' is not a number" in said[1]
+    assert "market window" not in F.run_info(logs).index
+    assert F.equity_curve(logs.orders, logs.start_ns, logs.end_ns)["kind"].tolist() == ["start"]
+    assert trades["status"].tolist() == ["open"]
+
+
 def test_several_runs_report_the_last_unless_one_is_chosen(tmp_path: Path) -> None:
     build_logs(tmp_path, "run-a")
     ev = EventLog("runner", tmp_path, run_id="run-b")
@@ -334,3 +352,17 @@ def test_report_of_a_run_without_trades_says_so(tmp_path: Path, store: Path, set
     assert _embedded_images(html) >= 6 and VERSION in html
     summary = json.loads(out.with_suffix(".json").read_text())
     assert summary["pnl"]["trades"] == 0 and summary["orders"] == 0 and summary["notes"] == []
+
+
+def test_notebook_parameters_fill_from_the_settings_and_name_a_bad_one(tmp_path: Path) -> None:
+    from aurora.report import ReportParams
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "local.yaml").write_text(json.dumps({"calibration": {"ece_bins": 7},
+                                                                 "report": {"time_buckets": 12}}))
+    names = ("run_id", "summary_json", "reliability_bins", "reliability_strategy", "time_buckets")
+    p = ReportParams.from_settings(load_settings(home=tmp_path, env={}), run_dir="/r", **dict.fromkeys(names))
+    assert (p.reliability_bins, p.time_buckets, p.summary_json) == (7, 12, "/r/report.json")
+    with pytest.raises(ReportError, match=r"parameter 'reliability_bins' for 03_run_report.*got 1"):
+        ReportParams.from_settings(None, run_dir="/r", run_id=None, reliability_bins=1,
+                                   reliability_strategy="uniform", time_buckets=3)

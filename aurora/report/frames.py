@@ -280,9 +280,9 @@ def run_info(logs: RunLogs) -> pd.DataFrame:
     pick("symbol", ("run.json", rj, "symbol"), ("runner.start", st, "symbol"))
     pick("gate", ("run.json", rj, "aurora_url"), ("runner.start", st, "gate"))
     pick("artifact", ("run.json", rj, "artifact"))
-    if st.get("start_ns") is not None and st.get("end_ns") is not None:
-        rows.append(("market window", f"{utc(st['start_ns']):%Y-%m-%d %H:%M:%S} → "
-                     f"{utc(st['end_ns']):%Y-%m-%d %H:%M:%S} UTC", "runner.start"))
+    if logs.start_ns is not None and logs.end_ns is not None:
+        rows.append(("market window", f"{utc(logs.start_ns):%Y-%m-%d %H:%M:%S} → "
+                     f"{utc(logs.end_ns):%Y-%m-%d %H:%M:%S} UTC", "runner.start"))
     pick("started", ("run.json", rj, "started"), ("runner.start", st, "ts"))
     pick("finished", ("run.json", rj, "finished"), ("runner.finish", fin, "ts"))
     pick("minutes", ("run.json", rj, "minutes"))
@@ -303,12 +303,16 @@ def crosscheck(logs: RunLogs, trades: pd.DataFrame) -> list[str]:
                 "the figures cover what it logged"]
     notes = []
     logged = logs.orders["outcome"].value_counts().to_dict()
-    said = {k: int(v) for k, v in (fin.get("orders") or {}).items()}
-    if said and said != {k: v for k, v in logged.items() if v}:
-        notes.append(f"the runner counted orders {said} but the logs hold {logged}: records are missing, "
+    counts, said_pnl = fin.get("orders"), fin.get("pnl_quote")
+    if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
+        notes.append(f"runner.finish's order counts {counts!r} are not counts: not checked against the logs")
+    elif {k: v for k, v in counts.items() if v} != logged:
+        notes.append(f"the runner counted orders {counts} but the logs hold {logged}: records are missing, "
                      "unreadable or extra")
-    pnl, said_pnl = float(trades["net_pnl_quote"].sum()), fin.get("pnl_quote")
-    if isinstance(said_pnl, int | float) and not math.isclose(pnl, said_pnl, rel_tol=1e-9, abs_tol=1e-9):
+    pnl = float(trades["net_pnl_quote"].sum())
+    if not isinstance(said_pnl, int | float):
+        notes.append(f"runner.finish's P&L {said_pnl!r} is not a number: not checked against the logs")
+    elif not math.isclose(pnl, said_pnl, rel_tol=1e-9, abs_tol=1e-9):
         notes.append(f"the runner's realised P&L is {said_pnl:+.6f} but the logged exits add up to "
                      f"{pnl:+.6f}: exit records are missing or unreadable")
     return notes

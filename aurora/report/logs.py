@@ -47,6 +47,8 @@ class RunLogs:
     decisions: pd.DataFrame              # Aurora's api.decision events for this run's orders
     run_json: dict[str, Any] | None      # the one-click summary, when there is one
     notes: list[str] = field(default_factory=list)
+    start_ns: int | None = None          # the market window runner.start names (replay), ns
+    end_ns: int | None = None
 
 
 def stream_files(run_dir: Path, stream: str) -> list[Path]:
@@ -136,4 +138,8 @@ def read_run(run_dir: str | Path, run_id: str | None = None) -> RunLogs:
     orders = parsed.orders[parsed.orders["run_id"] == run_id].reset_index(drop=True)
     ids = set(orders["decision_id"].dropna())
     decisions = _decisions([e for e in events if e.get("event") == "api.decision"], ids)
-    return RunLogs(run_dir, run_id, runs, orders, start, finish, decisions, run_json, notes)
+    window = [(start or {}).get(k) for k in ("start_ns", "end_ns")]
+    if any(w is not None and type(w) is not int for w in window):
+        notes.append(f"runner.start names the market window {window}, not as ns integers: ignored")
+        window = [None, None]
+    return RunLogs(run_dir, run_id, runs, orders, start, finish, decisions, run_json, notes, *window)

@@ -7,6 +7,7 @@ so the run's reliability diagram reads like the calibration's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
@@ -32,14 +33,16 @@ class ReportParams(BaseModel):
     time_buckets: int = Field(ge=1, description="at most about this many time buckets (report.time_buckets)")
 
     @classmethod
-    def from_settings(cls, settings: Settings, **values: Any) -> Self:
-        """``values`` over the settings' defaults; a clear :class:`ReportError` naming any bad one."""
+    def from_settings(cls, settings: Settings | None, **values: Any) -> Self:
+        """``values`` over the settings' defaults (``None`` settings: :func:`load_settings`, read
+        only when a value is missing); a :class:`ReportError` naming any bad value."""
         run_dir = values.get("run_dir")
+        missing = [k for k in _FROM_SETTINGS if values.get(k) is None]
+        if missing and settings is None:
+            settings = load_settings()
         defaults = {"summary_json": str(Path(run_dir) / SUMMARY) if run_dir else None,
-                    "reliability_bins": settings.calibration.ece_bins,
-                    "reliability_strategy": settings.calibration.ece_strategy,
-                    "time_buckets": settings.report.time_buckets}
-        merged = {**defaults, **{k: v for k, v in values.items() if v is not None or k not in defaults}}
+                    **({k: _FROM_SETTINGS[k](settings) for k in missing} if settings is not None else {})}
+        merged = {**values, **{k: v for k, v in defaults.items() if values.get(k) is None}}
         try:
             return cls.model_validate(merged)
         except ValidationError as exc:
@@ -47,5 +50,13 @@ class ReportParams(BaseModel):
 
     @classmethod
     def resolve(cls, **values: Any) -> Self:
-        """The notebook's parameters, ``None`` ones from :func:`aurora.config.load_settings`."""
-        return cls.from_settings(load_settings(), **values)
+        """The notebook's parameters; ``None`` ones from the settings under ``AURORA_HOME``."""
+        return cls.from_settings(None, **values)
+
+
+#: parameters whose ``None`` means "as the settings say"
+_FROM_SETTINGS: dict[str, Callable[[Settings], Any]] = {
+    "reliability_bins": lambda s: s.calibration.ece_bins,
+    "reliability_strategy": lambda s: s.calibration.ece_strategy,
+    "time_buckets": lambda s: s.report.time_buckets,
+}

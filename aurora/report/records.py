@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -122,9 +122,9 @@ class Parsed:
     """:func:`order_frame`'s result: the frame and what was left out or ignored."""
 
     orders: pd.DataFrame
-    invalid: Counter[str] = field(default_factory=Counter)          # stream -> records left out
-    first_invalid: dict[str, str] = field(default_factory=dict)     # stream -> the first one's problem
-    unknown_fields: Counter[str] = field(default_factory=Counter)   # field -> records carrying it
+    invalid: Counter[str]           # stream -> records left out
+    first_invalid: dict[str, str]   # stream -> the first one's problem
+    unknown_fields: Counter[str]    # field -> records carrying it
 
     def problems(self) -> list[str]:
         out = [f"{stream}.jsonl: {n} record(s) not understood and left out of every figure "

@@ -65,7 +65,7 @@ def write_report(run_dir: str | Path, settings: Settings, *, out: str | Path | N
     cal = settings.calibration
     params = ReportParams.from_settings(settings, run_dir=str(run_dir), run_id=logs.run_id,
                                         summary_json=str(html.with_suffix(".json")))
-    notebook = resolve_shipped(settings, cal.notebooks_dir) / f"{NOTEBOOK}.ipynb"
+    notebook = resolve_shipped(settings, cal.notebooks_dir / f"{NOTEBOOK}.ipynb")
     if not notebook.is_file():
         raise ReportError(f"the report notebook {notebook} is missing (calibration.notebooks_dir)")
     try:
