@@ -76,16 +76,15 @@ class _Signals:
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.received: list[str] = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on)
+        self.before = {sig: signal.signal(sig, self._on) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def _on(self, signum: int, _frame: object) -> None:
         self.received.append(signal.Signals(signum).name)
         self.stop.set()
 
     def restore(self) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig, handler in self.before.items():
+            signal.signal(sig, handler)
 
 
 def _say(line: str) -> None:
