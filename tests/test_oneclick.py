@@ -10,21 +10,28 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import generate_latest
 from test_exchange_venue import gateway_settings
-from test_runner import PLATT, _artifact
+from test_runner import PLATT, _artifact, _order_records, _settings
 from venue_support import running_venue, static_tape, venue_settings
 
 from aurora.config import Settings, load_settings
+from aurora.core.features import NS
 from aurora.core.orders import OrderIntent, client_order_id
 from aurora.events import event_log, read_events
 from aurora.exchange import Gateway
+from aurora.ops.progress import Progress, samples
 from aurora.runner.live import cancel_open_orders
+from aurora.runner.metrics import RunnerMetrics
+from aurora.runner.replay import run_replay
+from aurora.runner.source import last_quote_ns
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import synthesize_to_store
 
@@ -198,3 +205,39 @@ def test_bad_arguments_name_the_fix(home: Path, capsys: pytest.CaptureFixture[st
     assert main(["--home", str(home), "one-click", "--symbol", "DOGEUSDT"]) == 2
     assert "add it in configs/local.yaml" in capsys.readouterr().err
     assert not (home / "logs" / "runs").exists()  # nothing started
+
+
+def test_a_stopped_replay_finishes_cleanly_and_its_progress_is_in_the_metrics(tmp_path: Path) -> None:
+    """The stop a signal sets ends the replay at the next heartbeat: the position is closed, every
+    intent is logged once, and the progress gauges agree with the summary."""
+    settings = _settings(tmp_path / "home")
+    store = TickStore(tmp_path / "ticks")
+    synthesize_to_store(store, "binance", SYM, 0.25, 11)
+    cal = _artifact(tmp_path / "a.json", PLATT)
+    end = last_quote_ns(store, "binance", SYM) + 1
+    stop, metrics = threading.Event(), RunnerMetrics()
+    evaluations = []
+
+    def on_evaluation(ev: object) -> None:  # a "signal" after the 40th decision
+        evaluations.append(ev)
+        if len(evaluations) == 40:
+            stop.set()
+
+    events = event_log(settings, "runner")
+    res = run_replay(settings, cal, store, SYM, start_ns=end - 10 * 60 * NS, end_ns=end, events=events,
+                     on_evaluation=on_evaluation, metrics=metrics, stop=stop)
+    events.close()
+    s = res.summary
+    assert res.stopped and 40 <= s.evaluations < 60  # stopped within one heartbeat (256 events)
+    recs = _order_records(settings.path(settings.logging.dir))
+    assert sum(len(v) for v in recs.values()) == sum(res.orders.values())
+    entries = sum(1 for r in recs["orders_success"] if r["leg"] == "entry")
+    assert entries == sum(1 for r in recs["orders_success"] if r["leg"] == "exit")  # nothing left open
+    reading = samples(generate_latest(metrics.registry).decode())
+    assert reading["wisescalp_events_total"] == s.events
+    assert reading["wisescalp_decisions_total"] == s.evaluations
+    assert reading["wisescalp_realized_pnl_quote"] == s.pnl_quote
+    assert reading["wisescalp_equity_quote"] == res.equity
+    progress = Progress.read(reading, {})
+    assert progress.orders["success"] == len(recs["orders_success"]) and progress.drawdown_pct >= 0
+    assert f"events {s.events:,}" in progress.line(1.0)

@@ -76,16 +76,15 @@ class _Signals:
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.received: list[str] = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on)
+        self.before = {sig: signal.signal(sig, self._on) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def _on(self, signum: int, _frame: object) -> None:
         self.received.append(signal.Signals(signum).name)
         self.stop.set()
 
     def restore(self) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig, handler in self.before.items():
+            signal.signal(sig, handler)
 
 
 def _say(line: str) -> None:
@@ -146,21 +145,22 @@ def _handle(ctx: Context) -> int:
     if symbol not in settings.symbols:
         raise CliError(f"{symbol} has no exchange filters under symbols: "
                        f"(configured: {', '.join(settings.symbols)}); add it in configs/local.yaml")
+    # (until processes start, Ctrl-C interrupts as anywhere else: a calibration is not left to finish)
+    if args.mode == "replay":
+        _prepare_replay(ctx, symbol)
+    if args.calibrate and not checks.artifact_check(settings, symbol).ok:
+        from aurora.cli.preflight import recalibrate
+        recalibrate(ctx, settings, symbol)
+    venue = checks.needs_venue(settings, args.mode)
+    local_keys = venue and (settings.binance_api_key is None or settings.binance_api_secret is None)
+    if args.preflight:
+        found = checks.static_checks(settings, args.mode, symbol, local_keys=local_keys)
+        _say(f"preflight of {args.mode} mode, {symbol}:\n{checks.table(found)}")
+        if checks.failed(found):
+            _say("preflight failed: nothing started")
+            return 1
     sigs = _Signals()
     try:
-        if args.mode == "replay":
-            _prepare_replay(ctx, symbol)
-        if args.calibrate and not checks.artifact_check(settings, symbol).ok:
-            from aurora.cli.preflight import recalibrate
-            recalibrate(ctx, settings, symbol)
-        venue = checks.needs_venue(settings, args.mode)
-        local_keys = venue and (settings.binance_api_key is None or settings.binance_api_secret is None)
-        if args.preflight:
-            found = checks.static_checks(settings, args.mode, symbol, local_keys=local_keys)
-            _say(f"preflight of {args.mode} mode, {symbol}:\n{checks.table(found)}")
-            if checks.failed(found):
-                _say("preflight failed: nothing started")
-                return 1
         session = _Session(ctx, args.mode, symbol, args.minutes, sigs, local_keys=local_keys)
         return session.run(venue=venue, preflight=args.preflight)
     finally:
@@ -189,6 +189,7 @@ class _Session:
             env["AURORA_BINANCE_API_SECRET"] = secrets.token_hex(32)
         self.env = env
         self.children: dict[str, Any] = {}
+        self.told = False  # a child's failure (with its stderr) was already shown
         artifact = s.path(s.api.artifact_path)
         try:
             version: str | None = load_artifact(artifact).model_version
@@ -269,7 +270,9 @@ class _Session:
                 stopped_by = self._watch(metrics)
         except ChildError as exc:
             if not self.sigs.stop.is_set():
-                _say(f"error: {exc}")
+                _say(f"error: {exc}\n  what to fix: auroractl preflight --mode {self.mode} "
+                     f"--symbol {self.symbol}")
+                self.told = True
         if self.sigs.stop.is_set():
             stopped_by = "signal"
         self._stop_all()
@@ -348,7 +351,7 @@ class _Session:
             _say(f"runner: {s.get('events', 0):,} events, {s.get('evaluations', 0):,} decisions, orders "
                  f"{s.get('orders') or 'none'}, trades {s.get('trades', 0)}, "
                  f"P&L {s.get('pnl_quote', 0.0):+.4f}")
-        elif "runner" in self.children:
+        elif "runner" in self.children and not self.told:
             _say(f"the runner printed no summary; its stderr:\n{self.children['runner'].stderr_tail()}")
         _say(f"run: {self.dir / 'run.json'}")
         self._report()

@@ -131,13 +131,12 @@ def _handle(ctx: Context) -> int:
     settings = ctx.settings
     # from here on a SIGTERM or Ctrl-C asks for a clean stop (the live modes hand it to their loop)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    before = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _run(ctx, settings, stop)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _run(ctx: Context, settings: Settings, stop: threading.Event) -> int:
