@@ -51,8 +51,6 @@ def test_docker_compose_config_is_valid_and_keeps_the_port_contract() -> None:
     assert any("deploy/prometheus/prometheus.yml" in m for m in mounted)
     assert any("deploy/prometheus/alerts.yml" in m for m in mounted)
     for name, svc in services.items():
-        if name.startswith("dask-worker"):
-            continue  # a worker serves nothing to probe; it waits for a healthy scheduler
         assert svc["healthcheck"]["test"], name
     healthy = {"condition": "service_healthy"}
     for name in ("runner", "calibrate", "prometheus"):
