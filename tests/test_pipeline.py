@@ -161,7 +161,7 @@ def test_schedule_check_validates_crontab_kernel_and_plan(home: Path, capsys) ->
     (home / "pipelines").mkdir()
     (home / "logs").mkdir()
     (home / "pipelines" / "crontab").write_text(
-        f"AURORA_HOME={home}\nPATH={Path(sys.executable).parent}:/usr/bin:/bin\n"
+        f"CRON_TZ=UTC\nAURORA_HOME={home}\nPATH={Path(sys.executable).parent}:/usr/bin:/bin\n"
         f"20 0 * * * cd {home} && auroractl calibrate --scheduled >> logs/cron.log 2>&1\n")
     assert calibrate(home, "--schedule-check") == 0
     out = capsys.readouterr().out
