@@ -156,14 +156,14 @@ def test_rollback_without_previous_is_an_error(tmp_path: Path, capsys) -> None:
     assert "no previous artifact" in capsys.readouterr().err
 
 
-def test_schedule_check_validates_crontab_kernel_and_plan(home: Path, capsys) -> None:
-    # the shipped crontab names /srv/aurora; this home's own crontab names paths that exist here
-    (home / "pipelines").mkdir()
-    (home / "logs").mkdir()
-    (home / "pipelines" / "crontab").write_text(
-        f"AURORA_HOME={home}\nPATH={Path(sys.executable).parent}:/usr/bin:/bin\n"
-        f"20 0 * * * cd {home} && auroractl calibrate --scheduled >> logs/cron.log 2>&1\n")
-    assert calibrate(home, "--schedule-check") == 0
+def test_schedule_check_validates_crontab_kernel_and_plan(home: Path, tmp_path: Path, capsys) -> None:
+    # the shipped crontab names /srv/aurora; this one names paths that exist here
+    (tmp_path / "logs").mkdir()
+    crontab = tmp_path / "crontab"
+    crontab.write_text(
+        f"CRON_TZ=UTC\nAURORA_HOME={tmp_path}\nPATH={Path(sys.executable).parent}:/usr/bin:/bin\n"
+        f"20 0 * * * cd {tmp_path} && auroractl calibrate --scheduled >> logs/cron.log 2>&1\n")
+    assert calibrate(home, "--schedule-check", "--crontab", str(crontab)) == 0
     out = capsys.readouterr().out
     assert "auroractl calibrate --scheduled" in out and "kernel 'aurora'" in out
     assert "2024-01-01" in out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ from aurora.pipeline.lock import PipelineLockedError
 from aurora.pipeline.params import ParameterError
 from aurora.pipeline.plan import plan_run, resolve_shipped
 from aurora.pipeline.promotion import rollback
-from aurora.pipeline.schedule import CrontabError, crontab_env, path_problems, read_crontab
+from aurora.pipeline.schedule import (
+    CrontabError,
+    crontab_env,
+    next_run,
+    path_problems,
+    read_crontab,
+    require_utc,
+)
 
 EX_TEMPFAIL = 75
 CRONTAB = Path("pipelines/crontab")
@@ -44,6 +52,7 @@ Examples:
   auroractl calibrate --set side=short --set calibrator=platt
   auroractl calibrate --rollback
   auroractl calibrate --schedule-check --crontab /etc/cron.d/aurora
+  auroractl calibrate --schedule-next      (when pipelines/crontab runs it next, UTC)
   auroractl calibrate --workers 2    (the sample table's days on a local Dask cluster)
 """
 
@@ -79,6 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--schedule-check", action="store_true",
                        help="validate the crontab (its syntax, the directories and output files it "
                             "names, the auroractl on its PATH), params and kernel without running")
+    group.add_argument("--schedule-next", action="store_true",
+                       help="print when the crontab runs calibration next (ISO-8601 UTC), and exit "
+                            "(docker-compose's scheduler sleeps until then)")
     p.add_argument("--crontab", metavar="FILE", default=str(CRONTAB),
                    help="crontab --schedule-check validates (default: pipelines/crontab under "
                         "AURORA_HOME, else the shipped one; none: skip it, e.g. under docker-compose's "
@@ -123,6 +135,8 @@ def _handle(ctx: Context) -> int:
         return 0
     if ctx.args.schedule_check:
         return _schedule_check(ctx)
+    if ctx.args.schedule_next:
+        return _schedule_next(ctx)
     if ctx.args.workers < 1:
         raise CliError(f"--workers {ctx.args.workers}: give at least 1 (1 = serial, no Dask)")
     plan = _plan(ctx)
@@ -149,6 +163,20 @@ def _handle(ctx: Context) -> int:
     return 0 if result.promotion.promoted else 1
 
 
+def _schedule_next(ctx: Context) -> int:
+    if ctx.args.crontab == "none":
+        raise CliError("--schedule-next reads the schedule from a crontab: give --crontab FILE")
+    crontab = resolve_shipped(ctx.settings, Path(ctx.args.crontab))
+    try:
+        entries = read_crontab(crontab)
+        require_utc(crontab_env(crontab), crontab)
+        when = next_run(entries, datetime.now(UTC))
+    except CrontabError as exc:
+        raise CliError(str(exc)) from None
+    print(when.isoformat().replace("+00:00", "Z"))
+    return 0
+
+
 def _schedule_check(ctx: Context) -> int:
     cal = ctx.settings.calibration
     if ctx.args.crontab != "none":
@@ -159,7 +187,12 @@ def _schedule_check(ctx: Context) -> int:
             raise CliError(str(exc)) from None
         for e in entries:
             print(f"crontab {crontab}:{e.line}: {' '.join(e.fields)}  {e.command}")
-        problems = path_problems(entries, crontab_env(crontab))
+        env = crontab_env(crontab)
+        try:
+            require_utc(env, crontab)
+        except CrontabError as exc:
+            raise CliError(str(exc)) from None
+        problems = path_problems(entries, env)
         if problems:
             raise CliError(f"crontab {crontab} would fail under cron: " + "; ".join(problems))
     try:

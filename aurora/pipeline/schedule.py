@@ -10,6 +10,10 @@ line must invoke ``auroractl calibrate --scheduled`` (or ``python -m aurora cali
 into and ``AURORA_HOME`` exist, and the ``auroractl`` (or ``python``) it names is found on the
 crontab's own ``PATH`` — cron's default is ``/usr/bin:/bin``, where a virtualenv's ``auroractl``
 never is, so a crontab that works from a shell can fail every night under cron.
+
+:func:`next_run` reads the time fields as cron does (in UTC: the crontab must say
+``CRON_TZ=UTC``), so that docker-compose's scheduler runs on the crontab's schedule instead of
+restating it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import re
 import shlex
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
@@ -149,3 +154,51 @@ def _redirects(words: list[str]) -> list[str]:
             if target:
                 out.append(target)
     return out
+
+
+def _expand(value: str, lo: int, hi: int) -> frozenset[int]:
+    """The values a (validated) time field matches."""
+    out: set[int] = set()
+    for part in value.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            first, last = lo, hi
+        else:
+            a, _, b = base.partition("-")
+            first, last = int(a), int(b or (hi if step else a))
+        out.update(range(first, last + 1, int(step or 1)))
+    return frozenset(out)
+
+
+def next_run(entries: list[CronEntry], after: datetime) -> datetime:
+    """The first minute strictly after ``after`` (UTC) at which any entry fires. Day of month and
+    day of week both restricted: either matches (cron's rule); day of week 7 is Sunday, as 0."""
+    after = after.astimezone(UTC)
+    best: datetime | None = None
+    for e in entries:
+        minute, hour, dom, month, dow = (_expand(v, lo, hi) for v, (_, lo, hi) in zip(e.fields, FIELDS,
+                                                                                        strict=True))
+        dow = frozenset(d % 7 for d in dow)
+        either = not e.fields[2].startswith("*") and not e.fields[4].startswith("*")
+        day = after.replace(hour=0, minute=0, second=0, microsecond=0)
+        for _ in range(366 * 8):  # every calendar pattern repeats within 8 years (leap days)
+            cron_dow = (day.weekday() + 1) % 7  # cron: 0 Sunday; Python: 0 Monday
+            days_ok = (day.day in dom or cron_dow in dow) if either else (day.day in dom and cron_dow in dow)
+            if day.month in month and days_ok:
+                hit = next((day.replace(hour=h, minute=m) for h in sorted(hour) for m in sorted(minute)
+                            if day.replace(hour=h, minute=m) > after), None)
+                if hit is not None:
+                    best = hit if best is None else min(best, hit)
+                    break
+            day += timedelta(days=1)
+    if best is None:
+        raise CrontabError("no job of the crontab ever runs (e.g. 30 February)")
+    return best
+
+
+def require_utc(env: dict[str, str], path: Path) -> None:
+    """The schedule is read in UTC: refuse a crontab that says another zone (or none)."""
+    tz = env.get("CRON_TZ", env.get("TZ"))
+    if tz not in ("UTC", "Etc/UTC"):
+        raise CrontabError(f"{path}: the schedule is read in UTC; add the line CRON_TZ=UTC "
+                           f"(it says {tz or 'no CRON_TZ, i.e. the host local time'})")
