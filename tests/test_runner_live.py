@@ -25,7 +25,8 @@ from aurora.venue._market import synthetic_tape
 SYM = "BTCUSDT"
 
 
-def _run(settings: Settings, tmp_path: Path, mode: str, seconds: float) -> tuple[LiveResult, dict, list]:
+def _run(settings: Settings, tmp_path: Path, mode: str, seconds: float,
+         **runner: object) -> tuple[LiveResult, dict, list]:
     vs = venue_settings(settings)
     tape = synthetic_tape(SYM, 0.1, 5, vs.symbols[SYM].tick_size)
     cal = _artifact(tmp_path / "a.json", PLATT, tick=vs.symbols[SYM].tick_size,
@@ -34,7 +35,8 @@ def _run(settings: Settings, tmp_path: Path, mode: str, seconds: float) -> tuple
     async def go() -> tuple[LiveResult, list]:
         async with running_venue(vs, tape, speed=10.0) as (venue, hostport):
             gs = gateway_settings(settings, hostport)
-            gs = gs.model_copy(update={"runner": gs.runner.model_copy(update={"intent_interval_s": 0.2})})
+            gs = gs.model_copy(update={"runner": gs.runner.model_copy(update={"intent_interval_s": 0.2,
+                                                                              **runner})})
             events = event_log(gs, "runner")
             async with Gateway(gs, symbols=[SYM]) as gw:
                 res = await run_live(gs, cal, gw, SYM, mode=mode, seconds=seconds, events=events)
@@ -67,7 +69,8 @@ def test_paper_mode_decides_on_the_venue_feed(settings: Settings, tmp_path: Path
 
 
 def test_testnet_mode_places_orders_at_the_venue_once(settings: Settings, tmp_path: Path) -> None:
-    res, logs, at_venue = _run(settings, tmp_path, "testnet", 8.0)
+    # market entries: a post-only one may rest unfilled past these seconds (tests/test_post_only_venue.py)
+    res, logs, at_venue = _run(settings, tmp_path, "testnet", 8.0, entry_order="market")
     assert res.summary.quotes > 20
     success = logs["orders_success"]
     assert success, json.dumps(res.orders)
