@@ -188,8 +188,9 @@ def test_admin_checks_the_token_before_parsing_the_body(client: httpx.Client) ->
 def test_deny_answers_carry_both_expected_returns(client: httpx.Client) -> None:
     r = client.post("/pretrade/check", json={**PRETRADE, "e_pi_bps": 9.0}, headers=AUTH).json()
     assert r["allow"] is False and r["reasons"] == ["EPI_MISMATCH"]
-    # p 0.7, TP = SL = 10 bps, round trip costs 2 x (1 + 0.5): 7 - 3 - 3 = 1 bps
-    assert r["e_pi_bps"] == 9.0 and r["e_pi_bps_aurora"] == pytest.approx(1.0)
+    # p 0.7, TP = SL = 10 bps, round trip (configs/default.yaml) post-only entry 0.9 + market exit 1.8
+    # + slippage 0.5 = 3.2 bps: 7 - 3 - 3.2 = 0.8 bps
+    assert r["e_pi_bps"] == 9.0 and r["e_pi_bps_aurora"] == pytest.approx(0.8)
 
 
 def test_health_shows_no_absolute_path_after_a_failed_reload(tmp_path: Path) -> None:
