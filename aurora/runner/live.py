@@ -244,8 +244,13 @@ class LiveResult:
 
 
 async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: str, *, mode: str,
-                   seconds: float, events: EventLog, metrics: RunnerMetrics | None = None) -> LiveResult:
-    """Trade ``symbol`` in ``mode`` for ``seconds`` of wall time on the gateway's market data."""
+                   seconds: float, events: EventLog, metrics: RunnerMetrics | None = None,
+                   decision_lags: list[tuple[int, int]] | None = None) -> LiveResult:
+    """Trade ``symbol`` in ``mode`` for ``seconds`` of wall time on the gateway's market data.
+
+    ``decision_lags`` (``auroractl bench latency``) gets, for every quote decided on, the ns from
+    its receipt (the source's stamp, after ccxt parsed it) to the loop taking it up and to the
+    decision taken."""
     if mode not in MODES:
         raise ValueError(f"live mode must be one of {MODES}, got {mode!r}")
     if mode == "live" and live_refusals(settings):
@@ -304,8 +309,13 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
                     break
                 if ev[0] == CALL:
                     ev[1]()
-                else:
+                elif decision_lags is None:
                     runner.step(ev)
+                else:
+                    decided, t0 = runner.summary.evaluations, time.time_ns()
+                    runner.step(ev)
+                    if runner.summary.evaluations != decided:
+                        decision_lags.append((t0 - ev[1], time.time_ns() - ev[1]))
         if isinstance(gate, LoopGate):  # answers still in flight are handled: every intent is logged
             await gate.drain()
             while not source.queue.empty():
