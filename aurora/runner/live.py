@@ -133,9 +133,21 @@ class GatewaySource:
                 raise RuntimeError(f"a market stream of {self.symbol} failed: {exc!r}") from exc
             self.queue.put_nowait((CALL, fail))
 
+    def _tap(self, kind: str, market_id: str, raw: dict, state: str) -> None:
+        """Record the depth traffic ccxt builds this symbol's book from (see :class:`Recorder`)."""
+        rec = self.recorder
+        if rec is None or market_id != self.symbol:
+            return
+        if kind == "snapshot":
+            rec.snapshot(self.clock(), raw)
+        else:
+            rec.depth(self.clock(), raw, state)
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[asyncio.Queue[tuple]]:
         gw, sym = self.gw, self.symbol
+        if self.recorder is not None:
+            gw.tap_depth(self._tap)
         tasks = [asyncio.create_task(self._pump("trades", lambda: gw.watch_trades(sym))),
                  asyncio.create_task(self._pump("bbo", lambda: gw.watch_bbo(sym))),
                  asyncio.create_task(self._pump("book", lambda: gw.watch_order_book(sym, self.levels)))]
@@ -147,6 +159,8 @@ class GatewaySource:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.recorder is not None:
+                gw.tap_depth(None)
 
 
 class ShadowExecution:
