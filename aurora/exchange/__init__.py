@@ -38,7 +38,7 @@ from aurora.exchange._errors import (
     UnknownStateError,
     classify,
 )
-from aurora.exchange._exchange import override_urls
+from aurora.exchange._exchange import DepthTap, override_urls
 from aurora.exchange._filters import check_configured, filters_from_market, filters_from_settings, round_order
 from aurora.exchange._gateway import Gateway
 from aurora.exchange._retry import Backoff, RequestBarrier
@@ -53,6 +53,7 @@ __all__ = [
     "Bbo",
     "Book",
     "ClockSkewError",
+    "DepthTap",
     "DuplicateOrderError",
     "FatalError",
     "FilterRejectedError",

@@ -2,10 +2,12 @@
 pointed at Binance, the spot testnet (ccxt's sandbox mode) or the local venue (every URL of
 ``urls['api']`` with its scheme and host replaced, keys kept), chosen by ``exchange.target``.
 
-Two additions to ccxt, both at the transport: every REST request waits at the gateway's
-:class:`~aurora.exchange._retry.RequestBarrier` right before it is sent, and every error response
+Three additions to ccxt: every REST request waits at the gateway's
+:class:`~aurora.exchange._retry.RequestBarrier` right before it is sent; every error response
 keeps its HTTP status, Binance code and message and ``Retry-After`` on the exception (ccxt reads
-none of them back), after blocking the barrier on a 429 or 418.
+none of them back), after blocking the barrier on a 429 or 418; and the raw depth traffic ccxt
+builds its order books from (``@depth`` diffs, REST snapshots) can be tapped (:data:`DepthTap`), so
+a recording holds what the book was built from.
 """
 
 from __future__ import annotations
@@ -37,14 +39,39 @@ def override_urls(api: Any, base_url: str) -> Any:
     return swap(api) if isinstance(api, str) else api
 
 
+#: ``tap(kind, market_id, raw, state)``: ``kind`` ``depth`` (a diff as received) or ``snapshot``
+#: (the REST depth response); ``state`` of a diff: ``applied`` to the book at once, ``held`` by ccxt
+#: until the next snapshot (applied then if newer than it), or ``dropped`` (no book yet).
+DepthTap = Callable[[str, str, dict[str, Any], str], None]
+
+
 class BinanceWire(ccxt.pro.binance):
-    """``ccxt.pro.binance`` that waits at a request barrier and keeps error details."""
+    """``ccxt.pro.binance`` that waits at a request barrier, keeps error details and taps depth."""
 
     def __init__(self, config: dict[str, Any], barrier: RequestBarrier,
                  on_rate_limit: Callable[[int, float | None], None]) -> None:
         super().__init__(config)
         self.aurora_barrier = barrier
         self.aurora_on_rate_limit = on_rate_limit
+        self.aurora_depth_tap: DepthTap | None = None
+        # ccxt binds its implicit endpoints on the instance: the REST snapshot is tapped there
+        self.aurora_get_depth = self.publicGetDepth
+        self.publicGetDepth = self._tapped_depth
+
+    def handle_order_book(self, client, message):  # type: ignore[no-untyped-def]
+        tap = self.aurora_depth_tap
+        if tap is not None and isinstance(message, dict) and "s" in message:
+            ob = self.orderbooks.get(self.safe_market(message["s"], None, None, "spot")["symbol"])
+            tap("depth", message["s"], message,
+                "dropped" if ob is None else "held" if ob["nonce"] is None else "applied")
+        return super().handle_order_book(client, message)
+
+    async def _tapped_depth(self, params=None):  # type: ignore[no-untyped-def]
+        raw = await self.aurora_get_depth(params or {})
+        tap = self.aurora_depth_tap
+        if tap is not None and isinstance(raw, dict):
+            tap("snapshot", str((params or {}).get("symbol", "")), raw, "applied")
+        return raw
 
     async def fetch(self, url, method="GET", headers=None, body=None):  # type: ignore[no-untyped-def]
         await self.aurora_barrier.wait()

@@ -31,7 +31,7 @@ from aurora.exchange._errors import (
     UnknownStateError,
     classify,
 )
-from aurora.exchange._exchange import make_exchange
+from aurora.exchange._exchange import DepthTap, make_exchange
 from aurora.exchange._filters import check_configured, filters_from_market, filters_from_settings
 from aurora.exchange._retry import Backoff, Clock, RequestBarrier, Sleeper
 from aurora.exchange._streams import OrderFeed
@@ -301,6 +301,11 @@ class Gateway:
         """The order book after the next diff (``@depth@100ms`` chained on a REST snapshot; ccxt.pro
         resyncs on a sequence gap); the best ``depth`` levels a side (all when ``None``)."""
         return book(await self._stream(self.exchange.watch_order_book, self._sym(symbol)), depth)
+
+    def tap_depth(self, tap: DepthTap | None) -> None:
+        """Hand every raw ``@depth`` diff and REST depth snapshot ccxt builds order books from to
+        ``tap`` as it arrives (see :data:`~aurora.exchange._exchange.DepthTap`); None stops it."""
+        self.exchange.aurora_depth_tap = tap
 
     async def watch_orders(self, symbol: str | None = None) -> list[OrderReport]:
         """The next order updates (fills included) from the private stream, or, while it is

@@ -135,9 +135,21 @@ class GatewaySource:
                 raise RuntimeError(f"a market stream of {self.symbol} failed: {exc!r}") from exc
             self.queue.put_nowait((CALL, fail))
 
+    def _tap(self, kind: str, market_id: str, raw: dict, state: str) -> None:
+        """Record the depth traffic ccxt builds this symbol's book from (see :class:`Recorder`)."""
+        rec = self.recorder
+        if rec is None or market_id != self.symbol:
+            return
+        if kind == "snapshot":
+            rec.snapshot(self.clock(), raw)
+        else:
+            rec.depth(self.clock(), raw, state)
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[asyncio.Queue[tuple]]:
         gw, sym = self.gw, self.symbol
+        if self.recorder is not None:
+            gw.tap_depth(self._tap)
         tasks = [asyncio.create_task(self._pump("trades", lambda: gw.watch_trades(sym))),
                  asyncio.create_task(self._pump("bbo", lambda: gw.watch_bbo(sym))),
                  asyncio.create_task(self._pump("book", lambda: gw.watch_order_book(sym, self.levels)))]
@@ -149,6 +161,8 @@ class GatewaySource:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.recorder is not None:
+                gw.tap_depth(None)
 
 
 class ShadowExecution:
@@ -325,11 +339,16 @@ async def cancel_open_orders(gw: Gateway, symbol: str, run_id: str, events: Even
 
 async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: str, *, mode: str,
                    seconds: float, events: EventLog, metrics: RunnerMetrics | None = None,
-                   stop: asyncio.Event | None = None) -> LiveResult:
+                   stop: asyncio.Event | None = None,
+                   decision_lags: list[tuple[int, int]] | None = None) -> LiveResult:
     """Trade ``symbol`` in ``mode`` for ``seconds`` of wall time on the gateway's market data, or
     until ``stop`` is set (a signal): either way what is open is closed, this run's orders still
     open at the exchange are canceled (unless ``runner.cancel_on_stop`` is false) and the summary
-    is returned."""
+    is returned.
+
+    ``decision_lags`` (``auroractl bench latency``) gets, for every quote decided on, the ns from
+    its receipt (the source's stamp, after ccxt parsed it) to the loop taking it up and to the
+    decision taken."""
     if mode not in MODES:
         raise ValueError(f"live mode must be one of {MODES}, got {mode!r}")
     if mode == "live" and live_refusals(settings):
@@ -394,8 +413,13 @@ async def run_live(settings: Settings, cal: Calibration, gw: Gateway, symbol: st
                     break
                 if ev[0] == CALL:
                     ev[1]()
-                else:
+                elif decision_lags is None:
                     runner.step(ev)
+                else:
+                    decided, t0 = runner.summary.evaluations, time.time_ns()
+                    runner.step(ev)
+                    if runner.summary.evaluations != decided:
+                        decision_lags.append((t0 - ev[1], time.time_ns() - ev[1]))
             if watch is not None:
                 watch.cancel()
         if isinstance(gate, LoopGate):  # answers still in flight are handled: every intent is logged
