@@ -115,6 +115,12 @@ class SimExecution:
     def base_free(self) -> float:
         return self.model.balances()[self.spec.base].free
 
+    def quiet_until_ns(self) -> int | None:
+        """Market time before which no market event can complete an order (what :meth:`on_market`
+        looks at: the first pending order's due time); None when nothing is pending. The replay's
+        fast path runs the market up to it without calling this executor."""
+        return self.pending[0].due_ns if self.pending else None
+
     def _execute(self, order: Order, ts_ns: int) -> Execution:
         req = OrderRequest(order.client_order_id, self.spec.symbol, "BUY" if order.side > 0 else "SELL",
                            "MARKET", order.qty)

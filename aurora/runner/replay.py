@@ -63,8 +63,10 @@ def replay_run_id(symbol: str, start_ns: int, end_ns: int, cal: Calibration) -> 
 def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: str, *, start_ns: int,
                end_ns: int, events: EventLog,
                on_evaluation: Callable[[Evaluation], None] | None = None,
-               metrics: RunnerMetrics | None = None) -> ReplayResult:
-    """Replay ``[start_ns, end_ns)`` (receive time, ns) of ``symbol`` through the runner."""
+               metrics: RunnerMetrics | None = None, per_event: bool = False) -> ReplayResult:
+    """Replay ``[start_ns, end_ns)`` (receive time, ns) of ``symbol`` through the runner: its fast
+    path (:mod:`aurora.runner.fastpath`), or with ``per_event`` every event through
+    ``Runner.step`` as in live modes (the reference the fast path is tested against)."""
     spec = symbol_spec(settings, symbol)
     params = feature_params(cal, spec.tick_size)
     r = settings.runner
@@ -87,7 +89,7 @@ def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: s
                 replay_run_id=run_id, model_version=cal.model_version, gate="in_process" if in_process
                 else r.aurora_url)
     try:
-        summary = runner.run(source)
+        summary = runner.run(iter(source) if per_event else source.events())
     finally:
         gate.close()
     equity = gate.state.equity if isinstance(gate, InProcessGate) else None
