@@ -49,11 +49,24 @@ _vol_push = vol_push.py_func
 
 
 @nb.njit(cache=True)
-def _first_after(ts: np.ndarray, i: int, n: int, lim: int) -> int:
-    """First index from ``i`` (below ``n``) whose time is after ``lim``."""
+def _slide(ts: np.ndarray, r2: np.ndarray, n: int, added: int, first: int,  # noqa: PLR0917
+           lim: int, total: float) -> tuple[float, int]:
+    """The window's running sum ``total`` plus the terms ``[added, n)`` minus those from ``first``
+    up to the first one after ``lim``, and that one's index. Each group is summed on its own,
+    left to right, before it is added or taken out (as ``total += sum(new)`` would)."""
+    new = 0.0
+    for k in range(added, n):
+        new += r2[k]
+    total += new
+    i = first
     while i < n and ts[i] <= lim:
         i += 1
-    return i
+    if i > first:
+        gone = 0.0
+        for k in range(first, i):
+            gone += r2[k]
+        total -= gone
+    return total, i
 
 
 class RealizedVol:
@@ -113,17 +126,12 @@ class RealizedVol:
         """The volatility (bps) over ``(ts_ns − window_s, ts_ns]``; ``ts_ns`` not before the last
         quote added and never decreasing between calls."""
         n = self._n
-        r2 = self._r2
-        # summed as Python floats, in order: the same numbers whatever the buffer layout
-        self._sum += sum(r2[self._added:n].tolist())
-        self._added = n
         first = self._first
-        i = _first_after(self._ts, first, n, ts_ns - self._window_ns)
-        if i > first:
-            self._sum -= sum(r2[first:i].tolist())
-            self._dropped += i - first
+        self._sum, i = _slide(self._ts, self._r2, n, self._added, first, ts_ns - self._window_ns, self._sum)
+        self._added = n
+        self._dropped += i - first
         if self._dropped > n - i:
-            self._sum = math.fsum(r2[i:n].tolist())
+            self._sum = math.fsum(self._r2[i:n].tolist())
             self._dropped = 0
         self._first = i
         return math.sqrt(max(self._sum, 0.0))

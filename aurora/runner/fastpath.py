@@ -69,9 +69,9 @@ FAST = np.dtype([
 def _advance(  # noqa: PLR0917 (numba kernel: one pass, positional only)
     st: np.ndarray, windows: np.ndarray, q_ring: np.ndarray, t_ring: np.ndarray, mp_g: np.ndarray,
     weights: np.ndarray, out: np.ndarray, v_ts: np.ndarray, v_r2: np.ndarray, kind: np.ndarray,
-    row: np.ndarray, q_ts: np.ndarray, q_px: np.ndarray, t_ts: np.ndarray, t_val: np.ndarray,
-    b_ts: np.ndarray, b_bid: np.ndarray, b_ask: np.ndarray, b_sync: np.ndarray, fp: np.ndarray,
-    start: int, stop: int) -> int:
+    row: np.ndarray, q_ts: np.ndarray, q_bp: np.ndarray, q_bq: np.ndarray, q_ap: np.ndarray,
+    q_aq: np.ndarray, t_ts: np.ndarray, t_qty: np.ndarray, t_side: np.ndarray, b_ts: np.ndarray,
+    b_bid: np.ndarray, b_ask: np.ndarray, b_sync: np.ndarray, fp: np.ndarray, start: int, stop: int) -> int:
     """Events ``[start, stop)`` as ``Runner.step`` would do them, up to the first that needs
     Python; ``fp[0].i`` is where it stopped, the return value why (END, STOP, RING_FULL: grow the
     stream's rings, VOL_FULL: make room in the volatility buffer; then call again from there)."""
@@ -85,7 +85,7 @@ def _advance(  # noqa: PLR0917 (numba kernel: one pass, positional only)
             if ts >= f.exec_ns or ts >= f.eval_ns:
                 f.i = i
                 return STOP
-            bp, bq, ap, aq = q_px[r, 0], q_px[r, 1], q_px[r, 2], q_px[r, 3]
+            bp, bq, ap, aq = q_bp[r], q_bq[r], q_ap[r], q_aq[r]
             mark = bp if f.side > 0 else ap
             if f.watch and exit_code(f.side, f.stop_px, f.stop_code, f.take_profit_px, f.max_r_px,
                                      f.deadline_ns, ts, mark) != 0:
@@ -110,7 +110,7 @@ def _advance(  # noqa: PLR0917 (numba kernel: one pass, positional only)
             if t_ts[r] >= f.exec_ns:
                 f.i = i
                 return STOP
-            if _on_trade(st, windows, t_ring, t_ts[r], t_val[r, 0], t_val[r, 1]) < 0:
+            if _on_trade(st, windows, t_ring, t_ts[r], t_qty[r], float(t_side[r])) < 0:
                 f.i = i
                 return RING_FULL
         else:
@@ -134,32 +134,33 @@ def _kernel() -> Any:
     def arr(dtype: Any, ndim: int = 1) -> Any:
         return nb.typeof(np.zeros((1,) * ndim, dtype))
     sig = (arr(STATE), arr(WINDOW), arr(QUOTE_ENTRY), arr(TRADE_ENTRY), arr(_F), arr(_F), arr(_F), arr(_I),
-           arr(_F), arr(np.int8), arr(_I), arr(_I), arr(_F, 2), arr(_I), arr(_F, 2), arr(_I), arr(_F, 2),
-           arr(_F, 2), arr(np.bool_), arr(FAST), nb.int64, nb.int64)
+           arr(_F), arr(np.int8), arr(_I), arr(_I), arr(_F), arr(_F), arr(_F), arr(_F), arr(_I), arr(_F),
+           arr(np.int8), arr(_I), arr(_F, 2), arr(_F, 2), arr(np.bool_), arr(FAST), nb.int64, nb.int64)
     return _advance.compile(sig)
 
 
 class _Columns:
-    """The events' columns in the kernel's types (contiguous; empty ones when there is no book)."""
+    """The events' columns in the kernel's types: the tables' own arrays when they already are
+    (contiguous, no copy); empty ones when there is no book."""
 
     def __init__(self, ev: ReplayEvents, levels: int) -> None:
         q, t, b = ev.quotes, ev.trades, ev.book
-        self.kind = np.ascontiguousarray(ev.kind, dtype=np.int8)
-        self.row = np.ascontiguousarray(ev.row, dtype=np.int64)
-        self.q_ts = np.ascontiguousarray(q["ts_ns"], dtype=np.int64)
-        px = np.column_stack([q["bid_px"], q["bid_qty"], q["ask_px"], q["ask_qty"]])
-        self.q_px = np.ascontiguousarray(px, dtype=np.float64)
-        self.t_ts = np.ascontiguousarray(t["ts_ns"], dtype=np.int64)
-        self.t_val = np.ascontiguousarray(np.column_stack([t["qty"], t["side"]]), dtype=np.float64)
+
+        def c(a: np.ndarray, dtype: Any) -> np.ndarray:
+            return np.ascontiguousarray(a, dtype=dtype)
+        self.kind, self.row = c(ev.kind, np.int8), c(ev.row, np.int64)
+        self.q_ts = c(q["ts_ns"], np.int64)
+        self.q_bp, self.q_bq = c(q["bid_px"], np.float64), c(q["bid_qty"], np.float64)
+        self.q_ap, self.q_aq = c(q["ask_px"], np.float64), c(q["ask_qty"], np.float64)
+        self.t_ts, self.t_qty = c(t["ts_ns"], np.int64), c(t["qty"], np.float64)
+        self.t_side = c(t["side"], np.int8)
         if b is None:
             self.b_ts = np.zeros(0, np.int64)
             self.b_bid = self.b_ask = np.zeros((0, levels))
             self.b_sync = np.zeros(0, np.bool_)
-        else:
-            self.b_ts = np.ascontiguousarray(b["ts_ns"], dtype=np.int64)
-            self.b_bid = np.ascontiguousarray(b["bid_qty"][:, :levels], dtype=np.float64)
-            self.b_ask = np.ascontiguousarray(b["ask_qty"][:, :levels], dtype=np.float64)
-            self.b_sync = np.ascontiguousarray(b["in_sync"], dtype=np.bool_)
+        else:  # all levels: the book-top kernel reads the first ``levels`` (its weights)
+            self.b_ts, self.b_sync = c(b["ts_ns"], np.int64), c(b["in_sync"], np.bool_)
+            self.b_bid, self.b_ask = c(b["bid_qty"], np.float64), c(b["ask_qty"], np.float64)
 
 
 #: The control record as a tuple (one read or write of the record a kernel run: field by field
@@ -180,8 +181,8 @@ def run(runner: Runner, events: ReplayEvents) -> Summary:
         fp[0] = _load(runner, i, v_n, v_prev)
         st, windows, q_ring, t_ring, mp_g, weights, out = runner.features.arrays()
         why = kernel(st, windows, q_ring, t_ring, mp_g, weights, out, v_ts, v_r2, cols.kind, cols.row,
-                     cols.q_ts, cols.q_px, cols.t_ts, cols.t_val, cols.b_ts, cols.b_bid, cols.b_ask,
-                     cols.b_sync, fp, i, min(n, i + CHUNK))
+                     cols.q_ts, cols.q_bp, cols.q_bq, cols.q_ap, cols.q_aq, cols.t_ts, cols.t_qty,
+                     cols.t_side, cols.b_ts, cols.b_bid, cols.b_ask, cols.b_sync, fp, i, min(n, i + CHUNK))
         f = _Ctl._make(fp.tolist()[0])
         _store(runner, f, events, out, f.i - i)
         i = f.i

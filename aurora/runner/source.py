@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import numba as nb
 import numpy as np
 import pyarrow.compute as pc
 
@@ -140,12 +141,15 @@ class ReplayEvents:
     @classmethod
     def merge(cls, quotes: dict[str, np.ndarray], trades: dict[str, np.ndarray],
               book: dict[str, np.ndarray] | None) -> ReplayEvents:
-        """Interleave the tables by ``seq`` (each table's own order kept among equal ones)."""
-        parts = [quotes["seq"], trades["seq"]]
-        kinds = [np.full(quotes["seq"].size, QUOTE, np.int8), np.full(trades["seq"].size, TRADE, np.int8)]
-        if book is not None:
-            parts.append(book["seq"])
-            kinds.append(np.full(book["seq"].size, BOOK, np.int8))
+        """Interleave the tables by ``seq`` (on equal ones quotes, then trades, then book, each
+        table's own order kept: a stable sort of the three)."""
+        no_book = np.zeros(0, np.int64)
+        parts = [np.asarray(quotes["seq"], np.int64), np.asarray(trades["seq"], np.int64),
+                 no_book if book is None else np.asarray(book["seq"], np.int64)]
+        if all(p.size < 2 or bool((p[1:] >= p[:-1]).all()) for p in parts):
+            kind, row = _interleave(*parts)  # the usual case: each table in seq order already
+            return cls(kind, row, quotes, trades, book)
+        kinds = [np.full(p.size, k, np.int8) for p, k in zip(parts, (QUOTE, TRADE, BOOK), strict=True)]
         order = np.argsort(np.concatenate(parts), kind="stable")
         row = np.concatenate([np.arange(p.size, dtype=np.int64) for p in parts])
         return cls(np.concatenate(kinds)[order], row[order], quotes, trades, book)
@@ -186,6 +190,35 @@ class ReplayEvents:
                 yield (TRADE, *trades[r])
             else:
                 yield self.book_event(r)
+
+
+@nb.njit(cache=True)
+def _interleave(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(kind, row) of the stable sort of three ascending ``seq`` columns (0: ``a``, 1: ``b``, 2:
+    ``c``), merged in one pass: a day's ~10 M events, ~10× faster than ``argsort``."""
+    n = a.size + b.size + c.size
+    kind = np.empty(n, np.int8)
+    row = np.empty(n, np.int64)
+    i = j = k = 0
+    for m in range(n):
+        # take from the first table whose next seq is the smallest (ties: the earlier table)
+        take = 0 if i < a.size else (1 if j < b.size else 2)
+        if take == 0 and j < b.size and b[j] < a[i]:
+            take = 1
+        best = a[i] if take == 0 else (b[j] if take == 1 else c[k])
+        if take < 2 and k < c.size and c[k] < best:
+            take = 2
+        kind[m] = take
+        if take == 0:
+            row[m] = i
+            i += 1
+        elif take == 1:
+            row[m] = j
+            j += 1
+        else:
+            row[m] = k
+            k += 1
+    return kind, row
 
 
 def _iso(ts_ns: int) -> str:
