@@ -17,11 +17,16 @@ and stops *before* the first event that may need Python:
 
 That event goes through ``Runner.step``, the same code as in live modes, so decisions, orders and
 exits are made by one code path and the order logs are byte-identical to feeding every event to
-``step`` (tests/test_runner_fastpath.py). The kernel's state is the runner's own (the stream's
-arrays, the volatility buffer), written back before ``step`` runs.
+``step`` (``test_fast_path_*`` in tests/test_runner.py). The kernel's state is the runner's own
+(the stream's arrays, the volatility buffer), written back before ``step`` runs. An executor
+whose orders can complete on any event (e.g. a resting limit order) must say so through
+``quiet_until_ns()`` (the current time), and every event then goes through ``step``.
 
 Metrics: the heartbeat is sent after each kernel run that crossed a multiple of 256 events (a run
-is at most :data:`CHUNK` events), not exactly every 256th event.
+is at most :data:`CHUNK` events, ~10 ms), not exactly every 256th event.
+
+Figure (``auroractl bench replay --hours 24``, 12.35 M events, 76 k decisions, load 15 on 2
+cores): 1.38 M events per CPU second, vs ~0.3 M with every event through ``step``.
 """
 
 from __future__ import annotations
