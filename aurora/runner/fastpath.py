@@ -25,8 +25,8 @@ whose orders can complete on any event (e.g. a resting limit order) must say so 
 Metrics: the heartbeat is sent after each kernel run that crossed a multiple of 256 events (a run
 is at most :data:`CHUNK` events, ~10 ms), not exactly every 256th event.
 
-Figure (``auroractl bench replay --hours 24``, 12.35 M events, 76 k decisions, load 15 on 2
-cores): 1.38 M events per CPU second, vs ~0.3 M with every event through ``step``.
+Figure (``auroractl bench replay --hours 24``: 12.35 M events, 76 k decisions, on 2 cores at
+load 15–17): 1.1–1.4 M events per CPU second, vs 0.23 M with every event through ``step``.
 """
 
 from __future__ import annotations
