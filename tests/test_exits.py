@@ -5,14 +5,18 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aurora.core.exits import (
+    CODES,
     NS,
+    REASONS,
     ExitParams,
     ExitReason,
+    exit_code,
     exit_reason,
+    follow_stop,
     gain_bps,
     on_quote,
     open_position,
@@ -138,3 +142,23 @@ def test_invariants(params, steps, side):
             assert new is pos  # the exit is decided on the state before the quote
             break
         pos = new
+
+
+@settings(deadline=None)  # the first example compiles the helpers
+@given(params=params_st, steps=path_st, side=st.sampled_from([1, -1]))
+def test_compiled_rules_equal_the_per_quote_ones(params, steps, side):
+    """The numba-compiled helpers (the replay fast path's) give the plain-Python numbers exactly."""
+    pos = open_position(params, side, 100.0, 0)
+    best, stop, code = pos.best_px, pos.stop_px, CODES[pos.stop_reason]
+    mark = 100.0
+    for i, r in enumerate(steps, start=1):
+        ts = i * NS
+        mark = max(1e-6, mark * (1.0 + r))
+        got = exit_code(side, stop, code, pos.take_profit_px, pos.max_r_px, pos.deadline_ns, ts, mark)
+        pos, why = on_quote(pos, params, ts, mark)
+        assert REASONS[got] is why
+        if why is not None:
+            break
+        best, stop, code = follow_stop(side, pos.entry_px, pos.risk_px, best, stop, code, params.trail_bps,
+                                       params.breakeven_after_R, mark)
+        assert (best, stop, REASONS[code]) == (pos.best_px, pos.stop_px, pos.stop_reason)

@@ -1,9 +1,12 @@
-"""WiseScalp runner in replay mode: decisions equal research, replays are deterministic, no allow
-means no order, and every intent is logged exactly once."""
+"""WiseScalp runner in replay mode: decisions equal research, replays are deterministic, the fast
+path equals every event through ``Runner.step``, no allow means no order, and every intent is
+logged exactly once."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -29,12 +32,16 @@ from aurora.cli import main
 from aurora.config import Settings, load_settings
 from aurora.core.economics import costs_from_settings, e_pi_bps
 from aurora.core.features import FeatureParams
+from aurora.core.regime import RealizedVol
+from aurora.core.stream import StreamFeatures
 from aurora.events import event_log, read_events
+from aurora.runner import loop as loop_module
+from aurora.runner import replay as replay_module
 from aurora.runner.features import feature_params
 from aurora.runner.gate import GATE_UNAVAILABLE
 from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.replay import ReplayResult, run_replay
-from aurora.runner.source import last_quote_ns
+from aurora.runner.source import StoreReplay, last_quote_ns
 from aurora.runner.strategy import Evaluation
 from aurora.ticks.binance_ws import import_recordings
 from aurora.ticks.feature_table import feature_table
@@ -236,7 +243,8 @@ def test_replay_through_aurora_over_http(tmp_path: Path, synth_store: TickStore)
         cal = _artifact(tmp_path / "a.json", PLATT, created_at=now)
         end = last_quote_ns(synth_store, "binance", SYMBOL) + 1
         res = _replay(settings, cal, synth_store, end - 3 * 60 * NS, end)
-        aurora_events = list(read_events(server.events_path))
+    # read once Aurora has stopped: its event writer batches (``flush_s``) and drains on shutdown
+    aurora_events = list(read_events(server.events_path))
     recs = _order_records(settings.path(settings.logging.dir))
     entries = [r for r in recs["orders_success"] if r["leg"] == "entry"]
     assert entries and res.equity is None
@@ -266,3 +274,113 @@ def test_cli_run_replay(tmp_path: Path, synth_store: TickStore, capsys: pytest.C
     code = main(["--home", str(home), "run", "--symbol", SYMBOL, "--start", "2030-01-01T00:00:00Z",
                  "--minutes", "1", "--store", str(synth_store.root)])
     assert code == 2 and "no quotes of BTCUSDT" in capsys.readouterr().err
+
+
+# ---- the replay's fast path (aurora/runner/fastpath.py) against every event through Runner.step ----
+#: Exits that fire often (trailing, breakeven, take-profit, stop), an order latency spanning
+#: several events, no long cool-offs: many positions open across many quotes, many pending orders.
+ACTIVE = {"runner": {"intent_interval_s": 0.5, "latency_ms": 50.0},
+          "reward": {"trail_bps": 3.0, "breakeven_after_R": 0.5, "tp_pct": 0.05, "max_R": 2.5},
+          "risk": {"loss_streak": 1000, "sprt_cooloff_s": 5.0}}
+#: The defaults' exits (30 s time stops: each position open over thousands of quotes).
+QUIET = {"runner": {"intent_interval_s": 0.5, "latency_ms": 2.0}}
+
+
+def _envelope_free(path: Path) -> bytes:
+    """A log's bytes without each line's wall-clock ``ts`` (the envelope's first field)."""
+    return re.sub(rb'^\{"ts":"[^"]*",', b"{", path.read_bytes(), flags=re.MULTILINE) if path.exists() else b""
+
+
+def _fast_equals_per_event(tmp_path: Path, store: TickStore, cal: Calibration, start_ns: int, end_ns: int,
+                           overrides: dict) -> tuple[ReplayResult, list[float | None]]:
+    """Replay the window both ways; the order logs are byte-identical (but for the wall-clock ``ts``),
+    the summaries, decisions and counters equal. Returns the fast path's result and counters
+    (orders success, denied, failed; book re-syncs; position; decisions)."""
+    out = []
+    for path in ("fast", "per_event"):
+        home = tmp_path / path
+        (home / "configs").mkdir(parents=True)
+        (home / "configs" / "local.yaml").write_text(json.dumps(overrides))
+        settings = load_settings(home=home, env={})
+        seen: list[Evaluation] = []
+        metrics = RunnerMetrics()
+        events = event_log(settings, "runner", run_id="fastpath-parity")
+        try:
+            res = run_replay(settings, cal, store, SYMBOL, start_ns=start_ns, end_ns=end_ns, events=events,
+                             on_evaluation=seen.append, metrics=metrics, per_event=path == "per_event")
+        finally:
+            events.close()
+        logs = settings.path(settings.logging.dir)
+        sample = metrics.registry.get_sample_value
+        counters = [sample("wisescalp_orders_total", {"outcome": o}) for o in ("success", "denied", "failed")]
+        counters += [sample(name) for name in ("wisescalp_book_resyncs_total", "wisescalp_position_base",
+                                               "wisescalp_tick_to_decision_seconds_count")]
+        assert abs(sample("wisescalp_heartbeat_timestamp_seconds") - time.time()) < 60
+        out.append((res, {s: _envelope_free(logs / f"{s}.jsonl")
+                          for s in ("orders_success", "orders_failed", "orders_denied")},
+                    repr(seen), counters))
+    (fast, fast_logs, fast_seen, fast_counters), (step, step_logs, step_seen, step_counters) = out
+    assert fast_logs == step_logs
+    assert fast == step  # the summary (and run id, order and error counts, equity)
+    assert fast_seen == step_seen
+    assert fast_counters == step_counters
+    return fast, fast_counters
+
+
+@pytest.mark.parametrize("overrides", [ACTIVE, QUIET], ids=["active", "quiet"])
+def test_fast_path_equals_per_event_on_a_synthetic_day(tmp_path: Path, synth_store: TickStore,
+                                                       overrides: dict) -> None:
+    cal = _artifact(tmp_path / "a.json", PLATT)
+    end = last_quote_ns(synth_store, "binance", SYMBOL) + 1
+    res, _ = _fast_equals_per_event(tmp_path, synth_store, cal, end - 14 * 60 * NS, end, overrides)
+    assert res.summary.trades >= 3 and res.orders.get("denied", 0) > 0
+    if overrides is ACTIVE:
+        assert len(res.summary.exit_reasons) >= 3 and res.summary.trades >= 20
+    else:
+        assert res.summary.exit_reasons["time"] >= 2
+
+
+def test_fast_path_equals_per_event_on_real_recordings(tmp_path: Path, real_store: TickStore) -> None:
+    cal = _artifact(tmp_path / "a.json", PLATT, created_at="2024-08-08T00:00:00+00:00")  # fresh then
+    end = last_quote_ns(real_store, "binance", SYMBOL) + 1
+    first = real_store.read("bbo", "binance", SYMBOL, date(2024, 8, 8), date(2024, 8, 8), ["ts_ns"])
+    start = int(first.column("ts_ns")[0].as_py()) + 90 * NS
+    res, _ = _fast_equals_per_event(tmp_path, real_store, cal, start, end, ACTIVE)
+    assert res.summary.trades >= 3
+
+
+def test_fast_path_grows_its_buffers_as_the_per_event_path_does(tmp_path: Path, synth_store: TickStore,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny feature rings and volatility buffer: both paths grow them mid-run, with the same outcome
+    as the default sizes (the fast path's kernel stops at a full buffer and resumes)."""
+    cal = _artifact(tmp_path / "a.json", PLATT)
+    end = last_quote_ns(synth_store, "binance", SYMBOL) + 1
+    start = end - 3 * 60 * NS
+    default, _ = _fast_equals_per_event(tmp_path / "default", synth_store, cal, start, end, ACTIVE)
+    monkeypatch.setattr(replay_module, "StreamFeatures", functools.partial(StreamFeatures, capacity=16))
+    monkeypatch.setattr(loop_module, "RealizedVol", functools.partial(RealizedVol, capacity=16))
+    small, _ = _fast_equals_per_event(tmp_path / "small", synth_store, cal, start, end, ACTIVE)
+    assert small == default and small.summary.trades >= 3
+
+
+def test_fast_path_follows_the_book_out_of_sync_and_back(tmp_path: Path, synth_store: TickStore,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stretches of the depth replay marked out of sync (no levels, as after a gap): features,
+    slippage estimates, fills and the re-sync counter agree between the paths."""
+    read_book = StoreReplay._book
+
+    def gappy(self: StoreReplay, after_seq: int) -> dict[str, np.ndarray] | None:
+        book = read_book(self, after_seq)
+        assert book is not None
+        n = book["in_sync"].size
+        for lo in range(n // 10, n, n // 4):  # a few stretches of a tenth of the messages
+            book["in_sync"][lo:lo + n // 10] = False
+            for side in ("bid_px", "bid_qty", "ask_px", "ask_qty"):
+                book[side][lo:lo + n // 10] = np.nan
+        return book
+
+    monkeypatch.setattr(StoreReplay, "_book", gappy)
+    cal = _artifact(tmp_path / "a.json", PLATT)
+    end = last_quote_ns(synth_store, "binance", SYMBOL) + 1
+    res, counters = _fast_equals_per_event(tmp_path, synth_store, cal, end - 6 * 60 * NS, end, ACTIVE)
+    assert counters[3] is not None and counters[3] >= 3 and res.summary.trades >= 3

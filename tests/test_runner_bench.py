@@ -14,5 +14,6 @@ def test_bench_replay_runs(tmp_path: Path, capsys) -> None:
     assert code == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["events"] > 1000 and figures["replay_events_per_s"] > 0
+    assert figures["replay_cpu_events_per_s"] > 0
     assert 0 < figures["replay_vs_scan_ratio"] < 10
     assert figures["decisions"] > 0

@@ -17,6 +17,11 @@ for a short). Distances are in the direction of profit: ``gain = side·(mark −
 Each quote is checked against the state as it was *before* that quote (a resting stop is hit by
 the quote that crosses it), then the best mark and the stop move. When several exits trigger on
 one quote the reason reported is, in order: stop, take-profit, max_R, time.
+
+The two rules are scalar ``@nb.njit(inline="always")`` helpers (:func:`exit_code`,
+:func:`follow_stop`, reasons as integer codes, :data:`REASONS`): :func:`on_quote` calls them one
+quote at a time, and the replay's fast path (:mod:`aurora.runner.fastpath`) inlines them to run
+the machine over a stretch of quotes in one kernel, so both paths share one definition.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
+
+import numba as nb
 
 NS = 1_000_000_000
 
@@ -35,6 +42,16 @@ class ExitReason(StrEnum):
     TAKE_PROFIT = "take_profit"
     MAX_R = "max_r"
     TIME = "time"
+
+
+#: Exit reason by integer code, as the numba helpers return them (0: no exit).
+REASONS: tuple[ExitReason | None, ...] = (None, ExitReason.STOP, ExitReason.TRAILING_STOP,
+                                          ExitReason.BREAKEVEN, ExitReason.TAKE_PROFIT, ExitReason.MAX_R,
+                                          ExitReason.TIME)
+CODES: dict[ExitReason, int] = {r: i for i, r in enumerate(REASONS) if r is not None}
+_TRAILING_STOP, _BREAKEVEN, _TAKE_PROFIT, _MAX_R, _TIME = (
+    CODES[ExitReason.TRAILING_STOP], CODES[ExitReason.BREAKEVEN], CODES[ExitReason.TAKE_PROFIT],
+    CODES[ExitReason.MAX_R], CODES[ExitReason.TIME])
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,34 +105,56 @@ def open_position(params: ExitParams, side: int, entry_px: float, entry_ns: int)
     )
 
 
+@nb.njit(cache=True, inline="always")
+def exit_code(  # noqa: PLR0917 (numba helper: positional only)
+    side: int, stop_px: float, stop_code: int, take_profit_px: float, max_r_px: float, deadline_ns: int,
+    ts_ns: int, mark_px: float) -> int:
+    """:func:`exit_reason` on the state's numbers: the code (:data:`REASONS`) of the exit, 0 for none."""
+    if side * (mark_px - stop_px) <= 0.0:
+        return stop_code
+    if side * (mark_px - take_profit_px) >= 0.0:
+        return _TAKE_PROFIT
+    if side * (mark_px - max_r_px) >= 0.0:
+        return _MAX_R
+    if ts_ns >= deadline_ns:
+        return _TIME
+    return 0
+
+
+@nb.njit(cache=True, inline="always")
+def follow_stop(  # noqa: PLR0917 (numba helper: positional only)
+    side: int, entry_px: float, risk_px: float, best_px: float, stop_px: float, stop_code: int,
+    trail_bps: float, breakeven_after_R: float, mark_px: float) -> tuple[float, float, int]:
+    """:func:`follow` on the state's numbers: the new (best mark, stop, stop's reason code)."""
+    if not side * (mark_px - best_px) > 0.0:  # no new best (or NaN): nothing moves
+        return best_px, stop_px, stop_code
+    trail = mark_px * (1.0 - side * trail_bps / 1e4)
+    if side * (trail - stop_px) > 0.0:
+        stop_px, stop_code = trail, _TRAILING_STOP
+    if side * (mark_px - entry_px) >= breakeven_after_R * risk_px and side * (entry_px - stop_px) > 0.0:
+        stop_px, stop_code = entry_px, _BREAKEVEN
+    return mark_px, stop_px, stop_code
+
+
+# one quote at a time the plain-Python bodies run: numba's dispatch would cost more than they do
+_exit_code, _follow_stop = exit_code.py_func, follow_stop.py_func
+
+
 def exit_reason(pos: Position, ts_ns: int, mark_px: float) -> ExitReason | None:
     """Why the position must close on this quote (``mark_px`` the bid for a long, the ask for a
     short), or None to keep it open. A NaN mark (no quote on that side) only lets time expire."""
-    s = pos.side
-    if s * (mark_px - pos.stop_px) <= 0.0:
-        return pos.stop_reason
-    if s * (mark_px - pos.take_profit_px) >= 0.0:
-        return ExitReason.TAKE_PROFIT
-    if s * (mark_px - pos.max_r_px) >= 0.0:
-        return ExitReason.MAX_R
-    if ts_ns >= pos.deadline_ns:
-        return ExitReason.TIME
-    return None
+    return REASONS[_exit_code(pos.side, pos.stop_px, CODES[pos.stop_reason], pos.take_profit_px,
+                              pos.max_r_px, pos.deadline_ns, ts_ns, mark_px)]
 
 
 def follow(pos: Position, params: ExitParams, mark_px: float) -> Position:
     """Move the best mark and the stop after a quote (the trailing and breakeven rules)."""
-    s = pos.side
-    if not s * (mark_px - pos.best_px) > 0.0:  # no new best (or NaN): nothing moves
+    best, stop, code = _follow_stop(pos.side, pos.entry_px, pos.risk_px, pos.best_px, pos.stop_px,
+                                    CODES[pos.stop_reason], params.trail_bps, params.breakeven_after_R,
+                                    mark_px)
+    if best == pos.best_px:  # no new best: nothing moved
         return pos
-    stop, why = pos.stop_px, pos.stop_reason
-    trail = mark_px * (1.0 - s * params.trail_bps / 1e4)
-    if s * (trail - stop) > 0.0:
-        stop, why = trail, ExitReason.TRAILING_STOP
-    if (s * (mark_px - pos.entry_px) >= params.breakeven_after_R * pos.risk_px
-            and s * (pos.entry_px - stop) > 0.0):
-        stop, why = pos.entry_px, ExitReason.BREAKEVEN
-    return replace(pos, best_px=mark_px, stop_px=stop, stop_reason=why)
+    return replace(pos, best_px=best, stop_px=stop, stop_reason=REASONS[code])
 
 
 def on_quote(pos: Position, params: ExitParams, ts_ns: int,

@@ -303,14 +303,23 @@ class StreamFeatures:
         """Ring capacity (entries): grows to hold the longest window's events."""
         return int(self._state[0]["cap"])
 
-    def _grow(self) -> None:
+    def grow(self) -> None:
+        """Double the rings' capacity (a push returned −1: the windows hold more events)."""
         self._quotes, self._trades = _grow(self._state, self._windows, self._quotes, self._trades,
                                            self.capacity * 2)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                              np.ndarray]:
+        """(state, windows, quote ring, trade ring, micro-price table, obi weights, row buffer), for
+        a kernel that calls ``_on_bbo``/``_on_trade``/``_on_book_top`` itself (the replay's fast
+        path); the rings are new arrays after :meth:`grow`."""
+        return (self._state, self._windows, self._quotes, self._trades, self._mp_g, self._weights,
+                self._out)
 
     def on_trade(self, ts_ns: int, price: float, qty: float, side: int) -> None:
         """A trade: ``side`` +1 taker buy, −1 taker sell; ``price`` is not used by any feature."""
         while self._trade(self._state, self._windows, self._trades, ts_ns, qty, side) < 0:
-            self._grow()
+            self.grow()
 
     def on_book_top(self, bid_qty: np.ndarray, ask_qty: np.ndarray, in_sync: bool = True) -> None:
         """The rebuilt book's top level quantities (level 1 first) after a depth message."""
@@ -323,7 +332,7 @@ class StreamFeatures:
         """A best bid/offer update; returns the feature row (values in ``names`` order)."""
         while self._bbo(self._state, self._windows, self._quotes, self._trades, self._mp_g,
                         self._out, ts_ns, bid_px, bid_qty, ask_px, ask_qty) < 0:
-            self._grow()
+            self.grow()
         return self._out
 
     def feed(self, bbo: pd.DataFrame, trades: pd.DataFrame, tops: BookTops | None = None) -> pd.DataFrame:
@@ -361,7 +370,7 @@ class StreamFeatures:
                        top_sync, i, out, book_ok)
             if i >= kind.size:
                 break
-            self._grow()
+            self.grow()
         frame = pd.DataFrame({"ts_ns": b_ts, "update_id": bbo["update_id"].to_numpy(np.int64)})
         for c, name in enumerate(self.names):
             frame[name] = out[:, c]

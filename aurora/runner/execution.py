@@ -146,6 +146,15 @@ class SimExecution:
     def base_free(self) -> float:
         return self.model.balances()[self.spec.base].free
 
+    def quiet_until_ns(self) -> int | None:
+        """Market time before which no market event can complete an order (what :meth:`on_market`
+        and :meth:`on_trade` look at): the first pending order's due time, or 0 while an order rests
+        at the fill model (every quote and trade may fill it); None when nothing is pending. The
+        replay's fast path runs the market up to it without calling this executor."""
+        if not self.pending:
+            return None
+        return 0 if self._resting else self.pending[0].due_ns
+
     def _step(self, ts_ns: int, market: Market, *, end: bool) -> list[Execution]:
         self._record(self.model.on_book(ts_ns, *market.book()))
         out: list[Execution] = []

@@ -29,11 +29,12 @@ from aurora.core.regime import RealizedVol
 from aurora.core.risk import Request
 from aurora.core.sprt import after_gate, next_llr
 from aurora.core.stream import StreamFeatures
+from aurora.runner import fastpath
 from aurora.runner.execution import Execution, Executor, Market, Order
 from aurora.runner.gate import Gate, GateReply, GateRequest, TradeReport
 from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import DENIED, FAILED, SUCCESS, OrderLog
-from aurora.runner.source import BOOK, QUOTE, TRADE
+from aurora.runner.source import BOOK, QUOTE, TRADE, ReplayEvents
 from aurora.runner.strategy import Evaluation, Strategy
 
 
@@ -109,8 +110,14 @@ class Runner:
         self.stop: threading.Event | None = None
 
     # ---- the loop ------------------------------------------------------------------------------
-    def run(self, events: Iterable[tuple]) -> Summary:
-        """Every event through :meth:`step`, then :meth:`finish`."""
+    def run(self, events: Iterable[tuple] | ReplayEvents,
+            progress: Callable[[int, int], None] | None = None) -> Summary:
+        """Every event through :meth:`step`, then :meth:`finish`. A replay's columns
+        (:class:`ReplayEvents`) go through :func:`aurora.runner.fastpath.run`, which calls
+        :meth:`step` only for the events that may need it, with the same outcome (and tells
+        ``progress`` how far it has come)."""
+        if isinstance(events, ReplayEvents):
+            return fastpath.run(self, events, progress)
         step = self.step
         for ev in events:
             step(ev)

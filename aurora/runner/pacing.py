@@ -7,8 +7,8 @@ it, event ``e`` is released no earlier than ``wall0 + (ts_e − ts_first) / S`` 
 replay at speed 1 unfolds like the recorded session did and a dashboard watching the runner's
 metrics sees it happen. A slow consumer is never made slower: lateness is not paid back.
 
-:func:`reported` passes events through and, every few seconds of wall time, reports how far the
-replay has come in market time, so a long replay is not silent.
+:class:`Progress` reports, every few seconds of wall time, how far the replay has come in market
+time, so a long replay is not silent (:func:`reported` feeds it from an event iterator).
 """
 
 from __future__ import annotations
@@ -39,17 +39,29 @@ def paced(events: Iterable[tuple], speed: float, start_ns: int, *,
         yield ev
 
 
-def reported(events: Iterable[tuple], start_ns: int, end_ns: int, report: Callable[[str], None], *,
-             every_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> Iterator[tuple]:
-    """Yield ``events``; every ``every_s`` seconds of wall time, ``report`` a line such as
-    ``replay 40%: market 2024-08-08T23:12:05Z, 1,204,000 events``."""
-    next_at = clock() + every_s
-    span = max(end_ns - start_ns, 1)
+class Progress:
+    """Every ``every_s`` seconds of wall time, ``report`` a line such as
+    ``replay 40%: market 2024-08-08T23:12:05Z, 1,204,000 events`` when called with the events done
+    and the market time reached (the replay's fast path calls it once per kernel run)."""
+
+    def __init__(self, start_ns: int, end_ns: int, report: Callable[[str], None], *, every_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.start_ns, self.span = start_ns, max(end_ns - start_ns, 1)
+        self.report, self.every_s, self.clock = report, every_s, clock
+        self.next_at = clock() + every_s
+
+    def __call__(self, events: int, ts_ns: int) -> None:
+        if self.clock() >= self.next_at:
+            done = min(max((ts_ns - self.start_ns) / self.span, 0.0), 1.0)
+            when = datetime.fromtimestamp(ts_ns / NS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.report(f"replay {done:.0%}: market {when}, {events:,} events")
+            self.next_at = self.clock() + self.every_s
+
+
+def reported(events: Iterable[tuple], progress: Progress) -> Iterator[tuple]:
+    """Yield ``events``, telling ``progress`` how far they have come."""
     for n, ev in enumerate(events, 1):
         # the clock is read once per 1024 events: a per-event read would cost more than the rest
-        if not n & 1023 and clock() >= next_at:
-            done = min(max((ev[1] - start_ns) / span, 0.0), 1.0)
-            when = datetime.fromtimestamp(ev[1] / NS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            report(f"replay {done:.0%}: market {when}, {n:,} events")
-            next_at = clock() + every_s
+        if not n & 1023:
+            progress(n, ev[1])
         yield ev

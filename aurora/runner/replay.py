@@ -26,7 +26,7 @@ from aurora.runner.gate import HttpGate, InProcessGate
 from aurora.runner.loop import Runner, StopRequestedError, Summary
 from aurora.runner.metrics import RunnerMetrics
 from aurora.runner.orderlog import OrderLog
-from aurora.runner.pacing import paced, reported
+from aurora.runner.pacing import Progress, paced, reported
 from aurora.runner.source import SourceError, StoreReplay
 from aurora.runner.strategy import Evaluation, Strategy
 from aurora.ticks.store import TickStore
@@ -67,12 +67,16 @@ def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: s
                end_ns: int, events: EventLog,
                on_evaluation: Callable[[Evaluation], None] | None = None,
                metrics: RunnerMetrics | None = None, stop: threading.Event | None = None,
-               speed: float | None = None, progress: Callable[[str], None] | None = None) -> ReplayResult:
-    """Replay ``[start_ns, end_ns)`` (receive time, ns) of ``symbol`` through the runner, as fast
-    as possible, or at ``speed`` × market time (:func:`aurora.runner.pacing.paced`); ``progress``
-    gets a line every few seconds (:func:`aurora.runner.pacing.reported`). Setting ``stop`` (with
-    ``metrics``: it is checked at the heartbeat) ends the replay early: what is pending executes and
-    what is open closes at the last market, as at the end of the window."""
+               speed: float | None = None, progress: Callable[[str], None] | None = None,
+               per_event: bool = False) -> ReplayResult:
+    """Replay ``[start_ns, end_ns)`` (receive time, ns) of ``symbol`` through the runner: as fast
+    as possible through its fast path (:mod:`aurora.runner.fastpath`), or at ``speed`` × market
+    time (:func:`aurora.runner.pacing.paced`), or with ``per_event`` every event through
+    ``Runner.step`` as in live modes (the reference the fast path is tested against; a paced
+    replay takes this path too). ``progress`` gets a line every few seconds
+    (:class:`aurora.runner.pacing.Progress`). Setting ``stop`` (with ``metrics``: it is checked at
+    the heartbeat) ends the replay early: what is pending executes and what is open closes at the
+    last market, as at the end of the window."""
     spec = symbol_spec(settings, symbol)
     params = feature_params(cal, spec.tick_size)
     r = settings.runner
@@ -97,13 +101,17 @@ def run_replay(settings: Settings, cal: Calibration, store: TickStore, symbol: s
     runner.stop = stop
     stopped = False
     try:
-        events_in: Iterable[tuple] = source if speed is None else paced(source, speed, start_ns)
-        if progress is not None:
-            events_in = reported(events_in, start_ns, end_ns, progress)
+        report = Progress(start_ns, end_ns, progress) if progress is not None else None
+        per_event = per_event or speed is not None
         try:
-            summary = runner.run(events_in)
+            if per_event:
+                events_in: Iterable[tuple] = source if speed is None else paced(source, speed, start_ns)
+                summary = runner.run(events_in if report is None else reported(events_in, report))
+            else:
+                summary = runner.run(source.events(), report)
         except StopRequestedError:
-            runner.summary.events -= 1  # the heartbeat's event was counted, not processed
+            if per_event:
+                runner.summary.events -= 1  # the heartbeat's event was counted, not processed
             summary = runner.finish()
             stopped = True
     finally:

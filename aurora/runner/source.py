@@ -12,7 +12,9 @@ at the window's first quote sees the history a continuous reader would have (the
 context: the longest window or the impact window, plus the quote before it and every trade
 after that quote), and rebuilds the book the way the feature table does (from the start of the
 day before the window when that day is stored, else from the window's own day). Events before
-``start_ns`` are *warm-up*: the runner computes features on them but decides nothing.
+``start_ns`` are *warm-up*: the runner computes features on them but decides nothing. Its
+:meth:`StoreReplay.events` are the same events as columns (:class:`ReplayEvents`), which the
+runner's replay fast path (:mod:`aurora.runner.fastpath`) reads without making a tuple of each.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import numba as nb
 import numpy as np
 import pyarrow.compute as pc
 
@@ -98,7 +101,8 @@ class StoreReplay:
             keep = np.r_[before[-1:], keep]
         return {k: v[keep] for k, v in tops.items() if k != "result"}
 
-    def __iter__(self) -> Iterator[Event]:
+    def events(self) -> ReplayEvents:
+        """Read the window (and its warm-up) from the store."""
         first = utc_day(self.warm_ns)
         quotes = self._read("bbo", first, ["ts_ns", "seq", "update_id", "bid_px", "bid_qty", "ask_px",
                                            "ask_qty"])
@@ -114,35 +118,107 @@ class StoreReplay:
         trades = self._read("trades", first, ["ts_ns", "seq", "price", "qty", "side"])
         t_keep = (trades["seq"] >= seq0) & (trades["ts_ns"] < self.end_ns)
         trades = {k: v[t_keep] for k, v in trades.items()}
-        book = self._book(seq0)
-        yield from _merge(quotes, trades, book)
+        return ReplayEvents.merge(quotes, trades, self._book(seq0))
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events())
 
 
-def _merge(quotes: dict[str, np.ndarray], trades: dict[str, np.ndarray],
-           book: dict[str, np.ndarray] | None) -> Iterator[Event]:
-    parts = [quotes["seq"], trades["seq"]]
-    kinds = [np.full(quotes["seq"].size, QUOTE, np.int8), np.full(trades["seq"].size, TRADE, np.int8)]
-    if book is not None:
-        parts.append(book["seq"])
-        kinds.append(np.full(book["seq"].size, BOOK, np.int8))
-    seq = np.concatenate(parts)
-    kind = np.concatenate(kinds)
-    row = np.concatenate([np.arange(p.size) for p in parts])
-    order = np.argsort(seq, kind="stable")
-    q = list(zip(quotes["ts_ns"].tolist(), quotes["update_id"].tolist(), quotes["bid_px"].tolist(),
-                 quotes["bid_qty"].tolist(), quotes["ask_px"].tolist(), quotes["ask_qty"].tolist(),
-                 strict=True))
-    t = list(zip(trades["ts_ns"].tolist(), trades["price"].tolist(), trades["qty"].tolist(),
-                 trades["side"].tolist(), strict=True))
-    for k, r in zip(kind[order].tolist(), row[order].tolist(), strict=True):
+@dataclass(frozen=True)
+class ReplayEvents:
+    """A replay's events as columns: event ``i`` is of kind ``kind[i]`` and is row ``row[i]`` of
+    its table — ``quotes`` (``ts_ns``, ``update_id``, ``bid_px``, ``bid_qty``, ``ask_px``,
+    ``ask_qty``), ``trades`` (``ts_ns``, ``price``, ``qty``, ``side``) or ``book`` (``ts_ns``,
+    ``bid_px``/``bid_qty``/``ask_px``/``ask_qty`` of shape (messages, levels), ``in_sync``; None
+    without depth) — in arrival (``seq``) order. Iterating gives the event tuples."""
+
+    kind: np.ndarray  # int8: QUOTE, TRADE, BOOK
+    row: np.ndarray   # int64
+    quotes: dict[str, np.ndarray]
+    trades: dict[str, np.ndarray]
+    book: dict[str, np.ndarray] | None
+
+    @classmethod
+    def merge(cls, quotes: dict[str, np.ndarray], trades: dict[str, np.ndarray],
+              book: dict[str, np.ndarray] | None) -> ReplayEvents:
+        """Interleave the tables by ``seq`` (on equal ones quotes, then trades, then book, each
+        table's own order kept: a stable sort of the three)."""
+        no_book = np.zeros(0, np.int64)
+        parts = [np.asarray(quotes["seq"], np.int64), np.asarray(trades["seq"], np.int64),
+                 no_book if book is None else np.asarray(book["seq"], np.int64)]
+        if all(p.size < 2 or bool((p[1:] >= p[:-1]).all()) for p in parts):
+            kind, row = _interleave(*parts)  # the usual case: each table in seq order already
+            return cls(kind, row, quotes, trades, book)
+        kinds = [np.full(p.size, k, np.int8) for p, k in zip(parts, (QUOTE, TRADE, BOOK), strict=True)]
+        order = np.argsort(np.concatenate(parts), kind="stable")
+        row = np.concatenate([np.arange(p.size, dtype=np.int64) for p in parts])
+        return cls(np.concatenate(kinds)[order], row[order], quotes, trades, book)
+
+    def __len__(self) -> int:
+        return int(self.kind.size)
+
+    def event(self, i: int) -> Event:
+        """Event ``i`` as the tuple iteration gives."""
+        r = int(self.row[i])
+        k = int(self.kind[i])
         if k == QUOTE:
-            yield (QUOTE, *q[r])
-        elif k == TRADE:
-            yield (TRADE, *t[r])
+            q = self.quotes
+            return (QUOTE, int(q["ts_ns"][r]), int(q["update_id"][r]), float(q["bid_px"][r]),
+                    float(q["bid_qty"][r]), float(q["ask_px"][r]), float(q["ask_qty"][r]))
+        if k == TRADE:
+            t = self.trades
+            return (TRADE, int(t["ts_ns"][r]), float(t["price"][r]), float(t["qty"][r]), int(t["side"][r]))
+        return self.book_event(r)
+
+    def book_event(self, r: int) -> Event:
+        """Row ``r`` of the book table as its event tuple."""
+        b = self.book
+        assert b is not None
+        return (BOOK, int(b["ts_ns"][r]), b["bid_px"][r], b["bid_qty"][r], b["ask_px"][r], b["ask_qty"][r],
+                bool(b["in_sync"][r]))
+
+    def __iter__(self) -> Iterator[Event]:
+        q, t = self.quotes, self.trades
+        quotes = list(zip(q["ts_ns"].tolist(), q["update_id"].tolist(), q["bid_px"].tolist(),
+                          q["bid_qty"].tolist(), q["ask_px"].tolist(), q["ask_qty"].tolist(), strict=True))
+        trades = list(zip(t["ts_ns"].tolist(), t["price"].tolist(), t["qty"].tolist(), t["side"].tolist(),
+                          strict=True))
+        for k, r in zip(self.kind.tolist(), self.row.tolist(), strict=True):
+            if k == QUOTE:
+                yield (QUOTE, *quotes[r])
+            elif k == TRADE:
+                yield (TRADE, *trades[r])
+            else:
+                yield self.book_event(r)
+
+
+@nb.njit(cache=True)
+def _interleave(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(kind, row) of the stable sort of three ascending ``seq`` columns (0: ``a``, 1: ``b``, 2:
+    ``c``), merged in one pass: a day's ~10 M events, ~10× faster than ``argsort``."""
+    n = a.size + b.size + c.size
+    kind = np.empty(n, np.int8)
+    row = np.empty(n, np.int64)
+    i = j = k = 0
+    for m in range(n):
+        # take from the first table whose next seq is the smallest (ties: the earlier table)
+        take = 0 if i < a.size else (1 if j < b.size else 2)
+        if take == 0 and j < b.size and b[j] < a[i]:
+            take = 1
+        best = a[i] if take == 0 else (b[j] if take == 1 else c[k])
+        if take < 2 and k < c.size and c[k] < best:
+            take = 2
+        kind[m] = take
+        if take == 0:
+            row[m] = i
+            i += 1
+        elif take == 1:
+            row[m] = j
+            j += 1
         else:
-            assert book is not None
-            yield (BOOK, int(book["ts_ns"][r]), book["bid_px"][r], book["bid_qty"][r], book["ask_px"][r],
-                   book["ask_qty"][r], bool(book["in_sync"][r]))
+            row[m] = k
+            k += 1
+    return kind, row
 
 
 def _iso(ts_ns: int) -> str:
