@@ -44,6 +44,7 @@ from aurora.core.features import FeatureParams, infer_tick_size
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
 from aurora.ticks.feature_table import FeatureTableError, iter_feature_days
+from aurora.ticks.location import resolve
 from aurora.ticks.store import PART_FILE, TickStore, write_parquet_atomic
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def plan_days(  # noqa: PLR0917 (a run's whole description)
                 p = p.with_tick(infer_tick_size(quotes["bid_px"].to_numpy(),
                                                 quotes["ask_px"].to_numpy()))
                 del quotes
-            stream = Stream(str(store.root), exchange, symbol, end, p, labels, microprice, with_depth)
+            stream = Stream(store.uri, exchange, symbol, end, p, labels, microprice, with_depth)
             tasks += [DayTask(stream, d, days[k - 1] if k else None, k == len(days) - 1)
                       for k, d in enumerate(days)]
     return tasks
@@ -183,19 +184,24 @@ def run_day(task: DayTask, consume: Callable[..., Any], *args: Any) -> Any:
             close_stream()
 
 
-def partition_path(root: str | Path, task: DayTask) -> Path:
-    """``{root}/exchange={ex}/symbol={SYM}/date={YYYY-MM-DD}/part-0.parquet`` (the tick store's
-    hive layout)."""
+def partition_key(task: DayTask) -> str:
+    """``exchange={ex}/symbol={SYM}/date={YYYY-MM-DD}/part-0.parquet`` (the tick store's hive
+    layout), relative to a directory of feature partitions."""
     s = task.stream
-    return (Path(root) / f"exchange={s.exchange}" / f"symbol={s.symbol}"
-            / f"date={task.day.isoformat()}" / PART_FILE)
+    return f"exchange={s.exchange}/symbol={s.symbol}/date={task.day.isoformat()}/{PART_FILE}"
+
+
+def partition_path(root: str | Path, task: DayTask) -> Path:
+    """The day's partition file under a local ``root``."""
+    return Path(root) / partition_key(task)
 
 
 def write_partition(task: DayTask, frame: pd.DataFrame, root: str, codec: str) -> int:
-    """Consumer: write the day's frame to its partition under ``root`` atomically; its rows."""
-    path = partition_path(root, task)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), path, codec)
+    """Consumer: write the day's frame to its partition under ``root`` (a local path or a URI:
+    :mod:`aurora.ticks.location`) atomically; its rows."""
+    where = resolve(root)
+    write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), where,
+                         where.join(partition_key(task)), codec)
     return len(frame)
 
 

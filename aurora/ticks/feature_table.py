@@ -137,12 +137,12 @@ def _read_partition(store: TickStore, table: str, exchange: str, symbol: str, da
     """One day's partition as stored. The store keeps each partition sorted by (ts_ns, seq), so
     this skips :meth:`TickStore.read`'s merge-and-sort of a date range (≈ 2× the decode time on a
     10 M-row day); the feature kernels still refuse rows out of order."""
-    part = store.partition_dir(table, exchange, symbol, day)
-    files = sorted(str(f) for f in part.glob("*.parquet")) if part.is_dir() else []
+    files = store.partition_files(table, exchange, symbol, day)
     if not files:
         return store.read(table, exchange, symbol, day, day, columns)
     # the table's schema, not the file's: a column added since the file was written reads as null
-    return ds.dataset(files, schema=SCHEMAS[table], format="parquet").to_table(columns=columns)
+    return ds.dataset(files, schema=SCHEMAS[table], format="parquet",
+                      filesystem=store.filesystem).to_table(columns=columns)
 
 
 def _read_day(store: TickStore, exchange: str, symbol: str, day: date, with_depth: bool) -> _Day:
@@ -163,13 +163,14 @@ def _head(store: TickStore, exchange: str, symbol: str, day: date,
 
     A label's outcome is known (``label_complete``) when the data runs past its horizon, so the
     first quote after the horizon of the day's last event completes every label of the day."""
-    files = sorted(str(f) for f in store.partition_dir("bbo", exchange, symbol, day).glob("*.parquet"))
-    table = ds.dataset(files, format="parquet").to_table(
+    files = store.partition_files("bbo", exchange, symbol, day)
+    fs = store.filesystem
+    table = ds.dataset(files, format="parquet", filesystem=fs).to_table(
         columns=["ts_ns", "seq", "bid_px", "ask_px"], filter=ds.field("ts_ns") <= until_ns)
     cols = {name: table.column(name).to_numpy() for name in table.column_names}
     order = np.lexsort((cols.pop("seq"), cols["ts_ns"]))
     # partitions are stored sorted by ts_ns: a file's first row past the horizon is its earliest
-    after = [int(t[0]) for f in files if len(t := ds.dataset(f, format="parquet").head(
+    after = [int(t[0]) for f in files if len(t := ds.dataset(f, format="parquet", filesystem=fs).head(
         1, columns=["ts_ns"], filter=ds.field("ts_ns") > until_ns).column("ts_ns").to_numpy())]
     if after:
         data_end: int | None = min(after)
@@ -225,11 +226,11 @@ def _rows_from(store: TickStore, table: str, exchange: str, symbol: str, day: da
                columns: list[str], key: str, cut: Callable[[np.ndarray], int]) -> pa.Table:
     """The rows of one stored partition from row ``cut(partition[key])`` on (and possibly a few
     before it: whole row groups are read). Only ``key`` is decoded for the rest of the day."""
-    files = sorted(store.partition_dir(table, exchange, symbol, day).glob("*.parquet"))
+    files = store.partition_files(table, exchange, symbol, day)
     if len(files) != 1:  # not a partition written by the store: read it whole
         return _read_partition(store, table, exchange, symbol, day, columns=columns)
-    fragment = next(ds.dataset(str(files[0]), schema=SCHEMAS[table], format="parquet")
-                    .get_fragments())
+    fragment = next(ds.dataset(files[0], schema=SCHEMAS[table], format="parquet",
+                               filesystem=store.filesystem).get_fragments())
     first = cut(fragment.to_table(columns=[key]).column(key).to_numpy())
     groups, row = [], 0
     for rg in fragment.row_groups:
