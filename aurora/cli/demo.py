@@ -33,6 +33,7 @@ from aurora.pipeline.params import ParameterError
 from aurora.pipeline.plan import plan_run
 from aurora.runner.replay import run_replay
 from aurora.runner.source import SourceError
+from aurora.ticks.location import rooted
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import DEFAULT_START, synthesize_to_store
 
@@ -76,7 +77,7 @@ def _workspace(ctx: Context) -> Settings:
 def _synthesize(settings: Settings, args: argparse.Namespace, events: EventLog) -> tuple[date, date]:
     if not (0 < args.hours <= 24 * 31):
         raise CliError(f"--hours must be in (0, 744], got {args.hours}")
-    store = TickStore(settings.path(settings.storage.ticks_dir), settings.storage.parquet_codec)
+    store = TickStore(rooted(settings.storage.ticks_dir, settings.path), settings.storage.parquet_codec)
     start = DEFAULT_START.date()
     end = (DEFAULT_START + timedelta(hours=args.hours) - timedelta(microseconds=1)).date()
     have = set(store.dates("bbo", EXCHANGE, args.symbol))
@@ -117,7 +118,7 @@ def _replay(settings: Settings, args: argparse.Namespace, events: EventLog) -> N
     if not artifact_path.exists():
         raise CliError(f"no promoted artifact at {artifact_path}: calibration did not pass its gates")
     cal = load_artifact(artifact_path)
-    store = TickStore(settings.path(settings.storage.ticks_dir), settings.storage.parquet_codec)
+    store = TickStore(rooted(settings.storage.ticks_dir, settings.path), settings.storage.parquet_codec)
     end_ns = round((DEFAULT_START + timedelta(hours=args.hours)).timestamp() * NS)
     start_ns = end_ns - round(args.replay_hours * 3600 * NS)
     print(f"[3/3] replaying the last {args.replay_hours:g} h through the WiseScalp runner (model "

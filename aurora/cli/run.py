@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from aurora.cli.context import CliError, Context
 from aurora.core.features import NS
+from aurora.ticks.location import rooted
 from aurora.ticks.store import StoreError, TickStore
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def _handle(ctx: Context) -> int:
                            f"(runner.metrics_port): {exc.strerror or exc}") from None
     if args.mode != "replay":
         return _live(ctx, settings, cal, events, metrics)
-    store = TickStore(args.store or settings.path(settings.storage.ticks_dir))
+    store = TickStore(args.store or rooted(settings.storage.ticks_dir, settings.path))
     try:
         start, end = window(args, last_quote_ns(store, settings.runner.exchange, args.symbol))
         res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events,
