@@ -1,8 +1,9 @@
 """Features + labels over several synthetic days: the serial path vs Dask with 1 and N workers.
 
 Figures (wall seconds of one pass over ``--days`` days, one task per day, each day's frame
-computed and dropped on the worker; every worker is warmed up first — numba's cached kernels
-loaded, the page cache filled — so only the steady state is timed, as in ``bench features``):
+computed and dropped on the worker; every worker, and the serial path, is warmed up first —
+numba's cached kernels loaded, the page cache filled, the day-sized arrays faulted in (kept
+between passes) — so only the steady state is timed, as in ``bench features``):
 
 - ``serial_s``, ``serial_s_per_day``: :func:`aurora.ticks.fanout.run_days` without a client,
   i.e. today's serial path (one stream, no Dask).
@@ -44,6 +45,7 @@ from aurora.core.labels import LabelParams
 from aurora.ticks.fanout import (
     DaysFailedError,
     DayTask,
+    close_stream,
     local_cluster,
     plan_days,
     run_days,
@@ -105,7 +107,8 @@ def _cpu(client: Any) -> float:
 def _timed_pass(tasks: list[DayTask], client: Any) -> tuple[float, float]:
     """Wall and CPU seconds of one pass over ``tasks``."""
     cpu0, t0 = _cpu(client), time.perf_counter()
-    failed = [o for o in run_days(tasks, day_rows, client=client) if o.error is not None]
+    failed = [o for o in run_days(tasks, day_rows, client=client, keep_buffers=True)
+              if o.error is not None]
     if failed:
         raise DaysFailedError(failed, len(tasks))
     return time.perf_counter() - t0, _cpu(client) - cpu0
@@ -154,6 +157,7 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
                                    "loadavg_1m_before": round(os.getloadavg()[0], 2)}
         _timed_pass(tasks[:1], None)  # numba kernels loaded, page cache filled
         serial, serial_cpu = _fastest_pass(tasks, None, args.repeat)
+        close_stream()  # this process's day-sized arrays are not needed any more
         report(f"serial: {serial:.2f} s ({serial_cpu:.2f} CPU s) for {len(tasks)} day(s)")
         one, _, _, rss_one = _on_cluster(tasks, 1, memory_limit, args.repeat, report)
         many, many_cpu, noop_ms, rss_many = _on_cluster(tasks, args.workers, memory_limit,

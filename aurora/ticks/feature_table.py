@@ -313,6 +313,7 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
     *,
     keep_frames: bool = False,
     poison_released: bool = False,
+    buffers: DayBuffers | None = None,
 ) -> Iterator[tuple[date, pd.DataFrame]]:
     """Yield ``(day, feature frame)`` for every stored day of quotes in ``[start, end]``.
 
@@ -321,7 +322,9 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
     about one day's memory. Copy what you keep (``frame.copy()``, or rows taken by fancy
     indexing), or pass ``keep_frames=True`` to get frames that own their memory.
     ``poison_released`` (debugging, tests): released memory is filled with NaN / −1 / True, so
-    a consumer that holds a frame too long reads garbage at once."""
+    a consumer that holds a frame too long reads garbage at once. ``buffers``: take the day-sized
+    arrays from this pool and leave them in it, released, at the end (a caller that runs several
+    ranges one after another then faults in one day's memory once, not once a range)."""
     if start > end:
         raise FeatureTableError(f"start {start} is after end {end}")
     stored = store.dates("bbo", exchange, symbol)
@@ -331,7 +334,9 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
                                 f" (stored days: {', '.join(map(str, stored)) or 'none'})")
     stored_set = set(stored)
     context_ns = round(params.context_s * NS)
-    buffers = DayBuffers(reuse=not keep_frames, poison=poison_released)
+    owned = buffers is None
+    if buffers is None:
+        buffers = DayBuffers(reuse=not keep_frames, poison=poison_released)
     futures = exchange in FUTURES_EXCHANGES
     book = OrderBook(futures=futures)
     ctx: tuple[Columns, Columns] | None = None
@@ -391,7 +396,10 @@ def iter_feature_days(  # noqa: PLR0917 (the documented positional API)
             del frame
             buffers.release()  # the contract: the frame just yielded is no longer valid
     finally:
-        buffers.clear()
+        if owned:
+            buffers.clear()
+        else:
+            buffers.release()
 
 
 def feature_table(  # noqa: PLR0917 (the documented positional API)
