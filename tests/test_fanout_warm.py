@@ -12,6 +12,7 @@ import pytest
 
 from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
+from aurora.ticks.day_buffers import DayBuffers
 from aurora.ticks.feature_table import iter_feature_days
 from aurora.ticks.store import PART_FILE, TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
@@ -54,3 +55,21 @@ def test_a_run_starting_after_a_stored_day_equals_a_run_through_it(small_groups,
         pd.testing.assert_frame_equal(frame, through[day], check_exact=True)
     first = after[start]
     assert first["tfi_5s"].iloc[:3].notna().all() and first["book_ok"].all()
+
+
+def test_a_pool_of_arrays_kept_between_runs_changes_nothing(small_groups):
+    """A fan-out worker's next run of days reuses the arrays of its last (released memory
+    poisoned: a stale read shows as NaN / −1)."""
+    params, labels, last = FeatureParams(tick_size=0.01), LabelParams(horizon_s=30.0), date(2024, 1, 4)
+    pool = DayBuffers(poison=True)
+    for _ in iter_feature_days(small_groups, "binance", "BTCUSDT", DAY1, date(2024, 1, 2), params,
+                               labels, buffers=pool):
+        pass
+    assert pool.held_bytes > 0
+    again = {day: frame.copy() for day, frame in iter_feature_days(
+        small_groups, "binance", "BTCUSDT", date(2024, 1, 3), last, params, labels, buffers=pool)}
+    alone = dict(iter_feature_days(small_groups, "binance", "BTCUSDT", date(2024, 1, 3), last, params,
+                                   labels, keep_frames=True))
+    assert sorted(again) == sorted(alone) == [date(2024, 1, 3), last]
+    for day, frame in alone.items():
+        pd.testing.assert_frame_equal(again[day], frame, check_exact=True)

@@ -6,7 +6,8 @@ Each day is computed from its own partitions plus:
   extra quote before it for the first order-flow term and mid change, and every trade after
   that quote), so windows at the start of a day see exactly what a continuous run would;
 - the order book carried over from the previous day's depth replay (a day whose depth does not
-  start with a snapshot, at the start of a run, is warmed up by replaying the previous day);
+  start with a snapshot, at the start of a run, is warmed up by replaying the previous day; that
+  warm start reads only the previous day's depth and the row groups holding its tail);
 - with labels, the head of the next day (its quotes up to ``horizon_s`` after the day's last one,
   and the time of the first quote after that), so labels near midnight are not cut short.
   Labels are censored (``label_complete`` False) only where the stored data itself ends inside
