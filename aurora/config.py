@@ -72,7 +72,7 @@ class LoggingSettings(_Section):
 
 
 class StorageSettings(_Section):
-    ticks_dir: Path
+    ticks_dir: str  # a path under AURORA_HOME, or a URI (s3://, gs://, file://): aurora.ticks.location
     parquet_codec: Literal["snappy", "zstd", "gzip", "lz4", "none"]
     on_bad_input: Literal["skip", "error"]
     max_skip_events: int = Field(ge=0)

@@ -24,6 +24,7 @@ from aurora.cli.context import CliError, Context
 from aurora.ticks.binance_ws import FileImport, RecordingError, import_recordings
 from aurora.ticks.clock import TS_UNITS
 from aurora.ticks.formats import FormatError, detect_format
+from aurora.ticks.location import LocationError, rooted
 from aurora.ticks.schema import EXCHANGES, instrument_problem
 from aurora.ticks.store import StoreError, TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
@@ -105,8 +106,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _store(ctx: Context) -> TickStore:
-    root = ctx.settings.path(ctx.args.store or ctx.settings.storage.ticks_dir)
-    return TickStore(root, codec=ctx.settings.storage.parquet_codec)
+    root = rooted(ctx.args.store or ctx.settings.storage.ticks_dir, ctx.settings.path)
+    try:
+        return TickStore(root, codec=ctx.settings.storage.parquet_codec)
+    except LocationError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _symbol_exchange(ctx: Context) -> tuple[str, str]:
@@ -204,9 +208,9 @@ def _fit_like(ctx: Context, base: SynthParams, target: TickStore,
         source = LikeSource.parse(ctx.args.like)
     except SynthFitError as exc:
         raise CliError(str(exc)) from None
-    real_store = TickStore(ctx.settings.path(ctx.settings.storage.ticks_dir),
+    real_store = TickStore(rooted(ctx.settings.storage.ticks_dir, ctx.settings.path),
                            ctx.settings.storage.parquet_codec)
-    if (source.exchange, source.symbol) == written_as and real_store.root.resolve() == target.root.resolve():
+    if (source.exchange, source.symbol) == written_as and real_store.location.same(target.location):
         raise CliError(f"--like {ctx.args.like} would write synthetic data beside the real {source.symbol} "
                        "days in the same store; give --store DIR for the synthetic market, "
                        "or another --symbol")

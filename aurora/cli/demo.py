@@ -30,6 +30,7 @@ from aurora.events import EventLog, event_log
 from aurora.ops.prepare import PrepareError, calibrate, synthesize
 from aurora.runner.replay import run_replay
 from aurora.runner.source import SourceError
+from aurora.ticks.location import rooted
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import DEFAULT_START
 
@@ -102,7 +103,7 @@ def _replay(settings: Settings, args: argparse.Namespace, events: EventLog) -> N
     if not artifact_path.exists():
         raise CliError(f"no promoted artifact at {artifact_path}: calibration did not pass its gates")
     cal = load_artifact(artifact_path)
-    store = TickStore(settings.path(settings.storage.ticks_dir), settings.storage.parquet_codec)
+    store = TickStore(rooted(settings.storage.ticks_dir, settings.path), settings.storage.parquet_codec)
     end_ns = round((DEFAULT_START + timedelta(hours=args.hours)).timestamp() * NS)
     start_ns = end_ns - round(args.replay_hours * 3600 * NS)
     print(f"[3/3] replaying the last {args.replay_hours:g} h through the WiseScalp runner (model "

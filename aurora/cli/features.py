@@ -58,6 +58,7 @@ from aurora.ticks.fanout import (
     write_partition,
 )
 from aurora.ticks.feature_table import FeatureTableError, UnsyncedBook
+from aurora.ticks.location import LocationError, rooted
 from aurora.ticks.schema import EXCHANGES, instrument_problem
 from aurora.ticks.store import StoreError, TickStore
 
@@ -92,8 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="last UTC date, YYYY-MM-DD (inclusive); pairs with the --start in its place")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", type=Path, help="output file (.parquet or .csv) of one symbol")
-    out.add_argument("--out-dir", type=Path, metavar="DIR",
-                     help="Parquet partitions DIR/exchange=EX/symbol=SYM/date=YYYY-MM-DD/part-0.parquet")
+    out.add_argument("--out-dir", metavar="DIR",
+                     help="Parquet partitions DIR/exchange=EX/symbol=SYM/date=YYYY-MM-DD/part-0.parquet"
+                     " (a local path or a URI: s3://bucket/prefix, gs://…)")
     p.add_argument("--workers", type=int, default=1,
                    help="Dask LocalCluster worker processes (default 1: serial, Dask not started)")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -313,7 +315,10 @@ def _handle(ctx: Context) -> int:
         raise CliError(f"--out {out} holds one symbol; use --out-dir DIR for {', '.join(symbols)}")
     if out is not None and not out.parent.is_dir():
         raise CliError(f"--out {out}: directory {out.parent} does not exist")
-    store = TickStore(settings.path(args.store or settings.storage.ticks_dir))
+    try:
+        store = TickStore(rooted(args.store or settings.storage.ticks_dir, settings.path))
+    except LocationError as exc:
+        raise CliError(str(exc)) from None
     params, labels, source = _parameters(ctx, symbols)
     model = _microprice(args.microprice)
     for symbol in symbols:
@@ -323,7 +328,7 @@ def _handle(ctx: Context) -> int:
     try:
         tasks = plan_days(store, args.exchange, symbols, ranges, params, labels, model,
                           not args.no_depth)
-    except (FeatureTableError, StoreError) as exc:
+    except (FeatureTableError, StoreError, LocationError) as exc:
         raise CliError(str(exc)) from None
     progress = Progress(len(tasks), lambda line: print(line, file=sys.stderr, flush=True), "features")
     tally = _Tally()

@@ -94,11 +94,12 @@ def _say(line: str) -> None:
 def _prepare_replay(ctx: Context, symbol: str) -> None:
     """Synthesise a market when the store has none of ``symbol``; calibrate when there is no artifact."""
     from aurora.ops.prepare import PrepareError, calibrate, synth_window, synthesize
+    from aurora.ticks.location import rooted
     from aurora.ticks.store import TickStore
 
     settings = ctx.settings
     exchange = settings.runner.exchange
-    store = TickStore(settings.path(settings.storage.ticks_dir), settings.storage.parquet_codec)
+    store = TickStore(rooted(settings.storage.ticks_dir, settings.path), settings.storage.parquet_codec)
     window: dict[str, str] = {}
     events = ctx.events("one-click")
     try:

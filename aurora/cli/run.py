@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from aurora.cli.context import CliError, Context
 from aurora.core.features import NS
+from aurora.ticks.location import rooted
 from aurora.ticks.store import StoreError, TickStore
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ def _replay(ctx: Context, settings: Settings, cal: Calibration, events: EventLog
     from aurora.runner.source import SourceError, last_quote_ns
 
     args = ctx.args
-    store = TickStore(args.store or settings.path(settings.storage.ticks_dir))
+    store = TickStore(args.store or rooted(settings.storage.ticks_dir, settings.path))
     try:
         start, end = window(args, last_quote_ns(store, settings.runner.exchange, args.symbol))
         res = run_replay(settings, cal, store, args.symbol, start_ns=start, end_ns=end, events=events,

@@ -29,6 +29,7 @@ from aurora.exchange import BadRequestError, Gateway, GatewayError
 from aurora.runner.features import feature_params
 from aurora.runner.live import live_refusals
 from aurora.runner.source import SourceError, last_quote_ns
+from aurora.ticks.location import is_uri, rooted
 from aurora.ticks.store import TickStore
 
 MODES = ("replay", "shadow", "paper", "testnet", "live")
@@ -91,7 +92,7 @@ def artifact_check(settings: Settings, symbol: str, now_s: float | None = None) 
 
 
 def data_check(settings: Settings, symbol: str) -> Check:
-    store = TickStore(settings.path(settings.storage.ticks_dir))
+    store = TickStore(rooted(settings.storage.ticks_dir, settings.path))
     exchange = settings.runner.exchange
     try:
         last = last_quote_ns(store, exchange, symbol)
@@ -152,7 +153,9 @@ def live_check(settings: Settings) -> Check:
 
 def disk_check(settings: Settings) -> Check:
     need_mb = settings.ops.min_free_disk_mb
-    where = _existing(settings.path(settings.storage.ticks_dir))
+    # object storage has no local disk to fill: then the logs' disk is the one checked
+    data = settings.logging.dir if is_uri(settings.storage.ticks_dir) else settings.storage.ticks_dir
+    where = _existing(settings.path(data))
     free_mb = shutil.disk_usage(where).free / 2**20
     if free_mb < need_mb:
         return Check("disk space", False, f"{free_mb:,.0f} MB free at {where}, under ops.min_free_disk_mb "
@@ -169,8 +172,10 @@ def _existing(path: Path) -> Path:
 
 def writable_checks(settings: Settings, mode: str) -> list[Check]:
     r = settings.runner
-    dirs = [("logging.dir", settings.logging.dir), ("storage.ticks_dir", settings.storage.ticks_dir),
+    dirs = [("logging.dir", settings.logging.dir),
             ("api.state_db (its dir)", Path(settings.api.state_db).parent)]
+    if not is_uri(settings.storage.ticks_dir):  # object storage is written by its own upload rules
+        dirs.insert(1, ("storage.ticks_dir", settings.storage.ticks_dir))
     if mode in ("testnet", "live"):
         dirs.append(("runner.journal_dir", r.journal_dir))
     if mode in LIVE_DATA and r.record_dir is not None:

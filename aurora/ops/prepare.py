@@ -16,6 +16,7 @@ from aurora.pipeline.execute import PipelineError, run_pipeline
 from aurora.pipeline.lock import PipelineLockedError
 from aurora.pipeline.params import ParameterError
 from aurora.pipeline.plan import plan_run
+from aurora.ticks.location import rooted
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import DEFAULT_START, synthesize_to_store
 
@@ -39,7 +40,7 @@ def synthesize(settings: Settings, exchange: str, symbol: str, *, hours: float, 
     days are already there); returns its first and last UTC day."""
     if not (0 < hours <= 24 * 31):
         raise PrepareError(f"synthetic hours must be in (0, 744], got {hours}")
-    store = TickStore(settings.path(settings.storage.ticks_dir), settings.storage.parquet_codec)
+    store = TickStore(rooted(settings.storage.ticks_dir, settings.path), settings.storage.parquet_codec)
     start, end = synth_window(hours)
     have = set(store.dates("bbo", exchange, symbol))
     wanted = {start + timedelta(days=i) for i in range((end - start).days + 1)}

@@ -26,6 +26,7 @@ from aurora.config import PACKAGED_DEFAULTS, Settings, load_settings
 from aurora.core.features import FeatureParams
 from aurora.pipeline.dataset import first_day_tick
 from aurora.pipeline.params import NOTEBOOKS, NotebookParams, ParameterError
+from aurora.ticks.location import rooted
 from aurora.ticks.store import TickStore
 
 REPO_ROOT = PACKAGED_DEFAULTS.parent.parent
@@ -74,7 +75,7 @@ def settings_defaults(settings: Settings) -> dict[str, Any]:
     features = feature_params_document(FeatureParams.from_settings(settings.features))
     del features["tick_size"]
     return {
-        "store": str(settings.path(settings.storage.ticks_dir)),
+        "store": str(rooted(settings.storage.ticks_dir, settings.path)),
         **features,
         "tp_bps": lab.tp_bps, "sl_bps": lab.sl_bps, "horizon_s": lab.horizon_s,
         "embargo_s": lab.embargo_s, "fee_bps": c.fee_bps, "slippage_bps": c.slippage_bps,

@@ -13,13 +13,15 @@ serial path, nothing of Dask imported), or on a Dask cluster (:func:`dask_client
 :class:`Outcome` as it completes. A failed day is an outcome naming its symbol and date; the other
 days still run.
 
-Speed: a day computed alone pays for reading and replaying the previous day (its warm start) and
-for faulting in fresh day-sized arrays, about as much again as the day itself. So each worker
+Speed: a day computed alone pays for its warm start (the previous day's tail and depth replay)
+and for faulting in fresh day-sized arrays (about half a day's computation). So each worker
 thread keeps the stream it computed last open and continues it when its next task is that
 stream's next day, and the driver hands each worker a contiguous run of days (a loose
-restriction: an idle worker may still steal). Where a task lands changes only the speed: a day
-computed alone equals the same day computed within a stream, bit for bit (tests/test_fanout.py);
-the tick size is fixed once per range from its first day, as the serial path does.
+restriction: an idle worker may still steal); a worker thread also keeps its day-sized arrays
+between streams of one symbol (a worker holds about one day's memory while idle). Where a task
+lands changes only the speed: a day computed alone equals the same day computed within a stream,
+bit for bit (tests/test_fanout.py); the tick size is fixed once per range from its first day, as
+the serial path does.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ import pyarrow as pa
 from aurora.core.features import FeatureParams, infer_tick_size
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
+from aurora.ticks.day_buffers import DayBuffers
 from aurora.ticks.feature_table import FeatureTableError, iter_feature_days
+from aurora.ticks.location import resolve
 from aurora.ticks.store import PART_FILE, TickStore, write_parquet_atomic
 
 if TYPE_CHECKING:
@@ -125,7 +129,7 @@ def plan_days(  # noqa: PLR0917 (a run's whole description)
                 p = p.with_tick(infer_tick_size(quotes["bid_px"].to_numpy(),
                                                 quotes["ask_px"].to_numpy()))
                 del quotes
-            stream = Stream(str(store.root), exchange, symbol, end, p, labels, microprice, with_depth)
+            stream = Stream(store.uri, exchange, symbol, end, p, labels, microprice, with_depth)
             tasks += [DayTask(stream, d, days[k - 1] if k else None, k == len(days) - 1)
                       for k, d in enumerate(days)]
     return tasks
@@ -139,25 +143,35 @@ class _OpenStream(threading.local):
     stream: Stream | None = None
     last: date | None = None
     days: Iterator[tuple[date, pd.DataFrame]] | None = None
+    buffers: DayBuffers | None = None  # day-sized arrays, kept between streams of one symbol
+    owner: tuple[str, str, str] | None = None  # (store, exchange, symbol) that sized them
 
 
 _OPEN = _OpenStream()
 
 
-def close_stream() -> None:
-    """Let go of this thread's open stream (its day-sized arrays are freed)."""
+def close_stream(keep_buffers: bool = False) -> None:
+    """Let go of this thread's open stream; its day-sized arrays are freed unless
+    ``keep_buffers`` (then the thread's next stream of the same symbol reuses them)."""
     days, _OPEN.days, _OPEN.stream, _OPEN.last = _OPEN.days, None, None, None
     if days is not None:
         days.close()  # type: ignore[attr-defined]
+    if not keep_buffers:
+        _OPEN.buffers = _OPEN.owner = None
 
 
 def _day_frame(task: DayTask) -> pd.DataFrame:
     o = _OPEN
     if o.days is None or o.stream != task.stream or o.last is None or o.last != task.prev:
-        close_stream()
         s = task.stream
+        owner = (s.store, s.exchange, s.symbol)
+        # another symbol's days differ in size: its arrays would mostly sit unused
+        close_stream(keep_buffers=o.owner == owner)
+        if o.buffers is None:
+            o.buffers, o.owner = DayBuffers(), owner
         o.days = iter_feature_days(TickStore(s.store), s.exchange, s.symbol, task.day, s.end,
-                                   s.params, s.labels, s.microprice, s.with_depth)
+                                   s.params, s.labels, s.microprice, s.with_depth,
+                                   buffers=o.buffers)
         o.stream = s
     try:
         day, frame = next(o.days, (None, None))
@@ -180,22 +194,27 @@ def run_day(task: DayTask, consume: Callable[..., Any], *args: Any) -> Any:
     finally:
         del frame  # the stream reuses the day's arrays for its next day
         if task.close_after:
-            close_stream()
+            close_stream(keep_buffers=True)
+
+
+def partition_key(task: DayTask) -> str:
+    """``exchange={ex}/symbol={SYM}/date={YYYY-MM-DD}/part-0.parquet`` (the tick store's hive
+    layout), relative to a directory of feature partitions."""
+    s = task.stream
+    return f"exchange={s.exchange}/symbol={s.symbol}/date={task.day.isoformat()}/{PART_FILE}"
 
 
 def partition_path(root: str | Path, task: DayTask) -> Path:
-    """``{root}/exchange={ex}/symbol={SYM}/date={YYYY-MM-DD}/part-0.parquet`` (the tick store's
-    hive layout)."""
-    s = task.stream
-    return (Path(root) / f"exchange={s.exchange}" / f"symbol={s.symbol}"
-            / f"date={task.day.isoformat()}" / PART_FILE)
+    """The day's partition file under a local ``root``."""
+    return Path(root) / partition_key(task)
 
 
 def write_partition(task: DayTask, frame: pd.DataFrame, root: str, codec: str) -> int:
-    """Consumer: write the day's frame to its partition under ``root`` atomically; its rows."""
-    path = partition_path(root, task)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), path, codec)
+    """Consumer: write the day's frame to its partition under ``root`` (a local path or a URI:
+    :mod:`aurora.ticks.location`) atomically; its rows."""
+    where = resolve(root)
+    write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), where,
+                         where.join(partition_key(task)), codec)
     return len(frame)
 
 
@@ -284,9 +303,12 @@ def _error(exc: BaseException) -> str:
 
 
 def run_days(tasks: Sequence[DayTask], consume: Callable[..., Any], *args: Any,
-             client: Client | None = None) -> Iterator[Outcome]:
+             client: Client | None = None, keep_buffers: bool = False) -> Iterator[Outcome]:
     """Run every task, ``consume(task, frame, *args)`` beside it, and yield its outcome as it
-    completes. ``consume`` must be a module-level function (it is pickled to the workers)."""
+    completes. ``consume`` must be a module-level function (it is pickled to the workers).
+
+    Serially, this thread's day-sized arrays are freed at the end unless ``keep_buffers`` (a
+    caller running several passes over one symbol); workers keep theirs between tasks."""
     if client is None:
         try:
             for t in tasks:
@@ -295,7 +317,7 @@ def run_days(tasks: Sequence[DayTask], consume: Callable[..., Any], *args: Any,
                 except Exception as exc:  # a failed day is reported; the others still run
                     yield Outcome(t, error=_error(exc))
         finally:
-            close_stream()
+            close_stream(keep_buffers)
         return
     from distributed import as_completed
 

@@ -10,12 +10,20 @@ Writes are idempotent and atomic:
   natural key (:data:`NATURAL_KEYS`), keeping the row already stored. Re-writing the same rows is a
   no-op; rows are never dropped except as duplicates of a stored row.
 * Serialised: concurrent writers (threads or processes) of one partition take turns under a
-  file lock (``.lock`` in the partition directory), so neither can drop the other's rows.
+  file lock (``.lock`` in the partition directory), so neither can drop the other's rows. Object
+  storage has no locks: there, one writer per partition at a time (readers are always safe).
 * Atomic: the merged partition is written to a hidden temporary file in the same directory
   (``.tmp-*``; ``pyarrow.dataset`` ignores names starting with ``.``), fsynced and renamed over
-  ``part-0.parquet``. A crash leaves either the old file or the new one, never a torn file.
+  ``part-0.parquet``; on object storage it is uploaded as one object, which appears only once
+  complete (:mod:`aurora.ticks.location`). A crash leaves either the old file or the new one,
+  never a torn file.
   A write spanning several dates commits them one partition at a time; after a failure the
   dates already committed are complete, and repeating the write finishes the rest (idempotent).
+
+Root: a local path (a shared filesystem mounted on every machine is one) or a URI resolved by
+``pyarrow.fs`` — ``s3://bucket/prefix``, ``gs://bucket/prefix``, ``file:///abs/path`` — so Dask
+workers on other machines read the same store (:mod:`aurora.ticks.location`: credentials from the
+environment only).
 
 Natural keys (what makes two rows "the same event"):
 
@@ -39,8 +47,6 @@ symbol records what its quantities mean in ``{root}/_instruments/{exchange}/{SYM
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -50,9 +56,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from filelock import FileLock
 
+from aurora.ticks.location import Location, resolve, write_atomic, write_bytes_atomic
 from aurora.ticks.schema import EXCHANGES, SCHEMAS, instrument, instrument_problem
 
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
@@ -176,32 +184,32 @@ def check_clock(table: str, data: pa.Table, origin: Origin | None = None, today:
         "--ts-unit ns|us|ms")
 
 
-def write_parquet_atomic(data: pa.Table, target: Path, codec: str) -> None:
-    """Write ``data`` to ``target`` all or nothing: a hidden temporary file in the same directory
-    (``pyarrow.dataset`` skips names starting with ``.``), fsynced, renamed over ``target``, and
-    the directory fsynced. ``codec`` is a Parquet codec or ``"none"``."""
-    tmp = target.parent / f".tmp-{uuid.uuid4().hex}.parquet"
-    try:
-        pq.write_table(data, tmp, compression=None if codec == "none" else codec,
-                       row_group_size=1_000_000)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+def write_parquet_atomic(data: pa.Table, where: Location, path: str, codec: str) -> None:
+    """Write ``data`` to ``path`` on ``where`` all or nothing (:func:`~aurora.ticks.location.
+    write_atomic`: a temporary file renamed over it, or one upload). ``codec`` is a Parquet codec
+    or ``"none"``."""
+    write_atomic(where, path, lambda out: pq.write_table(
+        data, out, compression=None if codec == "none" else codec, row_group_size=1_000_000))
 
 
 class TickStore:
-    """Read and write the tick tables under ``root`` (usually ``settings.storage.ticks_dir``)."""
+    """Read and write the tick tables under ``root`` (usually ``settings.storage.ticks_dir``): a
+    local path or a URI (see the module doc). ``root`` is a :class:`~pathlib.Path` for a local
+    store, else the URI as given; ``location`` resolves it."""
 
     def __init__(self, root: Path | str, codec: str = "snappy") -> None:
-        self.root = Path(root)
+        self.location = resolve(root)
+        self.root: Path | str = self.location.text if not self.location.local else Path(root)
         self.codec = codec
+
+    @property
+    def uri(self) -> str:
+        """The root as a string another process (a Dask worker) opens again."""
+        return str(self.root)
+
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        return self.location.fs
 
     # ---- paths -------------------------------------------------------------------------------
     @staticmethod
@@ -214,12 +222,29 @@ class TickStore:
         if problem:
             raise StoreError(problem)
 
-    def symbol_dir(self, table: str, exchange: str, symbol: str) -> Path:
+    def _symbol_path(self, table: str, exchange: str, symbol: str) -> str:
         self._check(table, exchange, symbol)
-        return self.root / table / f"exchange={exchange}" / f"symbol={symbol}"
+        return self.location.join(table, f"exchange={exchange}", f"symbol={symbol}")
+
+    def partition_path(self, table: str, exchange: str, symbol: str, day: date) -> str:
+        """The partition's directory on :attr:`filesystem`."""
+        return f"{self._symbol_path(table, exchange, symbol)}/date={day.isoformat()}"
+
+    def partition_files(self, table: str, exchange: str, symbol: str, day: date) -> list[str]:
+        """The partition's Parquet files on :attr:`filesystem` (hidden temporary files skipped)."""
+        return self.location.files(self.partition_path(table, exchange, symbol, day))
+
+    def _local(self, path: str) -> Path:
+        if not self.location.local:
+            raise StoreError(f"the store {self.root} is not on a local filesystem; use "
+                             "partition_path/partition_files with TickStore.filesystem")
+        return Path(path)
+
+    def symbol_dir(self, table: str, exchange: str, symbol: str) -> Path:
+        return self._local(self._symbol_path(table, exchange, symbol))
 
     def partition_dir(self, table: str, exchange: str, symbol: str, day: date) -> Path:
-        return self.symbol_dir(table, exchange, symbol) / f"date={day.isoformat()}"
+        return self._local(self.partition_path(table, exchange, symbol, day))
 
     # ---- write -------------------------------------------------------------------------------
     def write(self, table: str, data: pa.Table, exchange: str, symbol: str,
@@ -260,14 +285,17 @@ class TickStore:
 
     def _merge_partition(self, table: str, exchange: str, symbol: str, day: date,
                          new: pa.Table) -> tuple[int, int]:
-        pdir = self.partition_dir(table, exchange, symbol, day)
-        pdir.mkdir(parents=True, exist_ok=True)
-        with FileLock(pdir / ".lock"):
+        pdir = self.partition_path(table, exchange, symbol, day)
+        if not self.location.local:  # no locks on object storage: one writer per partition
+            return self._merge_locked(table, pdir, new)
+        Path(pdir).mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{pdir}/.lock"):
             return self._merge_locked(table, pdir, new)
 
-    def _merge_locked(self, table: str, pdir: Path, new: pa.Table) -> tuple[int, int]:
-        target = pdir / PART_FILE
-        existing = pq.read_table(target, schema=SCHEMAS[table]) if target.exists() else None
+    def _merge_locked(self, table: str, pdir: str, new: pa.Table) -> tuple[int, int]:
+        target = f"{pdir}/{PART_FILE}"
+        existing = (pq.read_table(target, schema=SCHEMAS[table], filesystem=self.filesystem)
+                    if self.location.exists(target) else None)
         before = len(existing) if existing is not None else 0
         merged = pa.concat_tables([existing, new]) if existing is not None else new
         merged = _first_of_each_key(merged, NATURAL_KEYS[table])
@@ -275,28 +303,26 @@ class TickStore:
         dups = len(new) - written
         if existing is not None and written == 0:
             return 0, dups
-        write_parquet_atomic(_sort(merged), target, self.codec)
+        write_parquet_atomic(_sort(merged), self.location, target, self.codec)
         return written, dups
 
-    def _instrument_path(self, exchange: str, symbol: str) -> Path:
-        return self.root / INSTRUMENTS_DIR / exchange / f"{symbol}.json"
+    def _instrument_path(self, exchange: str, symbol: str) -> str:
+        return self.location.join(INSTRUMENTS_DIR, exchange, f"{symbol}.json")
 
     def _record_instrument(self, exchange: str, symbol: str) -> None:
         path = self._instrument_path(exchange, symbol)
-        if path.is_file():
+        if self.location.exists(path):
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.json")
-        tmp.write_text(json.dumps(instrument(exchange, symbol), indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        text = json.dumps(instrument(exchange, symbol), indent=1) + "\n"
+        write_bytes_atomic(self.location, path, text.encode("utf-8"))
 
     def instrument(self, exchange: str, symbol: str) -> dict[str, object]:
         """What ``symbol``'s stored quantities mean: ``qty_unit`` (``base`` coins, or ``contracts``
         for COIN-M) and ``contract_usd`` (face value of one contract, USD; None for coins)."""
         self._check("trades", exchange, symbol)
         path = self._instrument_path(exchange, symbol)
-        if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
+        if self.location.exists(path):
+            return json.loads(self.location.read_bytes(path).decode("utf-8"))
         return instrument(exchange, symbol)
 
     def next_seq(self, exchange: str, symbol: str) -> int:
@@ -309,7 +335,9 @@ class TickStore:
         top = -1
         for table in SCHEMAS:
             for day in self.dates(table, exchange, symbol):
-                meta = pq.ParquetFile(self.partition_dir(table, exchange, symbol, day) / PART_FILE).metadata
+                path = f"{self.partition_path(table, exchange, symbol, day)}/{PART_FILE}"
+                with self.filesystem.open_input_file(path) as fh:
+                    meta = pq.ParquetFile(fh).metadata
                 col = meta.schema.to_arrow_schema().get_field_index("seq")
                 for rg in range(meta.num_row_groups):
                     stats = meta.row_group(rg).column(col).statistics
@@ -321,13 +349,15 @@ class TickStore:
     # ---- read --------------------------------------------------------------------------------
     def dates(self, table: str, exchange: str, symbol: str) -> list[date]:
         """UTC dates that hold data for this table/exchange/symbol, ascending."""
-        sdir = self.symbol_dir(table, exchange, symbol)
-        if not sdir.is_dir():
-            return []
+        sdir = self._symbol_path(table, exchange, symbol)
+        infos = self.filesystem.get_file_info(
+            pafs.FileSelector(sdir, allow_not_found=True, recursive=True))
         out = []
-        for child in sdir.iterdir():
-            if child.name.startswith("date=") and (child / PART_FILE).is_file():
-                out.append(date.fromisoformat(child.name[5:]))
+        for info in infos:  # {sdir}/date=YYYY-MM-DD/part-0.parquet
+            part = info.path[len(sdir) + 1:].split("/")
+            if (info.type == pafs.FileType.File and len(part) == 2 and part[1] == PART_FILE
+                    and part[0].startswith("date=")):
+                out.append(date.fromisoformat(part[0][5:]))
         return sorted(out)
 
     def read(  # noqa: PLR0917 (the documented positional API)
@@ -353,8 +383,9 @@ class TickStore:
         want = list(schema.names) if columns is None else list(columns)
         read_cols = want + [c for c in ("ts_ns", "seq") if c not in want]
         # Partition pruning by path: only the files of the wanted hive partitions are opened.
-        files = [str(self.partition_dir(table, exchange, symbol, d) / PART_FILE) for d in days]
-        data = ds.dataset(files, schema=schema, format="parquet").to_table(columns=read_cols)
+        files = [f"{self.partition_path(table, exchange, symbol, d)}/{PART_FILE}" for d in days]
+        data = ds.dataset(files, schema=schema, format="parquet",
+                          filesystem=self.filesystem).to_table(columns=read_cols)
         data = _sort(data)
         return data.select(want)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aurora.config import Settings
 from aurora.core.fills import Fees, SymbolSpec
+from aurora.ticks.location import rooted
 from aurora.venue._faults import FaultInjector
 from aurora.venue._market import Tape, load_store_day, synthetic_tape
 from aurora.venue._server import Venue
@@ -33,7 +34,7 @@ def symbol_spec(settings: Settings, symbol: str) -> SymbolSpec:
 def market_tape(settings: Settings, spec: SymbolSpec, store: Path | None, exchange: str | None,
                 day: date | None) -> Tape:
     """A stored day (``day``, default the latest) or, when the store holds none, a synthetic market."""
-    root = store or settings.path(settings.storage.ticks_dir)
+    root = store or rooted(settings.storage.ticks_dir, settings.path)
     try:
         tape = load_store_day(root, exchange or settings.venue.exchange, spec.symbol, day)
     except ValueError as exc:
