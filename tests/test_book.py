@@ -340,3 +340,34 @@ def test_deep_deletes_and_compaction_keep_the_levels_of_a_dict_model() -> None:
             assert bq[: len(bids)].tolist() == [q for _, q in bids]
             assert ap[: len(asks)].tolist() == [p for p, _ in asks] and np.isnan(ap[len(asks):]).all()
             assert aq[: len(asks)].tolist() == [q for _, q in asks]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-20, 20), max_size=40), st.integers(-22, 22))
+def test_lower_bound_is_searchsorted(values, key) -> None:
+    """The branch-free search the level updates use returns numpy's left insertion point,
+    duplicates and the ends included."""
+    from aurora.core.book import _lower_bound
+
+    keys = np.sort(np.array(values, dtype=np.float64))
+    padded = np.r_[keys, np.full(3, np.nan)]  # only keys[:n] may be read
+    assert _lower_bound(padded, len(keys), float(key)) == np.searchsorted(keys, float(key))
+
+
+def test_move_shifts_overlapping_ranges_both_ways() -> None:
+    """``_move`` (one memmove) is ``a[dst:dst+count] = a[src:src+count]`` even when the ranges
+    overlap, up or down, and touches nothing else."""
+    from numba import njit
+
+    from aurora.core.book import _move
+
+    @njit
+    def move(a, dst, src, count):
+        _move(a, dst, src, count)
+
+    for dst, src, count in ((3, 2, 5), (1, 4, 4), (0, 0, 6), (5, 1, 0)):
+        a = np.arange(10.0)
+        want = a.copy()
+        want[dst:dst + count] = a[src:src + count].copy()
+        move(a, dst, src, count)
+        np.testing.assert_array_equal(a, want)

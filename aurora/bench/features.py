@@ -28,7 +28,10 @@ continuous ``--recording-repeats`` times over (:mod:`aurora.bench._long_recordin
 store (``recording_import_msgs_per_s``), then ``recording_features_msgs_per_s`` (features +
 labels over every stored day, book replay included) and ``recording_depth_rows_per_s`` (the depth
 replay alone, level rows per second), each also as a ratio to a bare Parquet scan of the same
-store's bbo, trades and depth (``recording_*_vs_scan_ratio`` = scan seconds / its seconds).
+store's bbo, trades and depth (``recording_*_vs_scan_ratio`` = scan seconds / its seconds); and
+``recording_tardis_import_rows_per_s``: the stored trades, bbo and depth written as tardis.dev
+CSV(.gz) exports (:mod:`aurora.bench._tardis_csv`) and imported into a fresh store with
+:func:`aurora.ticks.tardis.import_tardis` (data rows of the three files per second).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from aurora.bench._long_recording import build_long_recording
+from aurora.bench._tardis_csv import write_tardis_csvs
 from aurora.core.book import replay_depth
 from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
@@ -60,6 +64,7 @@ from aurora.ticks.feature_table import iter_feature_days
 from aurora.ticks.schema import FUTURES_EXCHANGES, futures_exchange_of
 from aurora.ticks.store import TickStore
 from aurora.ticks.synth import SynthParams, synthesize_to_store
+from aurora.ticks.tardis import import_tardis
 from aurora.ticks.vision import import_vision
 
 DESCRIPTION = "feature/label throughput vs a raw Parquet scan, import rates, memory, stream speed"
@@ -304,6 +309,11 @@ def _run_recording(args: argparse.Namespace, settings: Any, root: Path,
     rows = imp.rows("depth")
     report(f"bare scan of the store: {scan_dt:.2f} s; features + labels: {feat_dt:.2f} s; "
            f"depth replay alone: {rows} level rows in {replay_dt:.2f} s")
+    tardis_files, tardis_rows = write_tardis_csvs(store, exchange, symbol, first, last,
+                                                    folder=root)
+    tardis_dt, _ = _timed(lambda: import_tardis(tardis_files, TickStore(root / "tardis-ticks"),
+                                                exchange, symbol))
+    report(f"tardis CSV import: {tardis_rows} rows ({len(tardis_files)} files) in {tardis_dt:.2f} s")
     return {"recording_messages": msgs, "recording_depth_rows": rows,
             "recording_scan_msgs_per_s": round(msgs / scan_dt),
             "recording_import_msgs_per_s": round(msgs / import_dt),
@@ -311,7 +321,8 @@ def _run_recording(args: argparse.Namespace, settings: Any, root: Path,
             "recording_features_msgs_per_s": round(msgs / feat_dt),
             "recording_features_vs_scan_ratio": round(scan_dt / feat_dt, 4),
             "recording_depth_rows_per_s": round(rows / replay_dt),
-            "recording_depth_vs_scan_ratio": round(scan_dt / replay_dt, 4)}
+            "recording_depth_vs_scan_ratio": round(scan_dt / replay_dt, 4),
+            "recording_tardis_import_rows_per_s": round(tardis_rows / tardis_dt)}
 
 
 def gzip_head(path: Path, size: int = 1 << 16) -> bytes:

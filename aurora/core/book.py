@@ -38,7 +38,9 @@ from enum import IntEnum
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 
 class DiffResult(IntEnum):
@@ -70,6 +72,41 @@ def _grow(keys: np.ndarray, qtys: np.ndarray, n: int, need: int
     return k2, q2
 
 
+@intrinsic
+def _move(typingctx, arr, dst, src, count):  # pragma: no cover
+    """``arr[dst:dst + count] = arr[src:src + count]`` (overlap allowed) as one ``memmove``."""
+    # a new price shifts ~1.4 k entries on average (it lands deep in a ~5 k-level book; usdm
+    # BTCUSDT ×22: 775 M entries): numba's element loop moved them ~8x slower than memmove
+    # (0.94 → 0.11 s alone; the whole replay 0.82 → 0.78 s CPU)
+    def codegen(context, builder, signature, args):
+        ary, d, s, c = args
+        data = context.make_array(signature.args[0])(context, builder, ary).data
+        itemsize = context.get_abi_sizeof(context.get_data_type(signature.args[0].dtype))
+        cgutils.raw_memmove(builder, cgutils.gep(builder, data, d), cgutils.gep(builder, data, s),
+                            c, itemsize)
+        return context.get_dummy_value()
+
+    return types.void(arr, types.intp, types.intp, types.intp), codegen
+
+
+@njit(cache=True, inline="always")
+def _lower_bound(keys: np.ndarray, n: int, k: float) -> int:  # pragma: no cover - compiled
+    """First position in the sorted ``keys[:n]`` whose key is not below ``k`` (``n`` if none):
+    ``np.searchsorted(keys[:n], k)``, without branches on the data (a select per halving)."""
+    # branch-free halving: updates land anywhere in a ~5 k-level book (median ~400 levels from
+    # the touch), so np.searchsorted's ~13 data-dependent branches often mispredict (level
+    # updates of usdm BTCUSDT ×22: 0.85 → 0.77 s CPU)
+    if n == 0:
+        return 0
+    base = 0
+    size = n
+    while size > 1:
+        half = size >> 1
+        base = base + half if keys[base + half - 1] < k else base
+        size -= half
+    return base + 1 if keys[base] < k else base
+
+
 @njit(cache=True)
 def _upsert(keys: np.ndarray, qtys: np.ndarray, n: int, k: float, q: float
             ) -> tuple[int, int]:  # pragma: no cover - compiled
@@ -81,7 +118,7 @@ def _upsert(keys: np.ndarray, qtys: np.ndarray, n: int, k: float, q: float
     when there is one. The last entry (the best level) is always live: tombstones at that end
     are dropped at once."""
     # tombstones: depth replay of usdm BTCUSDT ×22 2.3 → 9.9 M level rows/s (no ~5 k-level shifts)
-    pos = np.searchsorted(keys[:n], k)
+    pos = _lower_bound(keys, n, k)
     if pos < n and keys[pos] == k:
         old = qtys[pos]
         qtys[pos] = q
@@ -102,9 +139,8 @@ def _upsert(keys: np.ndarray, qtys: np.ndarray, n: int, k: float, q: float
         keys[pos - 1] = k
         qtys[pos - 1] = q
         return n, 1
-    for i in range(n, pos, -1):
-        keys[i] = keys[i - 1]
-        qtys[i] = qtys[i - 1]
+    _move(keys, pos + 1, pos, n - pos)
+    _move(qtys, pos + 1, pos, n - pos)
     keys[pos] = k
     qtys[pos] = q
     return n + 1, 1
