@@ -10,7 +10,7 @@ import pytest
 
 from aurora.cli import main
 from aurora.core.features import NS
-from aurora.runner.pacing import paced, reported
+from aurora.runner.pacing import Progress, paced, reported
 
 
 class FakeClock:
@@ -74,7 +74,7 @@ def test_reported_passes_every_event_and_reports_market_progress() -> None:
     lines: list[str] = []
     events = [(0, i * NS) for i in range(4096)]  # 4096 s of market time from 1970-01-01
     out = []
-    for ev in reported(events, 0, 4096 * NS, lines.append, every_s=5.0, clock=clock):
+    for ev in reported(events, Progress(0, 4096 * NS, lines.append, every_s=5.0, clock=clock)):
         out.append(ev)
         clock.now += 0.01  # 10 ms of work per event: a report every ~5 s, clock read per 1024
     assert out == events

@@ -230,6 +230,13 @@ class _Session:
         env = {**self.env, "AURORA_API__MODE": self.mode}
         if self.mode == "replay":  # a replay starts from a fresh risk state, kept with the run
             env["AURORA_API__STATE_DB"] = str(self.dir / "aurora_state.sqlite")
+            # and decides on the requests' market time: cool-offs and day rolls as on the day replayed
+            # (api.clock: request is refused wherever something live could be gated)
+            if self.settings.exchange.target != "live":
+                env["AURORA_API__CLOCK"] = "request"
+            else:
+                _say("  Aurora decides on the wall clock (exchange.target is live, so api.clock: request "
+                     "is refused): cool-offs run on wall time in this replay")
         _say(f"starting Aurora ({a.host}:{a.port or 'a free port'}, mode {self.mode}) …")
         rec = self._start("api", ["serve", "--host", a.host, "--port", str(a.port)], env, "api.listening")
         url = f"http://{rec['host']}:{rec['port']}"

@@ -42,6 +42,7 @@ class Fill(_Model):
     slippage_est_bps: _Float = None         # the estimate the entry was decided on (None for exits)
     latency_ms: float = Field(ge=0)         # decision (submit) to fill, market time
     ts_ns: int                              # fill time, ns
+    expired: bool = False                   # a resting order cancelled at its timeout after a partial fill
 
 
 class GateAnswer(_Model):
@@ -80,6 +81,8 @@ class OrderRecord(_Model):
     regime: str | None = None
     sprt_llr: _Float = None
     exit_reason: str | None = None
+    order_type: Literal["market", "post_only", "limit"] | None = None  # runner.entry_order / exit_order
+    limit_px: _Float = None                 # a resting order's limit price
     gate: GateAnswer | None = None
     fill: Fill | None = None
     realized_pnl: _Float = None
@@ -108,9 +111,9 @@ class OrderRecord(_Model):
 COLUMNS = [
     "ts", "run_id", "outcome", "leg", "client_order_id", "seq_no", "decision_id", "side", "symbol",
     "market_ts_ns", "qty_intent", "price_intent", "p_tp", "e_pi_bps", "slippage_est_bps", "spread_bps",
-    "regime", "exit_reason", "gate_allow", "gate_reasons", "gate_error", "error_class", "error",
+    "regime", "exit_reason", "order_type", "gate_allow", "gate_reasons", "gate_error", "error_class", "error",
     "fill_qty", "fill_px", "fill_fee_quote", "fill_slippage_bps", "fill_latency_ms", "fill_ts_ns",
-    "realized_pnl", "pnl_bps", "net_pnl_quote",
+    "fill_expired", "realized_pnl", "pnl_bps", "net_pnl_quote",
 ]
 _FLOATS = ["qty_intent", "price_intent", "p_tp", "e_pi_bps", "slippage_est_bps", "spread_bps", "fill_qty",
            "fill_px", "fill_fee_quote", "fill_slippage_bps", "fill_latency_ms", "realized_pnl", "pnl_bps",
@@ -143,7 +146,7 @@ def _row(rec: OrderRecord) -> dict[str, Any]:
         "side": rec.side, "symbol": rec.symbol, "market_ts_ns": rec.market_ts_ns,
         "qty_intent": rec.qty_intent, "price_intent": rec.price_intent, "p_tp": rec.p_tp,
         "e_pi_bps": rec.e_pi_bps, "slippage_est_bps": rec.slippage_est_bps, "spread_bps": rec.spread_bps,
-        "regime": rec.regime, "exit_reason": rec.exit_reason,
+        "regime": rec.regime, "exit_reason": rec.exit_reason, "order_type": rec.order_type,
         "gate_allow": g.allow if g is not None else None,
         "gate_reasons": tuple(g.reasons) if g is not None else (),
         "gate_error": g.error if g is not None else None,
@@ -151,6 +154,7 @@ def _row(rec: OrderRecord) -> dict[str, Any]:
         "fill_qty": f.qty if f else None, "fill_px": f.avg_px if f else None,
         "fill_fee_quote": f.fee_quote if f else None, "fill_slippage_bps": f.slippage_bps if f else None,
         "fill_latency_ms": f.latency_ms if f else None, "fill_ts_ns": f.ts_ns if f else None,
+        "fill_expired": f.expired if f else None,
         "realized_pnl": rec.realized_pnl, "pnl_bps": rec.pnl_bps, "net_pnl_quote": rec.net_pnl_quote,
     }
 
