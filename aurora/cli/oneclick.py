@@ -281,8 +281,9 @@ class _Session:
                 _say(f"error: {exc}\n  what to fix: auroractl preflight --mode {self.mode} "
                      f"--symbol {self.symbol}")
                 self.told = True
-        if self.sigs.stop.is_set():
+        if self.sigs.stop.is_set():  # (also while a child was still starting)
             stopped_by = "signal"
+            _say(f"{' and '.join(self.sigs.received)} received: stopping the runner, Aurora and the venue …")
         self._stop_all()
         self.record.update(finished=_iso_now(), stopped_by=stopped_by, summary=self._summary())
         self._write()
@@ -326,8 +327,6 @@ class _Session:
                 self.sigs.stop.wait(ops.progress_interval_s)
         if last is not None:
             line.end(last)
-        if why == "signal":
-            _say(f"{' and '.join(self.sigs.received)} received: stopping the runner, Aurora and the venue …")
         return why
 
     def _stop_all(self) -> None:
