@@ -160,8 +160,11 @@ def test_ws_disconnect_depth_gap_and_stale_snapshot(vs: Settings, tmp_path: Path
             ws = await http.ws_connect(f"ws://{hp}/ws/0")
             sub = {"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 1}
             await ws.send_str(orjson.dumps(sub).decode())
-            assert orjson.loads((await ws.receive()).data) == {"result": None, "id": 1}
             msg = await ws.receive()
+            # a drop at every tick may come before the subscription's answer, or right after it
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                assert orjson.loads(msg.data) == {"result": None, "id": 1}
+                msg = await ws.receive()
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
             assert drop.counts["ws_disconnect"] >= 1
     run(main())

@@ -22,6 +22,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,9 +140,16 @@ def path_problems(entries: list[CronEntry], env: dict[str, str]) -> list[str]:
                 if found is None:
                     problems.append(f"line {e.line}: {words[0]!r} is not found on cron's PATH {search} "
                                     f"(add a PATH= line naming its directory, e.g. "
-                                    f"PATH={Path(shutil.which(words[0]) or '/path/to/venv/bin/x').parent}"
+                                    f"PATH={Path(_installed(words[0]) or '/path/to/venv/bin/x').parent}"
                                     f":/usr/bin:/bin, or give its absolute path)")
     return problems
+
+
+def _installed(program: str) -> str | None:
+    """Where ``program`` is installed: beside this interpreter (a virtualenv not on PATH, as under
+    ``make test``), else on PATH."""
+    beside = Path(sys.executable).parent / program
+    return str(beside) if beside.is_file() else shutil.which(program)
 
 
 def _redirects(words: list[str]) -> list[str]:
