@@ -180,3 +180,11 @@ def test_decimal_strings_read_exactly_as_python_does(text: str) -> None:
     ok, value = fp._float(buf, 0, len(buf))
     if ok:
         assert value == float(text) and np.signbit(value) == np.signbit(float(text))
+
+
+@pytest.mark.parametrize("number", [b"1e23161255343", b"1E5", b"17231612553430000000000", b"-0.5e-3", b"1.5"])
+def test_numbers_orjson_may_refuse_are_left_to_python(tmp_path: Path, number: bytes) -> None:
+    """An exponent can overflow a double (orjson then refuses the line) and a long integer can pass
+    64 bits: such lines go to the Python parser, which says what orjson says."""
+    lines = [ln.replace(b'"E":1723161255343', b'"E":' + number, 1) for ln in FUTURES_LINES]
+    _same(_write(tmp_path / "rec.gz", lines, True), "BTCUSDT", "binance-usdm")

@@ -80,25 +80,28 @@ def _digits_end(buf, j: int, end: int) -> int:
 
 @njit(cache=True)
 def _num_end(buf, i: int, end: int) -> tuple[int, int]:
-    """A JSON number at ``i``: (end index, _INT or _NUM), or (-1, 0) when it is not valid JSON."""
+    """A JSON number at ``i``: (end index, _INT or _NUM), or (-1, 0) when it is not valid JSON or
+    not one orjson surely reads (an exponent may overflow a double, which orjson refuses; an
+    integer past 18 digits may pass 64 bits): Python decides those lines."""
     j = i + 1 if buf[i] == 45 else i
+    first = j
     if j < end and buf[j] == 48:
         j += 1
         if j < end and 48 <= buf[j] <= 57:
             return -1, 0  # a leading zero is not JSON
     else:
         j = _digits_end(buf, j, end)
+    if j < 0 or j - first > 18:
+        return -1, 0
     typ = _INT
-    if j >= 0 and j < end and buf[j] == 46:
+    if j < end and buf[j] == 46:
         j = _digits_end(buf, j + 1, end)
         typ = _NUM
-    if j >= 0 and j < end and (buf[j] == 101 or buf[j] == 69):
-        j += 1
-        if j < end and (buf[j] == 43 or buf[j] == 45):
-            j += 1
-        j = _digits_end(buf, j, end)
-        typ = _NUM
-    return (j, typ) if j >= 0 else (-1, 0)
+        if j < 0 or j - i > 40:  # a plain decimal this long is nothing Binance sends
+            return -1, 0
+    if j < end and (buf[j] == 101 or buf[j] == 69):
+        return -1, 0
+    return j, typ
 
 
 @njit(cache=True)
