@@ -56,7 +56,7 @@ from aurora.core.book import replay_depth
 from aurora.events import EventLog
 from aurora.ticks import ws_fastpath as fp
 from aurora.ticks.clock import NS_PER_UNIT, TS_UNITS, ClockUnitError, TsUnit, detect_unit
-from aurora.ticks.formats import is_parquet, parquet_error
+from aurora.ticks.formats import is_parquet, open_plain_or_gzip, parquet_error
 from aurora.ticks.schema import (
     BBO,
     DEPTH,
@@ -425,30 +425,27 @@ class _Parser:
         """Every line of a gzip or plain file: the common ones through :mod:`ws_fastpath`, the
         others through :meth:`line`, in file order. A truncated or corrupt gzip keeps every whole
         line read before the break, as :func:`_read_lines` does."""
-        with open(path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
         pending: list[bytes] = []
-        size = 0
-        lineno = 0
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+        size = lineno = 0
+
+        def whole_lines() -> int:
+            """Parse the whole lines pending, keep the partial last one; the last line number."""
+            nonlocal pending, size
+            data = b"".join(pending)
+            cut = data.rfind(b"\n") + 1
+            pending, size = [data[cut:]], len(data) - cut
+            return self._fast_block(data[:cut], lineno) if cut else lineno
+
+        with open_plain_or_gzip(path) as fh:
             try:
                 # read1: what was decompressed before a truncation is in hand when it raises
                 while chunk := fh.read1(1 << 20):
                     pending.append(chunk)
                     size += len(chunk)
                     if size >= FAST_BLOCK_BYTES:
-                        data = b"".join(pending)
-                        cut = data.rfind(b"\n") + 1
-                        pending, size = [data[cut:]], len(data) - cut
-                        if cut:
-                            lineno = self._fast_block(data[:cut], lineno)
-            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-                data = b"".join(pending)
-                cut = data.rfind(b"\n") + 1
-                if cut:
-                    lineno = self._fast_block(data[:cut], lineno)
-                self.stats.truncated = True
-                self.bad(lineno + 1, f"truncated input: {type(exc).__name__}: {exc}")
+                        lineno = whole_lines()
+            except TRUNCATED as exc:
+                _truncated(self, whole_lines() + 1, exc)
                 return
         if size:
             self._fast_block(b"".join(pending), lineno)
@@ -655,17 +652,23 @@ def _table(cols: dict[str, Any], schema: pa.Schema) -> pa.Table:
 
 def _read_lines(path: Path, parser: _Parser) -> Iterator[tuple[int, bytes]]:
     """Numbered lines of a gzip or plain file; a truncated/corrupt gzip ends the iteration."""
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gz else open
     lineno = 0
     try:
-        with opener(path, "rb") as fh:
+        with open_plain_or_gzip(path) as fh:
             for lineno, raw in enumerate(fh, start=1):
                 yield lineno, raw
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        parser.stats.truncated = True
-        parser.bad(lineno + 1, f"truncated input: {type(exc).__name__}: {exc}")
+    except TRUNCATED as exc:
+        _truncated(parser, lineno + 1, exc)
+
+
+#: What reading a cut or corrupt gzip raises.
+TRUNCATED = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def _truncated(parser: _Parser, lineno: int, exc: Exception) -> None:
+    """The input broke off at ``lineno``: the lines before it stand, the break is bad input."""
+    parser.stats.truncated = True
+    parser.bad(lineno, f"truncated input: {type(exc).__name__}: {exc}")
 
 
 def parse_recording(path_or_lines: str | Path | Iterable[str | bytes], symbol: str,  # noqa: PLR0917

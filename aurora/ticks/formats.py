@@ -15,6 +15,7 @@ import gzip
 import re
 import zipfile
 from pathlib import Path
+from typing import IO
 
 PARQUET_MAGIC = b"PAR1"
 _WS_LINE = re.compile(rb"^\s*\d{10,20} [\[{]")
@@ -46,10 +47,15 @@ def first_line(path: Path, limit: int = 65536) -> bytes:
                 return b""
             with zf.open(names[0]) as fh:
                 return fh.readline(limit)
+    with open_plain_or_gzip(path) as fh:
+        return fh.readline(limit)
+
+
+def open_plain_or_gzip(path: Path) -> IO[bytes]:
+    """``path`` opened for binary reading, decompressed when its first bytes are gzip's magic."""
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
-    with (gzip.open if gz else open)(path, "rb") as fh:
-        return fh.readline(limit)
+    return gzip.open(path, "rb") if gz else open(path, "rb")  # type: ignore[return-value]
 
 
 def detect_format(src: str) -> str:
