@@ -12,9 +12,11 @@ within the horizon (or at i itself when there is none). A short mirrors it: ente
 (bid[exit] − ask[i]) / ask[i]·1e4; short: (bid[i] − ask[exit]) / bid[i]·1e4). ``complete`` is False
 for a timeout whose horizon runs past the end of the data (the outcome is censored, not known).
 
-Speed: both sides are labelled in one pass. Most labels time out and are settled from the
-window's exact max/min (monotone deques); the few others find the first crossing of a level by
-scanning the window, skipping every block of ``COARSE`` events whose max (min) cannot reach it.
+Speed: both sides are labelled together, in three passes over the events. A screen over blocks of
+events settles most timeouts; the other labels wait in a heap per kind of level until the first
+event that reaches theirs, consecutive labels with the same entry price sharing one heap entry;
+a last pass writes returns and times. Labels of a synthetic 24 h day (11.8 M quotes): 1.8 s with
+a window scan per crossing, 0.86 s now.
 """
 
 from __future__ import annotations
@@ -68,11 +70,14 @@ class LabelResult:
     end_ns: np.ndarray
 
 
-# Block length of the coarse max/min used to skip ahead when resolving a barrier crossing.
-COARSE = 64
-# A label's window crosses its up level, its down level (bit flags; the kernel keeps 8 | flags
-# in the outcome array until the label is resolved).
-UP, DOWN, PENDING = 1, 2, 8
+# Blocks of COARSE = 2**SHIFT events: the screen's unit.
+SHIFT = 6
+COARSE = 1 << SHIFT
+# Label states while the kernel runs (in the outcome arrays): a label whose window may reach a
+# level is ``PENDING`` | the levels it may reach (``UP`` and/or ``DOWN``), | ``FOLLOWER`` once it
+# joined the chain of the label before it; a settled one is ``SETTLED`` | ``FOLLOWER`` bit | its
+# outcome + 1; the last pass writes the outcomes.
+UP, DOWN, PENDING, FOLLOWER, SETTLED = 1, 2, 8, 16, 32
 
 
 @nb.njit(cache=True)
@@ -92,45 +97,145 @@ def _coarse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, lo
 
 
-@nb.njit(cache=True)
-def _first_cross(  # noqa: PLR0917 (numba kernel: positional only)
-    x: np.ndarray, bound: np.ndarray, start: int, last: int, level: float, up: bool) -> int:
-    """Smallest j in [start, last] with x[j] ≥ level (``up``) or ≤ level, else −1; whole blocks
-    whose max (min) ``bound`` cannot reach the level are skipped."""
-    j = start
-    while j <= last:
-        if j % COARSE == 0 and j + COARSE - 1 <= last:
-            b = bound[j // COARSE]
-            if (b < level) if up else (b > level):
-                j += COARSE
-                continue
-        if (x[j] >= level) if up else (x[j] <= level):
-            return j
-        j += 1
-    return -1
+@nb.njit(inline="always")
+def _push(  # noqa: PLR0917 (numba helper: positional only)
+    dq_idx: np.ndarray, dq_val: np.ndarray, head: int, tail: int, mask: int, r: int, v: float,
+) -> int:
+    """Append (r, v) to a monotone max-deque held in a ring; the new tail."""
+    t = tail
+    while t > head and dq_val[(t - 1) & mask] <= v:
+        t -= 1
+    dq_idx[t & mask] = r
+    dq_val[t & mask] = v
+    return t + 1
 
 
-@nb.njit(cache=True)
-def _resolve(  # noqa: PLR0917 (numba kernel: positional only)
-    watch: np.ndarray, up_level: float, dn_level: float, up_wins: bool, i: int, last: int,
-    hi: np.ndarray, lo: np.ndarray, crossed: int) -> tuple[int, int]:
-    """Exact ``(outcome, exit index)`` of a label whose window (i, last] crosses a level
-    (``crossed``: ``UP``, ``DOWN`` or both): the first crossing, a loss when both cross on one
-    event."""
-    j_up = _first_cross(watch, hi, i + 1, last, up_level, True) if crossed & UP else -1
-    j_dn = (_first_cross(watch, lo, i + 1, j_up if j_up >= 0 else last, dn_level, False)
-            if crossed & DOWN else -1)
-    if j_up < 0 and j_dn < 0:  # not reached while the screen is exact; a timeout if it were not
-        return 0, last
-    if j_dn < 0 or (0 <= j_up < j_dn):
-        return (1 if up_wins else -1), j_up
-    if j_up < 0 or j_dn < j_up:
-        return (-1 if up_wins else 1), j_dn
-    return -1, j_up  # both barriers on the same event: a loss
+@nb.njit(inline="always")
+def _front(  # noqa: PLR0917 (numba helper: positional only)
+    dq_idx: np.ndarray, dq_val: np.ndarray, head: int, tail: int, mask: int, i: int, v: float,
+) -> tuple[int, float]:
+    """Drop the deque's entries at index ≤ i; the new head and max(v, the deque's max)."""
+    while head < tail and dq_idx[head & mask] <= i:
+        head += 1
+    if head < tail:
+        v = max(v, dq_val[head & mask])
+    return head, v
 
 
-# Scalars, not arrays: an array argument costs numba a reference-count update per call (~40 % of
-# the label kernel's time when this took arrays).
+@nb.njit(inline="always")
+def _heap_push(key: np.ndarray, lab: np.ndarray, size: int, k: float, label: int) -> int:
+    """Add (k, label) to a binary min-heap on ``key``; the new size."""
+    c = size
+    while c > 0:
+        p = (c - 1) >> 1
+        if key[p] <= k:
+            break
+        key[c] = key[p]
+        lab[c] = lab[p]
+        c = p
+    key[c] = k
+    lab[c] = label
+    return size + 1
+
+
+@nb.njit(inline="always")
+def _heap_pop(key: np.ndarray, lab: np.ndarray, size: int) -> int:
+    """Remove the heap's top; the new size."""
+    size -= 1
+    k, label = key[size], lab[size]
+    c = 0
+    while True:
+        s = 2 * c + 1
+        if s >= size:
+            break
+        if s + 1 < size and key[s + 1] < key[s]:
+            s += 1
+        if k <= key[s]:
+            break
+        key[c] = key[s]
+        lab[c] = lab[s]
+        c = s
+    key[c] = k
+    lab[c] = label
+    return size
+
+
+@nb.njit(inline="always")
+def _chain_live(o: np.ndarray, exit_i: np.ndarray, start: int, j: int) -> bool:
+    """Whether a label of the chain starting at ``start`` is pending with event j in its window."""
+    i = start
+    while True:
+        if (o[i] & SETTLED) == 0 and exit_i[i] >= j:
+            return True
+        i += 1
+        if i >= o.shape[0] or (o[i] & FOLLOWER) == 0:
+            return False
+
+
+@nb.njit
+def _heap_compact(key: np.ndarray, lab: np.ndarray, size: int, o: np.ndarray,  # noqa: PLR0917
+                  exit_i: np.ndarray, j: int, keep: int) -> int:
+    """Keep the entries of chains still live at event j (and of the chain ``keep``, which may
+    still grow), re-heaped."""
+    n = 0
+    for e in range(size):
+        if lab[e] == keep or _chain_live(o, exit_i, lab[e], j):
+            n = _heap_push(key, lab, n, key[e], lab[e])
+    return n
+
+
+@nb.njit(inline="always")
+def _settle(o: np.ndarray, exit_i: np.ndarray, start: int, j: int, outcome: int) -> None:
+    """A level of the chain starting at ``start`` is first crossed at event j: each label of the
+    chain takes ``outcome`` if j is within its window (a pending label's ``exit_i`` holds the
+    window's last event) and it was not settled at an earlier event; a second level crossed at
+    the same event makes it a loss."""
+    i = start
+    while True:
+        v = o[i]
+        if v & SETTLED:
+            if exit_i[i] == j:
+                o[i] = SETTLED | (v & FOLLOWER)  # outcome −1
+        elif j <= exit_i[i]:
+            o[i] = SETTLED | (v & FOLLOWER) | (outcome + 1)
+            exit_i[i] = j
+        i += 1
+        if i >= o.shape[0] or (o[i] & FOLLOWER) == 0:
+            return
+
+
+@nb.njit(inline="always")
+def _enter(  # noqa: PLR0917 (numba helper: positional only)
+    o: np.ndarray, exit_i: np.ndarray, i: int, same_price: bool, up_key: float, dn_key: float,
+    ku: np.ndarray, lu: np.ndarray, nu: int, kd: np.ndarray, ld: np.ndarray, nd: int, j: int,
+    chain: int,
+) -> tuple[int, int, int]:
+    """Label i (pending) starts waiting for its levels at event j = i + 1: it joins ``chain``
+    (the chain of label i−1, −1 if none is open) when its entry price and levels are those of
+    label i−1, else starts a chain with an entry in the up heap (``ku``, ``lu``: keys, chain
+    starts) and/or the down heap. Returns the heaps' sizes and the chain label i is in.
+
+    Why chains: a run of quotes at one price gives labels with one set of levels whose first
+    crossing after the run's start is the same event, as long as no level was crossed within
+    the run (a crossing closes the chain); one heap entry then serves the whole run (a synthetic
+    day with 10 bps barriers over 30 s: 9.6 M waiting label sides in 1.5 M chains)."""
+    v = o[i]
+    # a chain waits for the levels its first label may reach; a label reaching no other joins
+    if chain >= 0 and same_price and (v & ~o[chain] & (UP | DOWN)) == 0:
+        o[i] = v | FOLLOWER
+        return nu, nd, chain
+    cap = ku.shape[0]
+    if v & UP:
+        if nu == cap:
+            nu = _heap_compact(ku, lu, nu, o, exit_i, j, -1)
+        nu = _heap_push(ku, lu, nu, up_key, i)
+    if v & DOWN:
+        if nd == cap:
+            nd = _heap_compact(kd, ld, nd, o, exit_i, j, -1)
+        nd = _heap_push(kd, ld, nd, dn_key, i)
+    return nu, nd, i
+
+
 @nb.njit(cache=True)
 def _ret_bps(entry: float, exit_px: float, long: bool) -> float:
     """Return of a trade in bps of its entry price (a long exits at the bid, a short at the ask)."""
@@ -145,105 +250,129 @@ def _label_kernel(  # noqa: PLR0917 (numba kernel: positional only)
     end: np.ndarray, complete: np.ndarray, exit_as_index: bool,
 ) -> int:
     """Labels of a long and a short entered at each of the first m = ``o_l.shape[0]`` events
-    (the events after them are lookahead only), in one pass, written into the output arrays
-    (``exit_l``/``exit_s``: exit times, or exit indices with ``exit_as_index``). A long enters at the ask and
-    watches the bid (up barrier ``bid ≥ ask·long_up`` = tp, down ``bid ≤ ask·long_dn`` = sl); a
-    short enters at the bid and watches the ask (up ``ask ≥ bid·short_up`` = sl, down
-    ``ask ≤ bid·short_dn`` = tp). Both on one event: a loss. ``end`` is the later side's end
-    time, ``complete`` whether both outcomes are known. Returns −1, or the first index where
-    ``ts`` decreases (nothing is written then)."""
+    (the events after them are lookahead only), written into the output arrays (``exit_l``/
+    ``exit_s``: exit times, or exit indices with ``exit_as_index``). A long enters at the ask and
+    watches the bid (up level ``ask·long_up`` = tp, down ``ask·long_dn`` = sl); a short enters at
+    the bid and watches the ask (up ``bid·short_up`` = sl, down ``bid·short_dn`` = tp). Both on one
+    event: a loss. ``end`` is the later side's end time, ``complete`` whether both outcomes are
+    known. Returns −1, or the first index where ``ts`` decreases (nothing is written then)."""
     n = ts.shape[0]
     m = o_l.shape[0]
     for i in range(1, n):
         if ts[i] < ts[i - 1]:
             return i
-    # Most labels time out: settle those from the exact max and min of bid and ask over the
-    # window (i, last], kept by monotone deques as both ends advance (each event enters and leaves
-    # each deque once); the few with a level crossed somewhere in the window (o = PENDING | the
-    # levels crossed, ``last`` kept in the exit output meanwhile) are resolved exactly below. The
-    # deques are rings sized to the longest window, so this streams through the day.
-    longest = 1
-    r = 0
-    for i in range(m):
-        while r < n and ts[r] <= ts[i] + horizon_ns:
-            r += 1
-        longest = max(longest, r - i)
-    size = 1
-    while size < longest + 1:
+    # Pass 1, the screen: a label whose window (i, last] cannot reach a level times out (most of
+    # them). It compares the levels with the max and min of bid and ask over the blocks of
+    # ``COARSE`` events the window touches (a few events more than the window: a label may be
+    # screened in for nothing, never out), kept by monotone deques of blocks (rings with room for
+    # every block, of which a window's few are in use): deque 0 bid max, 1 bid min (as −bid),
+    # 2 ask max, 3 ask min (as −ask).
+    size = 4
+    while size < ((n + COARSE - 1) >> SHIFT) + 1:
         size *= 2
     mask = size - 1
-    # deque k holds (index, sign_k · price) of events in the window, front = the extreme:
-    # 0 bid max, 1 bid min (as −bid), 2 ask max, 3 ask min (as −ask)
-    dq_idx = np.empty((4, size), dtype=np.int64)
-    dq_val = np.empty((4, size))
-    heads = np.zeros(4, dtype=np.int64)
-    tails = np.zeros(4, dtype=np.int64)
+    i0, i1, i2, i3 = (np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64),
+                      np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64))
+    v0, v1, v2, v3 = np.empty(size), np.empty(size), np.empty(size), np.empty(size)
+    h0 = h1 = h2 = h3 = 0
+    t0 = t1 = t2 = t3 = 0
+    bid_hi, bid_lo = _coarse(bid)
+    ask_hi, ask_lo = _coarse(ask)
     t_end = max(ts[n - 1], data_end_ns) if n else data_end_ns
-    pending = False
+    pending = 0
+    longest = 1  # the longest window (i, last] holds longest − 1 events
+    pushed = 0  # blocks before this one are in the deques
+    behind = -2  # the last block behind the window when the deques' fronts were taken
+    b_hi = b_lo = a_hi = a_lo = 0.0
     r = 0
     for i in range(m):
         while r < n and ts[r] <= ts[i] + horizon_ns:
-            for k in range(4):
-                px = bid[r] if k < 2 else ask[r]
-                v = px if k % 2 == 0 else -px
-                t = tails[k]
-                while t > heads[k] and dq_val[k, (t - 1) & mask] <= v:
-                    t -= 1
-                dq_idx[k, t & mask] = r
-                dq_val[k, t & mask] = v
-                tails[k] = t + 1
             r += 1
         last = r - 1  # a timeout exits here (at i itself when no later event is in the window)
+        longest = max(longest, r - i)
         hit_l = hit_s = 0
         if last > i:
-            for k in range(4):
-                h = heads[k]
-                while h < tails[k] and dq_idx[k, h & mask] <= i:
-                    h += 1
-                heads[k] = h
-            hit_l = ((UP if dq_val[0, heads[0] & mask] >= ask[i] * long_up else 0)
-                     | (DOWN if -dq_val[1, heads[1] & mask] <= ask[i] * long_dn else 0))
-            hit_s = ((UP if dq_val[2, heads[2] & mask] >= bid[i] * short_up else 0)
-                     | (DOWN if -dq_val[3, heads[3] & mask] <= bid[i] * short_dn else 0))
-        if hit_l:
-            o_l[i] = PENDING | hit_l  # resolved below
-        else:
-            o_l[i] = 0
-            ret_l[i] = _ret_bps(ask[i], bid[last], True)
+            # the deques change only when the window enters or leaves a block (every ~32 events)
+            moved = pushed <= last >> SHIFT or ((i + 1) >> SHIFT) - 1 != behind
+            if moved:
+                while pushed <= last >> SHIFT:
+                    t0 = _push(i0, v0, h0, t0, mask, pushed, bid_hi[pushed])
+                    t1 = _push(i1, v1, h1, t1, mask, pushed, -bid_lo[pushed])
+                    t2 = _push(i2, v2, h2, t2, mask, pushed, ask_hi[pushed])
+                    t3 = _push(i3, v3, h3, t3, mask, pushed, -ask_lo[pushed])
+                    pushed += 1
+                behind = ((i + 1) >> SHIFT) - 1  # the blocks up to this one are behind the window
+                h0, b_hi = _front(i0, v0, h0, t0, mask, behind, -np.inf)
+                h1, b_lo = _front(i1, v1, h1, t1, mask, behind, -np.inf)
+                h2, a_hi = _front(i2, v2, h2, t2, mask, behind, -np.inf)
+                h3, a_lo = _front(i3, v3, h3, t3, mask, behind, -np.inf)
+            hit_l = ((UP if b_hi >= ask[i] * long_up else 0)
+                     | (DOWN if -b_lo <= ask[i] * long_dn else 0))
+            hit_s = ((UP if a_hi >= bid[i] * short_up else 0)
+                     | (DOWN if -a_lo <= bid[i] * short_dn else 0))
+        o_l[i] = PENDING | hit_l if hit_l else 0
+        o_s[i] = PENDING | hit_s if hit_s else 0
         exit_l[i] = last
-        if hit_s:
-            o_s[i] = PENDING | hit_s
-        else:
-            o_s[i] = 0
-            ret_s[i] = _ret_bps(bid[i], ask[last], False)
         exit_s[i] = last
-        pending = pending or hit_l != 0 or hit_s != 0
-        end[i] = ts[i] + horizon_ns
-        complete[i] = t_end > ts[i] + horizon_ns
+        pending += (hit_l != 0) + (hit_s != 0)
+    # Pass 2: each level a pending label may reach waits in a min-heap (key: the level, or −level
+    # for a down level) from event i+1 on, with the labels after it entered at the same price (a
+    # chain: see _enter); an event settles every waiting level it reaches, the first crossing of
+    # each, for the labels whose window holds it. Entries of settled labels and of windows past
+    # are left behind (dropped when the heap is full: live entries are at most one per label
+    # whose window holds the event).
     if pending:
-        b_hi, b_lo = _coarse(bid)
-        a_hi, a_lo = _coarse(ask)
-        for i in range(m):
-            if o_l[i] < PENDING and o_s[i] < PENDING:
-                continue
-            end_l = end_s = ts[i] + horizon_ns
-            if o_l[i] >= PENDING:
-                o, j = _resolve(bid, ask[i] * long_up, ask[i] * long_dn, True, i, exit_l[i], b_hi,
-                                b_lo, o_l[i])
-                o_l[i], ret_l[i], exit_l[i] = o, _ret_bps(ask[i], bid[j], True), j
-                if o != 0:
-                    end_l = ts[j]
-            if o_s[i] >= PENDING:
-                o, j = _resolve(ask, bid[i] * short_up, bid[i] * short_dn, False, i, exit_s[i],
-                                a_hi, a_lo, o_s[i])
-                o_s[i], ret_s[i], exit_s[i] = o, _ret_bps(bid[i], ask[j], False), j
-                if o != 0:
-                    end_s = ts[j]
-            end[i] = max(end_l, end_s)
-            done = t_end > ts[i] + horizon_ns
-            complete[i] = (done or o_l[i] != 0) and (done or o_s[i] != 0)
-    if not exit_as_index:
-        for i in range(m):
+        cap = 2 * longest + 2
+        k0, k1, k2, k3 = np.empty(cap), np.empty(cap), np.empty(cap), np.empty(cap)
+        l0, l1, l2, l3 = (np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64),
+                          np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64))
+        n0 = n1 = n2 = n3 = 0
+        chain_l = chain_s = -1  # the open chain of each side (−1: none)
+        for j in range(1, n):
+            i = j - 1
+            if i < m:
+                if o_l[i]:
+                    n0, n1, chain_l = _enter(o_l, exit_l, i, ask[i] == ask[i - 1],
+                                             ask[i] * long_up, -(ask[i] * long_dn), k0, l0, n0,
+                                             k1, l1, n1, j, chain_l)
+                else:
+                    chain_l = -1
+                if o_s[i]:
+                    n2, n3, chain_s = _enter(o_s, exit_s, i, bid[i] == bid[i - 1],
+                                             bid[i] * short_up, -(bid[i] * short_dn), k2, l2, n2,
+                                             k3, l3, n3, j, chain_s)
+                else:
+                    chain_s = -1
+            while n0 and bid[j] >= k0[0]:  # long tp
+                _settle(o_l, exit_l, l0[0], j, 1)
+                chain_l = -1 if l0[0] == chain_l else chain_l
+                n0 = _heap_pop(k0, l0, n0)
+            while n1 and -bid[j] >= k1[0]:  # long sl
+                _settle(o_l, exit_l, l1[0], j, -1)
+                chain_l = -1 if l1[0] == chain_l else chain_l
+                n1 = _heap_pop(k1, l1, n1)
+            while n2 and ask[j] >= k2[0]:  # short sl
+                _settle(o_s, exit_s, l2[0], j, -1)
+                chain_s = -1 if l2[0] == chain_s else chain_s
+                n2 = _heap_pop(k2, l2, n2)
+            while n3 and -ask[j] >= k3[0]:  # short tp
+                _settle(o_s, exit_s, l3[0], j, 1)
+                chain_s = -1 if l3[0] == chain_s else chain_s
+                n3 = _heap_pop(k3, l3, n3)
+    # Pass 3: returns, end times, completeness (and exit times) of every label.
+    for i in range(m):
+        horizon_end = ts[i] + horizon_ns
+        # settled: its outcome; screened in but no level reached within the window: a timeout
+        o_l[i] = (o_l[i] & 3) - 1 if o_l[i] & SETTLED else 0
+        o_s[i] = (o_s[i] & 3) - 1 if o_s[i] & SETTLED else 0
+        ret_l[i] = _ret_bps(ask[i], bid[exit_l[i]], True)
+        ret_s[i] = _ret_bps(bid[i], ask[exit_s[i]], False)
+        end_l = ts[exit_l[i]] if o_l[i] != 0 else horizon_end
+        end_s = ts[exit_s[i]] if o_s[i] != 0 else horizon_end
+        end[i] = max(end_l, end_s)
+        done = t_end > horizon_end
+        complete[i] = (done or o_l[i] != 0) and (done or o_s[i] != 0)
+        if not exit_as_index:
             exit_l[i] = ts[exit_l[i]]
             exit_s[i] = ts[exit_s[i]]
     return -1
