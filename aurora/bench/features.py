@@ -17,8 +17,6 @@ timed ``--repeat`` times and the fastest run counts):
   for faulting in its day-sized arrays (the later days reuse them).
   ``features_nodepth_vs_scan_ratio``: the steady state without reading depth and replaying the
   book (``obi_w`` NaN), to show what the book costs.
-  The scans and the feature runs share one fresh process, started after the store exists
-  (what the imports and the synthesis allocate does not slow them down).
 - ``peak_rss_mb_{k}d`` (k = 1, 2, ``--days``): peak RSS of a fresh process streaming k days by
   partition with labels; ``rss_multi_vs_one_day_ratio`` (``--days`` over 1) ≈ 1 shows memory
   does not grow with the range.
@@ -199,50 +197,20 @@ def _two_day_streams(store: TickStore, settings: Any, repeat: int,
     return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
-def _child(fn: Callable[..., Any], args: tuple[Any, ...], queue: Any) -> None:
-    # one core for everything measured, as in the parent (_run_with_root)
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
-    try:
-        queue.put((True, fn(*args)))
-    except BaseException as exc:  # reported by the parent
-        queue.put((False, f"{type(exc).__name__}: {exc}"))
-        raise
+def _rss_child(root: str, days: int, settings: Any, queue: Any) -> None:
+    store = TickStore(root)
+    _features(store, DAY0, DAY0 + timedelta(days=days - 1), settings)
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)  # KiB on Linux
 
 
-def _in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` in a new Python process (spawned, not forked): its peak RSS is its own, and
-    its timings are not skewed by what this process allocated before (after the CSV import,
-    features + labels measured ~10 % slower here, the scan not)."""
+def _peak_rss_mb(root: Path, days: int, settings: Any) -> float:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(fn, args, queue))
+    proc = ctx.Process(target=_rss_child, args=(str(root), days, settings, queue))
     proc.start()
-    ok, value = queue.get()
+    value = queue.get()
     proc.join()
-    if not ok:
-        raise RuntimeError(f"bench child process failed: {value}")
-    return value
-
-
-def _peak_rss_mb(root: str, days: int, settings: Any) -> float:
-    """Peak RSS (MB) of streaming ``days`` days by partition with labels (run in a fresh
-    process)."""
-    _features(TickStore(root), DAY0, DAY0 + timedelta(days=days - 1), settings)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
-def _day_rates(root: str, settings: Any, repeat: int) -> dict[str, float]:
-    """Seconds of the scans and of features + labels on DAY0 and DAY0 + 1 (fastest of
-    ``repeat``), and events per day (run in a fresh process)."""
-    store = TickStore(root)
-    scan0_dt, events0 = _scan(store, DAY0, repeat)
-    scan_dt, events = _scan(store, DAY0 + timedelta(days=1), repeat)
-    _features(store, DAY0, DAY0, settings)  # numba compile + page cache, not timed
-    first_dt, feat_dt = _two_day_streams(store, settings, repeat)
-    _, nodepth_dt = _two_day_streams(store, settings, repeat, with_depth=False)
-    return {"scan0": scan0_dt, "events0": events0, "scan": scan_dt, "events": events,
-            "first": first_dt, "feat": feat_dt, "nodepth": nodepth_dt}
+    return float(value)
 
 
 def _stream(store: TickStore, n_events: int, report: Callable[[str], None]) -> tuple[float, float]:
@@ -401,21 +369,24 @@ def _run_synthetic(args: argparse.Namespace, settings: Any, recordings: list[Pat
     days = max(args.days, 3)  # day 1 streams into day 2 (measured); day 3 gives its lookahead
     if not store.dates("bbo", EXCHANGE, SYMBOL):
         _synth(store, args.hours, days, args.seed, report)
-    r = _in_fresh_process(_day_rates, str(root / "ticks"), settings, max(args.repeat, 1))
-    events, feat_dt, scan_dt = r["events"], r["feat"], r["scan"]
+    repeat = max(args.repeat, 1)
+    scan0_dt, events0 = _scan(store, DAY0, repeat)
+    scan_dt, events = _scan(store, DAY0 + timedelta(days=1), repeat)
     figures["day_events"] = events
     figures["scan_events_per_s"] = round(events / scan_dt)
+    _features(store, DAY0, DAY0, settings)  # numba compile + page cache, not timed
+    first_dt, feat_dt = _two_day_streams(store, settings, repeat)
     report(f"features + labels, day 2 of a stream: {events} events in {feat_dt:.2f} s "
-           f"(scan {scan_dt:.2f} s); day 1: {r['events0']} events in {r['first']:.2f} s "
-           f"(scan {r['scan0']:.2f} s)")
+           f"(scan {scan_dt:.2f} s); day 1: {events0} events in {first_dt:.2f} s "
+           f"(scan {scan0_dt:.2f} s)")
     figures["features_labels_events_per_s"] = round(events / feat_dt)
     figures["features_vs_scan_ratio"] = round(scan_dt / feat_dt, 3)
-    figures["features_first_day_vs_scan_ratio"] = round(r["scan0"] / r["first"], 3)
-    report(f"features + labels without the book replay (obi_w NaN): {r['nodepth']:.2f} s")
-    figures["features_nodepth_vs_scan_ratio"] = round(scan_dt / r["nodepth"], 3)
+    figures["features_first_day_vs_scan_ratio"] = round(scan0_dt / first_dt, 3)
+    _, nodepth_dt = _two_day_streams(store, settings, repeat, with_depth=False)
+    report(f"features + labels without the book replay (obi_w NaN): {nodepth_dt:.2f} s")
+    figures["features_nodepth_vs_scan_ratio"] = round(scan_dt / nodepth_dt, 3)
     for k in sorted({1, min(2, args.days), args.days}):
-        figures[f"peak_rss_mb_{k}d"] = round(
-            _in_fresh_process(_peak_rss_mb, str(root / "ticks"), k, settings), 1)
+        figures[f"peak_rss_mb_{k}d"] = round(_peak_rss_mb(root / "ticks", k, settings), 1)
         report(f"peak RSS streaming {k} day(s): {figures[f'peak_rss_mb_{k}d']} MB")
     figures["rss_multi_vs_one_day_ratio"] = round(
         figures[f"peak_rss_mb_{args.days}d"] / figures["peak_rss_mb_1d"], 3)
