@@ -14,7 +14,8 @@ FIGURES = {
     "speedup_ratio", "speedup_vs_1_worker_ratio", "dask_overhead_ms_per_task", "noop_task_ms",
     "peak_rss_mb_1_worker", "peak_rss_mb_per_worker", "rss_worker_vs_1_worker_ratio",
     "loadavg_1m_before", "loadavg_1m_after", "serial_cpu_s", "dask_2_workers_cpu_s",
-    "cpu_bound_speedup_ratio",
+    "cpu_bound_speedup_ratio", "serial_all_cores_s", "speedup_vs_serial_all_cores_ratio",
+    "plain_2_processes_s", "plain_processes_speedup_ratio", "dask_vs_plain_processes_ratio",
 }
 
 

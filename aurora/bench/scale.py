@@ -6,14 +6,24 @@ numba's cached kernels loaded, the page cache filled, the day-sized arrays fault
 between passes) — so only the steady state is timed, as in ``bench features``):
 
 - ``serial_s``, ``serial_s_per_day``: :func:`aurora.ticks.fanout.run_days` without a client,
-  i.e. today's serial path (one stream, no Dask).
+  i.e. today's serial path (one stream, no Dask), on one core: Arrow's CPU pool at one thread,
+  as in each worker (Dask starts workers with ``OMP_NUM_THREADS=1``, which Arrow's pool follows).
+- ``serial_all_cores_s``: the same with Arrow's pool at its default size (every core decodes
+  Parquet: what ``auroractl features --workers 1`` does), and
+  ``speedup_vs_serial_all_cores_ratio``: ``serial_all_cores_s / dask_{N}_workers_s``.
 - ``dask_1_worker_s``, ``dask_{N}_workers_s``: the same tasks on a ``LocalCluster`` of 1 and N
   single-threaded worker processes.
-- ``speedup_ratio``: ``serial_s / dask_{N}_workers_s`` (target ≥ 1.7 with 2 workers on 2 cores);
-  ``speedup_vs_1_worker_ratio``: ``dask_1_worker_s / dask_{N}_workers_s``.
+- ``speedup_ratio``: ``serial_s / dask_{N}_workers_s``, what N cores give over one (target ≥ 1.7
+  with 2 workers on 2 cores); ``speedup_vs_1_worker_ratio``: ``dask_1_worker_s / dask_{N}_workers_s``.
 - ``cpu_bound_speedup_ratio``: ``N · serial_cpu_s / dask_{N}_workers_cpu_s`` (CPU seconds of the
   serial process and of all N workers over the timed pass): the speed-up N idle cores would show,
   what is left of ``speedup_ratio`` when other processes share the cores.
+- ``plain_{N}_processes_s``: the same contiguous runs of days in N plain processes started
+  together (spawned, no Dask, Arrow at one thread each, warmed up like the workers): the
+  speed-up this machine gives N processes of this work at the time of the run
+  (``plain_processes_speedup_ratio`` = ``serial_s / plain_{N}_processes_s``; on a shared VM two
+  busy vCPUs may not run at the speed of one), and ``dask_vs_plain_processes_ratio`` =
+  ``plain_{N}_processes_s / dask_{N}_workers_s``: the share of it Dask delivers.
 - ``dask_overhead_ms_per_task``: ``(dask_1_worker_s − serial_s) / days`` — what running a day as
   a Dask task costs beyond computing it; ``noop_task_ms``: round trip of an empty task.
 - ``peak_rss_mb_per_worker``: peak RSS of each of the N workers; ``peak_rss_mb_1_worker``: of the
@@ -28,17 +38,21 @@ seconds: on a shared machine the fastest pass is the one least slowed by other p
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
+import queue as queue_mod
 import resource
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from aurora.core.features import FeatureParams
 from aurora.core.labels import LabelParams
@@ -46,6 +60,7 @@ from aurora.ticks.fanout import (
     DaysFailedError,
     DayTask,
     close_stream,
+    contiguous_runs,
     local_cluster,
     plan_days,
     run_days,
@@ -64,7 +79,9 @@ NOOP_TASKS = 200
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hours", type=float, default=24.0,
                    help="hours of synthetic market per day (24 = full days; small for a smoke run)")
-    p.add_argument("--days", type=int, default=4, help="days computed (at least 2 per worker)")
+    p.add_argument("--days", type=int, default=8,
+                   help="days computed (at least 2 per worker; each worker pays one warm start, "
+                        "spread over its days as over a month's)")
     p.add_argument("--workers", type=int, default=2, help="worker processes of the parallel run")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--repeat", type=int, default=1,
@@ -97,6 +114,17 @@ def _synth(store: TickStore, hours: float, days: int, seed: int, report: Callabl
         t0 = time.perf_counter()
         rep = synthesize_to_store(store, EXCHANGE, SYMBOL, min(hours, 24.0), seed + k, start=start)
         report(f"synth day {start.date()}: {rep.rows} rows in {time.perf_counter() - t0:.1f} s")
+
+
+@contextmanager
+def _arrow_threads(n: int) -> Iterator[None]:
+    """Arrow's CPU pool at ``n`` threads inside the block."""
+    before = pa.cpu_count()
+    pa.set_cpu_count(n)
+    try:
+        yield
+    finally:
+        pa.set_cpu_count(before)
 
 
 def _cpu(client: Any) -> float:
@@ -136,6 +164,47 @@ def _on_cluster(tasks: list[DayTask], workers: int, memory_limit: str, repeat: i
     return seconds, cpu, noop_ms, rss
 
 
+def _plain_process(tasks: list[DayTask], passes: int, barrier: Any, queue: Any) -> None:
+    pa.set_cpu_count(1)  # as in a Dask worker (OMP_NUM_THREADS=1)
+    _timed_pass([DayTask(t.stream, t.day, t.prev, True) for t in tasks[:1]], None)  # warm-up
+    for k in range(passes):
+        barrier.wait()
+        queue.put((k, *_timed_pass(tasks, None)))
+    close_stream()
+
+
+def _plain_processes(tasks: list[DayTask], n: int, repeat: int) -> tuple[float, float]:
+    """Wall (the slowest process) and CPU seconds (all processes) of the fastest of ``repeat``
+    passes of ``n`` spawned processes, each over its contiguous run of ``tasks``, started
+    together at a barrier."""
+    ctx = mp.get_context("spawn")
+    runs = contiguous_runs(tasks, n)
+    barrier, queue = ctx.Barrier(len(runs)), ctx.Queue()
+    procs = [ctx.Process(target=_plain_process, args=(run, repeat, barrier, queue), daemon=True)
+             for run in runs]
+    for proc in procs:
+        proc.start()
+    passes: dict[int, list[tuple[float, float]]] = {}
+    try:
+        for _ in range(len(runs) * repeat):
+            while True:
+                try:
+                    k, wall, cpu = queue.get(timeout=5)
+                    break
+                except queue_mod.Empty:
+                    if any(p.exitcode not in (None, 0) for p in procs):
+                        raise RuntimeError("a plain bench process failed (its traceback is "
+                                           "above)") from None
+            passes.setdefault(k, []).append((wall, cpu))
+        for proc in procs:
+            proc.join()
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+    return min((max(w for w, _ in p), sum(c for _, c in p)) for p in passes.values())
+
+
 def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) -> dict[str, Any]:
     if args.hours <= 0 or args.workers < 2 or args.days < 2 * args.workers or args.repeat < 1:
         raise SystemExit("--hours must be > 0, --workers >= 2, --days >= 2 x --workers and "
@@ -156,9 +225,14 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
         figures: dict[str, Any] = {"days": len(tasks), "workers": args.workers,
                                    "loadavg_1m_before": round(os.getloadavg()[0], 2)}
         _timed_pass(tasks[:1], None)  # numba kernels loaded, page cache filled
-        serial, serial_cpu = _fastest_pass(tasks, None, args.repeat)
+        all_cores, _ = _fastest_pass(tasks, None, args.repeat)
+        with _arrow_threads(1):
+            serial, serial_cpu = _fastest_pass(tasks, None, args.repeat)
         close_stream()  # this process's day-sized arrays are not needed any more
-        report(f"serial: {serial:.2f} s ({serial_cpu:.2f} CPU s) for {len(tasks)} day(s)")
+        report(f"serial: {serial:.2f} s ({serial_cpu:.2f} CPU s) for {len(tasks)} day(s) on one "
+               f"core; {all_cores:.2f} s with Arrow decoding on every core")
+        plain, plain_cpu = _plain_processes(tasks, args.workers, args.repeat)
+        report(f"{args.workers} plain processes: {plain:.2f} s ({plain_cpu:.2f} CPU s)")
         one, _, _, rss_one = _on_cluster(tasks, 1, memory_limit, args.repeat, report)
         many, many_cpu, noop_ms, rss_many = _on_cluster(tasks, args.workers, memory_limit,
                                                         args.repeat, report)
@@ -167,6 +241,11 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
             "dask_1_worker_s": round(one, 3), f"dask_{args.workers}_workers_s": round(many, 3),
             "speedup_ratio": round(serial / many, 3),
             "speedup_vs_1_worker_ratio": round(one / many, 3),
+            f"plain_{args.workers}_processes_s": round(plain, 3),
+            "plain_processes_speedup_ratio": round(serial / plain, 3),
+            "dask_vs_plain_processes_ratio": round(plain / many, 3),
+            "serial_all_cores_s": round(all_cores, 3),
+            "speedup_vs_serial_all_cores_ratio": round(all_cores / many, 3),
             "serial_cpu_s": round(serial_cpu, 3), f"dask_{args.workers}_workers_cpu_s": round(many_cpu, 3),
             "cpu_bound_speedup_ratio": round(args.workers * serial_cpu / many_cpu, 3),
             "dask_overhead_ms_per_task": round((one - serial) / len(tasks) * 1e3, 1),
