@@ -19,8 +19,8 @@ between passes) — so only the steady state is timed, as in ``bench features``)
   serial process and of all N workers over the timed pass): the speed-up N idle cores would show,
   what is left of ``speedup_ratio`` when other processes share the cores.
 - ``plain_{N}_processes_s``: the same contiguous runs of days in N plain processes started
-  together (spawned, no Dask, Arrow at one thread each, warmed up like the workers): the
-  speed-up this machine gives N processes of this work at the time of the run
+  together (spawned with a LocalCluster worker's environment, no Dask, warmed up like the
+  workers): the speed-up this machine gives N processes of this work at the time of the run
   (``plain_processes_speedup_ratio`` = ``serial_s / plain_{N}_processes_s``; on a shared VM two
   busy vCPUs may not run at the speed of one), and ``dask_vs_plain_processes_ratio`` =
   ``plain_{N}_processes_s / dask_{N}_workers_s``: the share of it Dask delivers.
@@ -64,6 +64,7 @@ from aurora.ticks.fanout import (
     local_cluster,
     plan_days,
     run_days,
+    worker_environ,
     workers_peak_rss_mb,
 )
 from aurora.ticks.store import TickStore
@@ -165,7 +166,6 @@ def _on_cluster(tasks: list[DayTask], workers: int, memory_limit: str, repeat: i
 
 
 def _plain_process(tasks: list[DayTask], passes: int, barrier: Any, queue: Any) -> None:
-    pa.set_cpu_count(1)  # as in a Dask worker (OMP_NUM_THREADS=1)
     _timed_pass([DayTask(t.stream, t.day, t.prev, True) for t in tasks[:1]], None)  # warm-up
     for k in range(passes):
         barrier.wait()
@@ -182,8 +182,14 @@ def _plain_processes(tasks: list[DayTask], n: int, repeat: int) -> tuple[float, 
     barrier, queue = ctx.Barrier(len(runs)), ctx.Queue()
     procs = [ctx.Process(target=_plain_process, args=(run, repeat, barrier, queue), daemon=True)
              for run in runs]
-    for proc in procs:
-        proc.start()
+    saved = dict(os.environ)
+    try:  # a spawned process starts with this process's environment: a Dask worker's
+        os.environ.update({k: str(v) for k, v in worker_environ().items()})
+        for proc in procs:
+            proc.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     passes: dict[int, list[tuple[float, float]]] = {}
     try:
         for _ in range(len(runs) * repeat):

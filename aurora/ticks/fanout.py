@@ -265,6 +265,17 @@ def dask_client(workers: int, scheduler: str | None, memory_limit: str = "auto"
         yield client
 
 
+def worker_environ() -> dict[str, Any]:
+    """Environment variables a LocalCluster worker process starts with: Dask's own
+    (``OMP_NUM_THREADS=1`` and the like: one thread per library, Arrow's CPU pool included)
+    without ``MALLOC_TRIM_THRESHOLD_`` (see :func:`local_cluster`)."""
+    import dask
+    import distributed  # noqa: F401 (registers the distributed.* config defaults)
+
+    return {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+            if k != "MALLOC_TRIM_THRESHOLD_"}
+
+
 @contextmanager
 def local_cluster(workers: int, memory_limit: str = "auto") -> Iterator[Client]:
     """A client of a new ``LocalCluster`` of ``workers`` single-threaded worker processes
@@ -281,11 +292,9 @@ def local_cluster(workers: int, memory_limit: str = "auto") -> Iterator[Client]:
     import dask
     from distributed import Client, LocalCluster
 
-    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
-               if k != "MALLOC_TRIM_THRESHOLD_"}
     with dask.config.set({"distributed.scheduler.work-stealing": False,
                           "distributed.worker.profile.enabled": False,
-                          "distributed.nanny.pre-spawn-environ": environ}):
+                          "distributed.nanny.pre-spawn-environ": worker_environ()}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                memory_limit=memory_limit, dashboard_address=None,
                                silence_logs=logging.ERROR)
