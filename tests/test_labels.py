@@ -194,3 +194,11 @@ def test_levels_left_behind_are_dropped_and_results_stay_exact():
     ts = np.arange(n, dtype=np.int64) * (S // 100)
     cols = _both_sides_match_brute_force(ts, bid, ask, 20, 15, 1.0, n_lookahead=50)
     assert (cols["label_long"] != 0).mean() > 0.5
+
+
+def test_a_price_that_is_not_finite_is_refused_with_its_row():
+    ts, bid, ask = _path([100.0, np.nan, 100.0], [100.1, 100.1, 100.1])
+    with pytest.raises(ValueError, match=r"bid_px must be finite; row 1 is nan"):
+        label_columns(ts, bid, ask, LabelParams())
+    with pytest.raises(ValueError, match=r"ask_px must be finite; row 0 is inf"):
+        triple_barrier(ts, np.full(3, 100.0), np.array([np.inf, 1.0, 1.0]), 10, 10, 30)

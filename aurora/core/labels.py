@@ -391,6 +391,12 @@ def _inputs(ts_ns: np.ndarray, bid_px: np.ndarray, ask_px: np.ndarray, *, tp_bps
     ask = np.ascontiguousarray(ask_px, dtype=np.float64)
     if not (ts.shape == bid.shape == ask.shape) or ts.ndim != 1:
         raise ValueError("ts_ns, bid_px and ask_px must be 1-D arrays of one length")
+    for name, px in (("bid_px", bid), ("ask_px", ask)):
+        # a NaN compares false with every level: its block would screen crossings out
+        if not np.isfinite(px).all():
+            row = int(np.flatnonzero(~np.isfinite(px))[0])
+            raise ValueError(f"{name} must be finite; row {row} is {px[row]} (drop or fill the "
+                             "quotes without a price before labelling)")
     end = int(data_end_ns) if data_end_ns is not None else (int(ts[-1]) if ts.size else 0)
     return ts, bid, ask, round(horizon_s * NS), end
 
