@@ -347,3 +347,27 @@ def test_chunked_buffering_gives_identical_tables(monkeypatch: pytest.MonkeyPatc
     chunked = parse_recording(HEAD_0808, "BTCUSDT")
     for name, table in whole.tables.items():
         assert table.num_rows and chunked.tables[name].equals(table)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", "1e999"])
+def test_a_price_or_quantity_that_is_not_finite_makes_the_line_bad(tmp_path, fast, value):
+    path = tmp_path / "btcusdt_20240101.gz"
+    lines = [{"stream": "btcusdt@bookTicker",
+              "data": {"u": 1, "s": "BTCUSDT", "b": value, "B": "1", "a": "100.1", "A": "1"}},
+             {"stream": "btcusdt@bookTicker",
+              "data": {"u": 2, "s": "BTCUSDT", "b": "100", "B": "1", "a": "100.1", "A": value}},
+             {"stream": "btcusdt@trade",
+              "data": {"e": "trade", "E": 1, "s": "BTCUSDT", "t": 7, "p": "100", "q": value,
+                       "T": 1, "m": True}},
+             {"stream": "btcusdt@bookTicker",
+              "data": {"u": 3, "s": "BTCUSDT", "b": "100", "B": "1", "a": "100.1", "A": "1"}}]
+    with gzip.open(path, "wt") as f:
+        for line in lines:
+            f.write(f"1704067200000 {json.dumps(line)}\n")
+    rec = parse_recording(path, "BTCUSDT", fast=fast)
+    assert rec.tables["bbo"].column("bid_px").to_pylist() == [100.0]
+    assert rec.tables["trades"].num_rows == 0
+    assert rec.stats.skipped == 3
+    assert all(s.reason.startswith("malformed number") and "is not finite" in s.reason
+               for s in rec.skips)

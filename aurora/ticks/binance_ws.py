@@ -37,6 +37,7 @@ exactly as it was; writes are idempotent (see :mod:`aurora.ticks.store`).
 from __future__ import annotations
 
 import gzip
+import math
 import re
 import zlib
 from array import array
@@ -181,6 +182,16 @@ def _ms(v: Any) -> int:
     return int(v) * MS
 
 
+def _num(v: Any) -> float:
+    """A price or quantity; NaN and ±inf (which ``float`` accepts from "NaN", "inf", "1e999")
+    make the line bad: no exchange sends them, and one NaN quote would poison every window and
+    label around it."""
+    x = float(v)
+    if not math.isfinite(x):
+        raise _BadLineError(f"malformed number: {v!r} is not finite")
+    return x
+
+
 class _Columns:
     """Row buffers: one tuple per trade/bbo row (a single append is the cheapest per-message step),
     column lists for depth (whole price levels are appended per message). Every
@@ -211,8 +222,8 @@ class _Columns:
 def _depth_rows(cols: dict[str, list[Any]], *, ts: int, exch: int | None, seq: int, first: int, last: int,
                 prev: int | None, bids: list[Any], asks: list[Any], snapshot: bool) -> None:
     n = len(bids) + len(asks)
-    px = [float(p) for p, _ in bids] + [float(p) for p, _ in asks]
-    qty = [float(q) for _, q in bids] + [float(q) for _, q in asks]
+    px = [_num(p) for p, _ in bids] + [_num(p) for p, _ in asks]
+    qty = [_num(q) for _, q in bids] + [_num(q) for _, q in asks]
     cols["ts_ns"] += [ts] * n
     cols["exch_ns"] += [exch] * n
     cols["seq"] += [seq] * n
@@ -360,7 +371,7 @@ class _Parser:
             self.stats.non_market[str(kind)] += 1
             self.last_trade = tid
             return
-        self.cols.trades.append((ts, _ms(d["T"]), self.seq, tid, float(d["p"]), float(d["q"]),
+        self.cols.trades.append((ts, _ms(d["T"]), self.seq, tid, _num(d["p"]), _num(d["q"]),
                                  -1 if d["m"] else 1))
         self.last_trade = tid
 
@@ -368,7 +379,7 @@ class _Parser:
         aid = int(d["a"])
         if self.last_agg is not None and aid <= self.last_agg:
             raise _BadLineError(f"out-of-order: aggTrade id {aid} after {self.last_agg}")
-        self.cols.aggtrades.append((ts, _ms(d["T"]), self.seq, aid, float(d["p"]), float(d["q"]),
+        self.cols.aggtrades.append((ts, _ms(d["T"]), self.seq, aid, _num(d["p"]), _num(d["q"]),
                                     -1 if d["m"] else 1))
         self.last_agg = aid
 
@@ -379,8 +390,8 @@ class _Parser:
         if self.last_bbo is not None and uid < self.last_bbo:
             raise _BadLineError(f"out-of-order: bookTicker update id {uid} after {self.last_bbo}")
         exch = _ms(d["T"]) if "T" in d else (_ms(d["E"]) if "E" in d else None)
-        self.cols.bbo.append((ts, exch, self.seq, uid, float(d["b"]), float(d["B"]), float(d["a"]),
-                              float(d["A"])))
+        self.cols.bbo.append((ts, exch, self.seq, uid, _num(d["b"]), _num(d["B"]), _num(d["a"]),
+                              _num(d["A"])))
         self.last_bbo = uid
 
     def depth(self, ts: int, d: dict[str, Any]) -> None:
