@@ -174,12 +174,12 @@ def _chain_live(o: np.ndarray, exit_i: np.ndarray, start: int, j: int) -> bool:
 
 @nb.njit
 def _heap_compact(key: np.ndarray, lab: np.ndarray, size: int, o: np.ndarray,  # noqa: PLR0917
-                  exit_i: np.ndarray, j: int, keep: int) -> int:
-    """Keep the entries of chains still live at event j (and of the chain ``keep``, which may
-    still grow), re-heaped."""
+                  exit_i: np.ndarray, j: int) -> int:
+    """Keep the entries of chains still live at event j, re-heaped. Called only when a label
+    starts a chain: the chain open until then grows no more."""
     n = 0
     for e in range(size):
-        if lab[e] == keep or _chain_live(o, exit_i, lab[e], j):
+        if _chain_live(o, exit_i, lab[e], j):
             n = _heap_push(key, lab, n, key[e], lab[e])
     return n
 
@@ -227,11 +227,11 @@ def _enter(  # noqa: PLR0917 (numba helper: positional only)
     cap = ku.shape[0]
     if v & UP:
         if nu == cap:
-            nu = _heap_compact(ku, lu, nu, o, exit_i, j, -1)
+            nu = _heap_compact(ku, lu, nu, o, exit_i, j)
         nu = _heap_push(ku, lu, nu, up_key, i)
     if v & DOWN:
         if nd == cap:
-            nd = _heap_compact(kd, ld, nd, o, exit_i, j, -1)
+            nd = _heap_compact(kd, ld, nd, o, exit_i, j)
         nd = _heap_push(kd, ld, nd, dn_key, i)
     return nu, nd, i
 
