@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import dask.config
 import httpx
 import yaml
 from conftest import REPO
 
 from aurora.api.process import ServerProcess
 from aurora.testing import write_artifact
+from aurora.ticks.fanout import CLUSTER_SETTINGS
 
 DEPLOY = REPO / "deploy"
 
@@ -24,6 +28,27 @@ def tool(name: str) -> str:
     path = shutil.which(name)
     assert path, f"{name} is not installed (.ci/run apt-installs it): this test must run, not skip"
     return path
+
+
+def _cluster_settings(role: str) -> dict[str, Any]:
+    """The LocalCluster's settings a hand-started scheduler or worker process needs."""
+    return {k: v for k, v in CLUSTER_SETTINGS.items()
+            if k.startswith("distributed.scheduler.") == (role == "scheduler")}
+
+
+def _dask_settings(environ: dict[str, str], role: str) -> dict[str, Any]:
+    """Those settings as Dask reads them from ``environ``'s DASK_* variables."""
+    config = dask.config.collect_env(environ)
+    return {k: dask.config.get(k, None, config=config) for k in _cluster_settings(role)}
+
+
+def test_readme_starts_dask_by_hand_with_the_local_cluster_s_settings() -> None:
+    text = (REPO / "README.md").read_text()
+    for role, command in (("scheduler", "dask scheduler"), ("worker", "dask worker")):
+        block = re.search(r"((?:DASK_\w+=(?:\"[^\"]*\"|\S+)\s*\\?\s*)+)" + command, text)
+        assert block, f"no `{command}` preceded by its DASK_* variables in the README"
+        environ = dict(word.split("=", 1) for word in shlex.split(block.group(1).replace("\\\n", " ")))
+        assert _dask_settings(environ, role) == _cluster_settings(role), role
 
 
 def test_docker_compose_config_is_valid_and_keeps_the_port_contract() -> None:
@@ -57,6 +82,9 @@ def test_docker_compose_config_is_valid_and_keeps_the_port_contract() -> None:
         assert services[name]["depends_on"] == {"api": healthy}, name
     assert services["grafana"]["depends_on"] == {"prometheus": healthy}
     assert services["dask-worker-1"]["depends_on"] == {"dask-scheduler": healthy}
+    for name, role in (("dask-scheduler", "scheduler"), ("dask-worker-1", "worker"),
+                       ("dask-worker-2", "worker")):
+        assert _dask_settings(services[name]["environment"], role) == _cluster_settings(role), name
     # the runner: through the API's gate, /metrics reachable by Prometheus, the venue as its target
     runner = services["runner"]
     assert runner["command"][:2] == ["sh", "-c"] and "auroractl run" in runner["command"][2]

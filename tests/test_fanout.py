@@ -4,6 +4,7 @@ others finish; ``auroractl features`` runs on a scheduler by address."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -84,6 +85,18 @@ def _assert_identical(store, tasks, symbols, first, last, parallel: Path, serial
             path = partition_path(parallel, got[day])
             pd.testing.assert_frame_equal(pq.read_table(path).to_pandas(), frame, check_exact=True)
             assert path.read_bytes() == partition_path(serial, got[day]).read_bytes()
+
+
+def _settings_seen_by_a_worker() -> tuple[str | None, str | None, bool]:
+    import dask
+
+    return (os.environ.get("MIMALLOC_PURGE_DELAY"), os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_workers_keep_arrow_s_freed_memory_without_dask_s_profiler_and_trim(client):
+    """Each worker process starts with the cluster's settings (see fanout.local_cluster)."""
+    assert set(client.run(_settings_seen_by_a_worker).values()) == {("-1", None, False)}
 
 
 def test_real_recordings_on_two_workers_equal_the_serial_path(client, real_store, tmp_path):

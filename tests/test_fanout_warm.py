@@ -20,10 +20,17 @@ from aurora.ticks.synth import SynthParams, synthesize_to_store
 DAY1 = date(2024, 1, 1)
 
 
-@pytest.fixture(scope="module")
-def small_groups(tmp_path_factory: pytest.TempPathFactory) -> TickStore:
-    """A slow market from 23:54 on day 1 to day 4, every partition rewritten in row groups of 7
-    rows (~25 s of quotes), so the context of a day spans several groups and starts inside one."""
+EDGE_ROWS = 140  # rows at each end of a partition written in row groups of 7
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["statistics", "no-statistics"])
+def small_groups(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+                 ) -> TickStore:
+    """A slow market from 23:54 on day 1 to day 4, every partition rewritten with row groups of
+    7 rows (~25 s of quotes) at both ends (one group between: thousands of tiny groups make each
+    read slow), so the context of a day spans several groups and starts inside one; with the row
+    groups' column statistics (the tail is found from them) and without (from the whole sort
+    column)."""
     store = TickStore(tmp_path_factory.mktemp("groups"))
     params = SynthParams.for_symbol("BTCUSDT", bbo_rate_hz=0.3, trade_rate_hz=0.1,
                                     depth_interval_s=30.0)
@@ -31,8 +38,16 @@ def small_groups(tmp_path_factory: pytest.TempPathFactory) -> TickStore:
                         start=datetime(2024, 1, 1, 23, 54, tzinfo=UTC))
     for path in store.root.rglob(PART_FILE):
         table = pq.read_table(path)
-        pq.write_table(table, path, row_group_size=7)
-        assert pq.ParquetFile(path).num_row_groups > 1 or len(table) <= 7
+        head, tail = min(EDGE_ROWS, len(table)), max(len(table) - EDGE_ROWS, 0)
+        with pq.ParquetWriter(path, table.schema, write_statistics=request.param) as out:
+            out.write_table(table.slice(0, head), row_group_size=7)
+            if tail > head:
+                out.write_table(table.slice(head, tail - head), row_group_size=tail - head)
+            if len(table) > max(head, tail):
+                out.write_table(table.slice(max(head, tail)), row_group_size=7)
+        meta = pq.ParquetFile(path).metadata
+        assert meta.num_row_groups > 1 or len(table) <= 7
+        assert meta.row_group(0).column(0).is_stats_set == request.param
     return store
 
 

@@ -16,6 +16,7 @@ FIGURES = {
     "loadavg_1m_before", "loadavg_1m_after", "serial_cpu_s", "dask_2_workers_cpu_s",
     "cpu_bound_speedup_ratio", "serial_all_cores_s", "speedup_vs_serial_all_cores_ratio",
     "plain_2_processes_s", "plain_processes_speedup_ratio", "dask_vs_plain_processes_ratio",
+    "serial_page_faults_per_day", "dask_2_workers_page_faults_per_day",
 }
 
 
@@ -31,3 +32,5 @@ def test_bench_scale_smoke(home, tmp_path, capsys):
     assert all(isinstance(v, int | float) and math.isfinite(v) for v in scalars)
     assert all(figures[k] > 0 for k in ("serial_s", "dask_1_worker_s", "dask_2_workers_s",
                                         "speedup_ratio", "peak_rss_mb_1_worker"))
+    assert all(isinstance(figures[k], int) and figures[k] >= 0
+               for k in ("serial_page_faults_per_day", "dask_2_workers_page_faults_per_day"))

@@ -18,6 +18,9 @@ between passes) — so only the steady state is timed, as in ``bench features``)
 - ``cpu_bound_speedup_ratio``: ``N · serial_cpu_s / dask_{N}_workers_cpu_s`` (CPU seconds of the
   serial process and of all N workers over the timed pass): the speed-up N idle cores would show,
   what is left of ``speedup_ratio`` when other processes share the cores.
+- ``serial_page_faults_per_day``, ``dask_{N}_workers_page_faults_per_day``: minor page faults of
+  the timed pass per day (all N workers together): memory the kernel had to zero and map afresh,
+  which costs two busy processes on a VM far more than one (:mod:`aurora.allocator`).
 - ``plain_{N}_processes_s``: the same contiguous runs of days in N plain processes started
   together (spawned with a LocalCluster worker's environment, no Dask, warmed up like the
   workers): the speed-up this machine gives N processes of this work at the time of the run
@@ -99,10 +102,10 @@ def _noop() -> None:
     return None
 
 
-def _cpu_s() -> float:
-    """User + system CPU seconds of this process so far (all its threads)."""
+def _usage() -> tuple[float, int]:
+    """User + system CPU seconds and minor page faults of this process so far (all its threads)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime + r.ru_stime, r.ru_minflt
 
 
 def _synth(store: TickStore, hours: float, days: int, seed: int, report: Callable[[str], None]) -> None:
@@ -128,41 +131,48 @@ def _arrow_threads(n: int) -> Iterator[None]:
         pa.set_cpu_count(before)
 
 
-def _cpu(client: Any) -> float:
-    """CPU seconds used so far by the process computing the tasks: this one, or all workers."""
-    return _cpu_s() if client is None else sum(client.run(_cpu_s).values())
+def _used(client: Any) -> tuple[float, int]:
+    """CPU seconds and minor page faults so far of the process computing the tasks: this one, or
+    all workers together."""
+    if client is None:
+        return _usage()
+    per_worker = client.run(_usage).values()
+    return sum(c for c, _ in per_worker), sum(f for _, f in per_worker)
 
 
-def _timed_pass(tasks: list[DayTask], client: Any) -> tuple[float, float]:
-    """Wall and CPU seconds of one pass over ``tasks``."""
-    cpu0, t0 = _cpu(client), time.perf_counter()
+def _timed_pass(tasks: list[DayTask], client: Any) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and minor page faults of one pass over ``tasks``."""
+    (cpu0, faults0), t0 = _used(client), time.perf_counter()
     failed = [o for o in run_days(tasks, day_rows, client=client, keep_buffers=True)
               if o.error is not None]
     if failed:
         raise DaysFailedError(failed, len(tasks))
-    return time.perf_counter() - t0, _cpu(client) - cpu0
+    wall = time.perf_counter() - t0
+    cpu1, faults1 = _used(client)
+    return wall, cpu1 - cpu0, faults1 - faults0
 
 
-def _fastest_pass(tasks: list[DayTask], client: Any, repeat: int) -> tuple[float, float]:
-    """Wall and CPU seconds of the fastest of ``repeat`` passes."""
+def _fastest_pass(tasks: list[DayTask], client: Any, repeat: int) -> tuple[float, float, int]:
+    """:func:`_timed_pass` of the fastest of ``repeat`` passes."""
     return min(_timed_pass(tasks, client) for _ in range(repeat))
 
 
 def _on_cluster(tasks: list[DayTask], workers: int, memory_limit: str, repeat: int,
-                report: Callable[[str], None]) -> tuple[float, float, float, dict[str, float]]:
-    """Wall and CPU seconds of a timed pass, ms per no-op task and peak RSS per worker, on a new
-    cluster."""
+                report: Callable[[str], None]
+                ) -> tuple[tuple[float, float, int], float, dict[str, float]]:
+    """:func:`_timed_pass` of the fastest pass, ms per no-op task and peak RSS per worker, on a
+    new cluster."""
     with local_cluster(workers, memory_limit) as client:
         warm = [DayTask(t.stream, t.day, t.prev, True) for t in tasks[:workers]]
         _timed_pass(warm, client)  # one day on each worker: kernels loaded, page cache filled
-        seconds, cpu = _fastest_pass(tasks, client, repeat)
+        fastest = seconds, cpu, _ = _fastest_pass(tasks, client, repeat)
         t0 = time.perf_counter()
         client.gather([client.submit(_noop, pure=False) for _ in range(NOOP_TASKS)])
         noop_ms = (time.perf_counter() - t0) / NOOP_TASKS * 1e3
         rss = workers_peak_rss_mb(client)
     report(f"dask, {workers} worker(s): {seconds:.2f} s ({cpu:.2f} CPU s); no-op task {noop_ms:.2f} ms; "
            f"peak RSS {rss}")
-    return seconds, cpu, noop_ms, rss
+    return fastest, noop_ms, rss
 
 
 def _plain_process(tasks: list[DayTask], passes: int, barrier: Any, queue: Any) -> None:
@@ -195,7 +205,7 @@ def _plain_processes(tasks: list[DayTask], n: int, repeat: int) -> tuple[float, 
         for _ in range(len(runs) * repeat):
             while True:
                 try:
-                    k, wall, cpu = queue.get(timeout=5)
+                    k, wall, cpu, _ = queue.get(timeout=5)
                     break
                 except queue_mod.Empty:
                     if any(p.exitcode not in (None, 0) for p in procs):
@@ -231,17 +241,17 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
         figures: dict[str, Any] = {"days": len(tasks), "workers": args.workers,
                                    "loadavg_1m_before": round(os.getloadavg()[0], 2)}
         _timed_pass(tasks[:1], None)  # numba kernels loaded, page cache filled
-        all_cores, _ = _fastest_pass(tasks, None, args.repeat)
+        all_cores, _, _ = _fastest_pass(tasks, None, args.repeat)
         with _arrow_threads(1):
-            serial, serial_cpu = _fastest_pass(tasks, None, args.repeat)
+            serial, serial_cpu, serial_faults = _fastest_pass(tasks, None, args.repeat)
         close_stream()  # this process's day-sized arrays are not needed any more
         report(f"serial: {serial:.2f} s ({serial_cpu:.2f} CPU s) for {len(tasks)} day(s) on one "
                f"core; {all_cores:.2f} s with Arrow decoding on every core")
         plain, plain_cpu = _plain_processes(tasks, args.workers, args.repeat)
         report(f"{args.workers} plain processes: {plain:.2f} s ({plain_cpu:.2f} CPU s)")
-        one, _, _, rss_one = _on_cluster(tasks, 1, memory_limit, args.repeat, report)
-        many, many_cpu, noop_ms, rss_many = _on_cluster(tasks, args.workers, memory_limit,
-                                                        args.repeat, report)
+        (one, _, _), _, rss_one = _on_cluster(tasks, 1, memory_limit, args.repeat, report)
+        (many, many_cpu, many_faults), noop_ms, rss_many = _on_cluster(
+            tasks, args.workers, memory_limit, args.repeat, report)
         figures.update({
             "serial_s": round(serial, 3), "serial_s_per_day": round(serial / len(tasks), 3),
             "dask_1_worker_s": round(one, 3), f"dask_{args.workers}_workers_s": round(many, 3),
@@ -254,6 +264,8 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
             "speedup_vs_serial_all_cores_ratio": round(all_cores / many, 3),
             "serial_cpu_s": round(serial_cpu, 3), f"dask_{args.workers}_workers_cpu_s": round(many_cpu, 3),
             "cpu_bound_speedup_ratio": round(args.workers * serial_cpu / many_cpu, 3),
+            "serial_page_faults_per_day": round(serial_faults / len(tasks)),
+            f"dask_{args.workers}_workers_page_faults_per_day": round(many_faults / len(tasks)),
             "dask_overhead_ms_per_task": round((one - serial) / len(tasks) * 1e3, 1),
             "noop_task_ms": round(noop_ms, 2),
             "peak_rss_mb_1_worker": max(rss_one.values()),

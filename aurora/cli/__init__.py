@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from aurora import __version__
+from aurora.allocator import keep_freed_memory
 
 #: name -> (module under aurora.cli, one-line help). A new command adds one row here.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -81,6 +82,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_freed_memory()  # before a command loads pyarrow: a feature day reuses the last one's pages
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     from aurora.cli.context import Context

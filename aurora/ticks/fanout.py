@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
+from aurora.allocator import KEEP_FREED_MEMORY
 from aurora.core.features import FeatureParams, infer_tick_size
 from aurora.core.labels import LabelParams
 from aurora.core.microprice import MicropriceModel
@@ -265,36 +266,48 @@ def dask_client(workers: int, scheduler: str | None, memory_limit: str = "auto"
         yield client
 
 
-def worker_environ() -> dict[str, Any]:
-    """Environment variables a LocalCluster worker process starts with: Dask's own
-    (``OMP_NUM_THREADS=1`` and the like: one thread per library, Arrow's CPU pool included)
-    without ``MALLOC_TRIM_THRESHOLD_`` (see :func:`local_cluster`)."""
+#: Dask settings of this project's clusters, beyond Dask's defaults (bench scale, 8 days on one
+#: worker: 23.5–27.2 s with Dask's, 19.5–22.0 s with these): work stealing off (a stolen day
+#: breaks two workers' streams: each then pays a warm start and fresh arrays, which cost more
+#: than the idle time it saves); Dask's statistical profiler off (its thread samples every
+#: worker thread's stack every 10 ms for a dashboard these clusters do not serve); and in the
+#: environment each nanny gives its worker process, Dask's ``MALLOC_TRIM_THRESHOLD_`` removed
+#: (None: it turns off glibc's dynamic mmap threshold, so every freed temporary array over
+#: 128 KiB goes back to the kernel and the next one is faulted in afresh) and Arrow's allocator
+#: keeping what it frees (:mod:`aurora.allocator`). :func:`local_cluster` sets them; a scheduler
+#: and workers started by hand take them as ``DASK_*`` variables (README, docker-compose.yml).
+CLUSTER_SETTINGS: dict[str, Any] = {
+    "distributed.scheduler.work-stealing": False,
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None, **KEEP_FREED_MEMORY},
+}
+_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+
+
+def _spawn_environ() -> dict[str, Any]:
+    """Dask's ``pre-spawn-environ`` (``OMP_NUM_THREADS=1`` and the like: one thread per library,
+    Arrow's CPU pool included) updated with :data:`CLUSTER_SETTINGS`' (None: unset)."""
     import dask
     import distributed  # noqa: F401 (registers the distributed.* config defaults)
 
-    return {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
-            if k != "MALLOC_TRIM_THRESHOLD_"}
+    return {**dask.config.get(_SPAWN_ENVIRON), **CLUSTER_SETTINGS[_SPAWN_ENVIRON]}
+
+
+def worker_environ() -> dict[str, str]:
+    """Environment variables a worker process of :func:`local_cluster` starts with."""
+    return {k: str(v) for k, v in _spawn_environ().items() if v is not None}
 
 
 @contextmanager
 def local_cluster(workers: int, memory_limit: str = "auto") -> Iterator[Client]:
     """A client of a new ``LocalCluster`` of ``workers`` single-threaded worker processes
-    (``memory_limit`` each, e.g. ``"6GiB"``; ``"auto"`` = RAM / workers), closed on exit.
-
-    Work stealing is off: a stolen day breaks two workers' streams (each then pays a warm start
-    and fresh arrays), which cost more than the idle time it saves. A dead worker's days still
-    go to the others (the restrictions are loose). Two of Dask's defaults are dropped (bench
-    scale, 8 days on 1 worker: 23.5–27.2 s with them, 19.5–22.0 s without): the statistical
-    profiler, whose thread samples every worker thread's stack every 10 ms for a dashboard
-    this cluster does not serve, and ``MALLOC_TRIM_THRESHOLD_`` in the workers' environment,
-    which turns off glibc's dynamic mmap threshold, so every freed temporary array over
-    128 KiB goes back to the kernel and the next one is faulted in afresh."""
+    (``memory_limit`` each, e.g. ``"6GiB"``; ``"auto"`` = RAM / workers) with
+    :data:`CLUSTER_SETTINGS`, closed on exit. A dead worker's days still go to the others (the
+    restrictions are loose)."""
     import dask
     from distributed import Client, LocalCluster
 
-    with dask.config.set({"distributed.scheduler.work-stealing": False,
-                          "distributed.worker.profile.enabled": False,
-                          "distributed.nanny.pre-spawn-environ": worker_environ()}):
+    with dask.config.set({**CLUSTER_SETTINGS, _SPAWN_ENVIRON: _spawn_environ()}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                memory_limit=memory_limit, dashboard_address=None,
                                silence_logs=logging.ERROR)

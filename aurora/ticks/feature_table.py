@@ -223,22 +223,42 @@ def _tail(bbo: Mapping[str, Any], trades: Mapping[str, Any],
     return ctx_bbo, _take(trades, slice(j, None))
 
 
+def _groups_from(fragment: ds.ParquetFileFragment, key: str, value: int) -> int:
+    """The last row group whose smallest ``key`` is ≤ ``value`` (0 if none is, or a row group has
+    no statistics): in a partition sorted by ``key``, every row before it has a key ≤ ``value``."""
+    start = 0
+    for k, rg in enumerate(fragment.row_groups):
+        stats = (rg.statistics or {}).get(key)
+        if not stats or stats.get("min") is None:
+            return 0
+        if stats["min"] <= value:
+            start = k
+    return start
+
+
 def _rows_from(store: TickStore, table: str, exchange: str, symbol: str, day: date, *,
-               columns: list[str], key: str, cut: Callable[[np.ndarray], int]) -> pa.Table:
-    """The rows of one stored partition from row ``cut(partition[key])`` on (and possibly a few
-    before it: whole row groups are read). Only ``key`` is decoded for the rest of the day."""
+               columns: list[str], key: str, value: int,
+               cut: Callable[[np.ndarray], int]) -> pa.Table:
+    """The rows of one stored partition, sorted by ``key``, from row ``cut(keys)`` on (and possibly
+    a few before it: whole row groups are read), where ``keys`` is the ``key`` column from the last
+    row group whose keys start at or below ``value`` (row-group statistics; the whole column
+    without them): ``cut`` must find the same row in that tail as in the whole column, as a
+    search for ``value`` does."""
     files = store.partition_files(table, exchange, symbol, day)
     if len(files) != 1:  # not a partition written by the store: read it whole
         return _read_partition(store, table, exchange, symbol, day, columns=columns)
     fragment = next(ds.dataset(files[0], schema=SCHEMAS[table], format="parquet",
                                filesystem=store.filesystem).get_fragments())
-    first = cut(fragment.to_table(columns=[key]).column(key).to_numpy())
-    groups, row = [], 0
-    for rg in fragment.row_groups:
+    groups = fragment.row_groups
+    start = _groups_from(fragment, key, value)
+    keys = fragment.subset(row_group_ids=[rg.id for rg in groups[start:]]).to_table(columns=[key])
+    first = sum(rg.num_rows for rg in groups[:start]) + cut(keys.column(key).to_numpy())
+    chosen, row = [], 0
+    for rg in groups:
         if row + rg.num_rows > first:
-            groups.append(rg.id)
+            chosen.append(rg.id)
         row += rg.num_rows
-    return fragment.subset(row_group_ids=groups).to_table(columns=columns)
+    return fragment.subset(row_group_ids=chosen).to_table(columns=columns)
 
 
 def _warm_start(  # noqa: PLR0917 (one step of iter_feature_days)
@@ -252,13 +272,14 @@ def _warm_start(  # noqa: PLR0917 (one step of iter_feature_days)
     rows :func:`_tail` takes from the whole day, since partitions are sorted (bench scale: the
     warm start was a whole extra day of reading, ~1/3 of each worker's time over 4 days)."""
     bbo = _rows_from(store, "bbo", exchange, symbol, day, columns=BBO_READ, key="ts_ns",
+                     value=since_ns,
                      cut=lambda ts: max(int(np.searchsorted(ts, since_ns, side="right")) - 1, 0))
     ts = bbo.column("ts_ns").to_numpy()
     quote = int(np.searchsorted(ts, since_ns, side="right")) - 1
     after = int(bbo.column("seq")[max(quote, 0)].as_py()) if len(bbo) else None
-    trades = _rows_from(store, "trades", exchange, symbol, day, columns=TRADE_READ, key="seq",
-                        cut=lambda seq: len(seq) if after is None
-                        else int(np.searchsorted(seq, after, side="right")))
+    trades = (SCHEMAS["trades"].empty_table().select(TRADE_READ) if after is None else
+              _rows_from(store, "trades", exchange, symbol, day, columns=TRADE_READ, key="seq",
+                         value=after, cut=lambda seq: int(np.searchsorted(seq, after, side="right"))))
     ctx = _tail(_columns(bbo), _columns(trades), since_ns)
     top = None
     if with_depth:
