@@ -32,8 +32,9 @@ def tool(name: str) -> str:
 
 def _cluster_settings(role: str) -> dict[str, Any]:
     """The LocalCluster's settings a hand-started scheduler or worker process needs."""
-    return {k: v for k, v in CLUSTER_SETTINGS.items()
-            if k.startswith("distributed.scheduler.") == (role == "scheduler")}
+    own = ("distributed.scheduler.",) if role == "scheduler" else ("distributed.worker.",
+                                                                   "distributed.nanny.")
+    return {k: v for k, v in CLUSTER_SETTINGS.items() if k.startswith((*own, "distributed.admin."))}
 
 
 def _dask_settings(environ: dict[str, str], role: str) -> dict[str, Any]:
