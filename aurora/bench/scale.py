@@ -35,7 +35,10 @@ between passes) — so only the steady state is timed, as in ``bench features``)
 - ``loadavg_1m_before``/``_after``: the machine's load around the timed runs.
 
 ``--repeat R`` times each pass R times (on the same cluster) and keeps the fastest, with its CPU
-seconds: on a shared machine the fastest pass is the one least slowed by other processes.
+seconds: on a shared machine the fastest pass is the one least slowed by other processes. The
+serial path on one core and the N workers' passes alternate (the serial pass runs in this
+process while the workers wait), so ``speedup_ratio`` compares passes of the same minutes: this
+VM's speed drifts by 10–20 % from one minute to the next.
 """
 
 from __future__ import annotations
@@ -158,21 +161,37 @@ def _fastest_pass(tasks: list[DayTask], client: Any, repeat: int) -> tuple[float
 
 
 def _on_cluster(tasks: list[DayTask], workers: int, memory_limit: str, repeat: int,
-                report: Callable[[str], None]
-                ) -> tuple[tuple[float, float, int], float, dict[str, float]]:
+                report: Callable[[str], None], *,
+                alongside: Callable[[], tuple[float, float, int]] | None = None
+                ) -> tuple[tuple[float, float, int], float, dict[str, float],
+                           tuple[float, float, int] | None]:
     """:func:`_timed_pass` of the fastest pass, ms per no-op task and peak RSS per worker, on a
-    new cluster."""
+    new cluster; and the fastest of ``alongside``'s passes (another configuration, timed before
+    each of the cluster's passes while its workers wait: both sides of a ratio measured in the
+    same minutes, on a machine whose speed drifts)."""
+    other = []
     with local_cluster(workers, memory_limit) as client:
         warm = [DayTask(t.stream, t.day, t.prev, True) for t in tasks[:workers]]
         _timed_pass(warm, client)  # one day on each worker: kernels loaded, page cache filled
-        fastest = seconds, cpu, _ = _fastest_pass(tasks, client, repeat)
+        passes = []
+        for _ in range(repeat):
+            if alongside is not None:
+                other.append(alongside())
+            passes.append(_timed_pass(tasks, client))
+        fastest = seconds, cpu, _ = min(passes)
         t0 = time.perf_counter()
         client.gather([client.submit(_noop, pure=False) for _ in range(NOOP_TASKS)])
         noop_ms = (time.perf_counter() - t0) / NOOP_TASKS * 1e3
         rss = workers_peak_rss_mb(client)
     report(f"dask, {workers} worker(s): {seconds:.2f} s ({cpu:.2f} CPU s); no-op task {noop_ms:.2f} ms; "
            f"peak RSS {rss}")
-    return fastest, noop_ms, rss
+    return fastest, noop_ms, rss, (min(other) if other else None)
+
+
+def _one_core_pass(tasks: list[DayTask]) -> tuple[float, float, int]:
+    """:func:`_timed_pass` of the serial path with Arrow's CPU pool at one thread."""
+    with _arrow_threads(1):
+        return _timed_pass(tasks, None)
 
 
 def _plain_process(tasks: list[DayTask], passes: int, barrier: Any, queue: Any) -> None:
@@ -242,16 +261,18 @@ def run(args: argparse.Namespace, settings: Any, report: Callable[[str], None]) 
                                    "loadavg_1m_before": round(os.getloadavg()[0], 2)}
         _timed_pass(tasks[:1], None)  # numba kernels loaded, page cache filled
         all_cores, _, _ = _fastest_pass(tasks, None, args.repeat)
-        with _arrow_threads(1):
-            serial, serial_cpu, serial_faults = _fastest_pass(tasks, None, args.repeat)
-        close_stream()  # this process's day-sized arrays are not needed any more
-        report(f"serial: {serial:.2f} s ({serial_cpu:.2f} CPU s) for {len(tasks)} day(s) on one "
-               f"core; {all_cores:.2f} s with Arrow decoding on every core")
+        report(f"serial: {all_cores:.2f} s for {len(tasks)} day(s) with Arrow decoding on every core")
         plain, plain_cpu = _plain_processes(tasks, args.workers, args.repeat)
         report(f"{args.workers} plain processes: {plain:.2f} s ({plain_cpu:.2f} CPU s)")
-        (one, _, _), _, rss_one = _on_cluster(tasks, 1, memory_limit, args.repeat, report)
-        (many, many_cpu, many_faults), noop_ms, rss_many = _on_cluster(
-            tasks, args.workers, memory_limit, args.repeat, report)
+        (one, _, _), _, rss_one, _ = _on_cluster(tasks, 1, memory_limit, args.repeat, report)
+        (many, many_cpu, many_faults), noop_ms, rss_many, one_core = _on_cluster(
+            tasks, args.workers, memory_limit, args.repeat, report,
+            alongside=lambda: _one_core_pass(tasks))
+        close_stream()  # this process's day-sized arrays are not needed any more
+        assert one_core is not None  # alongside was given
+        serial, serial_cpu, serial_faults = one_core
+        report(f"serial on one core, alternating with the {args.workers} workers' passes: "
+               f"{serial:.2f} s ({serial_cpu:.2f} CPU s)")
         figures.update({
             "serial_s": round(serial, 3), "serial_s_per_day": round(serial / len(tasks), 3),
             "dask_1_worker_s": round(one, 3), f"dask_{args.workers}_workers_s": round(many, 3),
