@@ -266,11 +266,12 @@ def dask_client(workers: int, scheduler: str | None, memory_limit: str = "auto"
         yield client
 
 
-#: Dask settings of this project's clusters, beyond Dask's defaults (bench scale, 8 days on one
-#: worker: 23.5–27.2 s with Dask's, 19.5–22.0 s with these): work stealing off (a stolen day
-#: breaks two workers' streams: each then pays a warm start and fresh arrays, which cost more
+#: Dask settings of this project's clusters, beyond Dask's defaults: work stealing off (a stolen
+#: day breaks two workers' streams: each then pays a warm start and fresh arrays, which cost more
 #: than the idle time it saves); Dask's statistical profiler off (its thread samples every
-#: worker thread's stack every 10 ms for a dashboard these clusters do not serve); the event
+#: worker thread's stack every 10 ms for a dashboard these clusters do not serve; with the trim
+#: threshold below, bench scale's 8 days on one worker took 23.5–27.2 s with Dask's defaults and
+#: 19.5–22.0 s without); the event
 #: loops' watchdog tick every 1 s, not 20 ms (it only times the loop, to warn when it stalls 3 s;
 #: the scheduler, nannies and client of a LocalCluster spent 0.45–0.8 CPU s of a 9 s pass of 8 days
 #: on 2 workers, 0.25–0.3 s with it, CPU the workers need on a 2-core machine); and in the
