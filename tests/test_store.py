@@ -103,7 +103,8 @@ def test_validation_names_the_problem(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"missing column\(s\) \['side'\]"):
         store.write("trades", trades([1]).drop(["side"]), "binance", "BTCUSDT")
     bad = trades([1]).set_column(3, "trade_id", pa.array([None], pa.int64()))
-    with pytest.raises(StoreError, match=r"trades\.trade_id: 1 null"):
+    with pytest.raises(StoreError, match=r"trades row 0 \(seq 1\): trades\.trade_id is missing "
+                                         r"\(1 row\(s\) in all\)"):
         store.write("trades", bad, "binance", "BTCUSDT")
     with pytest.raises(StoreError, match="unknown exchange"):
         store.write("trades", trades([1]), "kraken", "BTCUSDT")
@@ -111,6 +112,25 @@ def test_validation_names_the_problem(tmp_path: Path) -> None:
         store.write("trades", trades([1]), "binance", "../etc")
     with pytest.raises(StoreError, match="unknown column"):
         store.read("trades", "binance", "BTCUSDT", date(2024, 1, 1), date(2024, 1, 2), columns=["nope"])
+    assert not any(tmp_path.rglob("*.parquet"))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("column", ["price", "qty"])
+def test_a_price_or_quantity_that_is_not_finite_is_refused_naming_its_row(tmp_path: Path, column,
+                                                                        value) -> None:
+    """Every float column is a price or a quantity: NaN or ±inf there is corrupt input, and a stored
+    one would silently skew every feature computed over it."""
+    store = TickStore(tmp_path)
+    data = trades([1, 2, 3, 4])
+    values = data.column(column).to_numpy().copy()
+    values[[1, 3]] = value
+    data = data.set_column(data.schema.get_field_index(column), column, pa.array(values))
+    with pytest.raises(StoreError, match=rf"dump\.csv:3: trades\.{column} is -?(nan|inf), not a "
+                                         r"finite number \(2 row\(s\) in all\); nothing was written"):
+        store.write("trades", data, "binance", "BTCUSDT", origin=lambda seq: f"dump.csv:{seq + 1}")
+    with pytest.raises(StoreError, match=rf"trades\.{column} is -?(nan|inf)"):
+        store.write_tables({"trades": data}, "binance", "BTCUSDT")
     assert not any(tmp_path.rglob("*.parquet"))
 
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aurora.events import EventLog, read_events
-from aurora.ticks.store import TickStore
+from aurora.ticks.store import StoreError, TickStore
 from aurora.ticks.vision import VisionError, detect_kind, import_vision
 
 DAY_MS = 1723075200000  # 2024-08-08T00:00:00Z in ms
@@ -184,3 +184,20 @@ def test_a_dump_of_the_other_market_is_refused_before_anything_is_written(tmp_pa
                        match=r"a spot dump \(8 columns with is_best_match\).*--exchange binance$"):
         import_vision([str(spot_agg)], store, "binance-usdm", "ETHUSDT")
     assert not (tmp_path / "ticks").exists()
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "1e999", "NaN", "nan", ""])
+def test_a_price_or_quantity_that_is_not_a_finite_number_is_refused_naming_its_line(tmp_path: Path,
+                                                                                   cell: str) -> None:
+    """Arrow's CSV reader takes "inf" and "1e999" as infinity and "NaN" or an empty cell as null;
+    either would be stored as a quote nothing could trade on. The dump is refused, its line named,
+    and nothing is written."""
+    text = ("update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,transaction_time,event_time\n"
+            f"1,60000.1,1.5,60000.2,2.5,{DAY_MS + 10},{DAY_MS + 12}\n"
+            f"2,60000.1,{cell},60000.2,2.5,{DAY_MS + 20},{DAY_MS + 21}\n")
+    path = write_with_checksum(tmp_path / "BTCUSDT-bookTicker-2024-08-08.csv", text.encode())
+    store = TickStore(tmp_path / "ticks")
+    with pytest.raises(StoreError, match=r"2024-08-08\.csv:3: bbo\.bid_qty is (-?inf, not a finite "
+                                         r"number|missing)"):
+        import_vision([str(path)], store, "binance-usdm", "BTCUSDT")
+    assert not any((tmp_path / "ticks").rglob("*.parquet"))

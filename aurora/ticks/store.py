@@ -102,8 +102,18 @@ def _utc_day(ns: int) -> date:
     return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).date()
 
 
-def _conform(table: str, data: pa.Table) -> pa.Table:
-    """Select and cast the schema's columns; refuse missing columns, nulls in required ones."""
+def _where(table: str, data: pa.Table, i: int, origin: Origin | None) -> str:
+    """Row ``i`` of ``data`` as ``origin`` names it (``"file:line"``), else by index and seq."""
+    seq = data.column("seq")[i].as_py() if "seq" in data.column_names else None
+    if origin is not None and seq is not None:
+        return origin(int(seq))
+    return f"{table} row {i} (seq {seq})"
+
+
+def _conform(table: str, data: pa.Table, origin: Origin | None = None) -> pa.Table:
+    """Select and cast the schema's columns; refuse missing columns, nulls in required ones and
+    prices or quantities that are not finite (NaN, ±inf: every float column is one), naming the
+    first such row."""
     schema = SCHEMAS[table]
     missing = [f.name for f in schema if f.name not in data.column_names]
     if missing:
@@ -112,11 +122,23 @@ def _conform(table: str, data: pa.Table) -> pa.Table:
     for f in schema:
         col = data.column(f.name)
         if not f.nullable and col.null_count:
-            raise StoreError(f"{table}.{f.name}: {col.null_count} null value(s) in a required column")
+            i = int(np.flatnonzero(pc.is_null(col).to_numpy(zero_copy_only=False))[0])
+            raise StoreError(f"{_where(table, data, i, origin)}: {table}.{f.name} is missing "
+                             f"({col.null_count} row(s) in all); nothing was written. It is a "
+                             "required column: fix or drop those rows")
         try:
-            cols.append(col.cast(f.type))
+            col = col.cast(f.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise StoreError(f"{table}.{f.name}: cannot convert {col.type} to {f.type}: {exc}") from exc
+        if pa.types.is_floating(f.type) and len(col):
+            values = col.to_numpy()
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise StoreError(
+                    f"{_where(table, data, int(bad[0]), origin)}: {table}.{f.name} is "
+                    f"{values[bad[0]]}, not a finite number ({bad.size} row(s) in all); nothing was "
+                    "written. A corrupt or hand-edited input: fix or drop those rows")
+        cols.append(col)
     return pa.Table.from_arrays(cols, schema=schema)
 
 
@@ -176,12 +198,10 @@ def check_clock(table: str, data: pa.Table, origin: Origin | None = None, today:
         return
     i = int(np.flatnonzero((days < lo) | (days > hi))[0])
     ts = int(data.column("ts_ns")[i].as_py())
-    seq = int(data.column("seq")[i].as_py())
-    where = origin(seq) if origin is not None else f"{table} row {i} (seq {seq})"
     raise StoreError(
-        f"{where}: receive time ts_ns={ts} is dated {_utc_day(ts)}, outside {EARLIEST_DATE}..{today} "
-        "(today, UTC); nothing was written. A clock in the wrong unit? Websocket recordings take "
-        "--ts-unit ns|us|ms")
+        f"{_where(table, data, i, origin)}: receive time ts_ns={ts} is dated {_utc_day(ts)}, "
+        f"outside {EARLIEST_DATE}..{today} (today, UTC); nothing was written. A clock in the "
+        "wrong unit? Websocket recordings take --ts-unit ns|us|ms")
 
 
 def write_parquet_atomic(data: pa.Table, where: Location, path: str, codec: str) -> None:
@@ -252,7 +272,7 @@ class TickStore:
         """Merge ``data`` into the partitions of its UTC dates; see the module doc for guarantees.
         ``origin`` maps a row's ``seq`` to ``"file:line"`` for the clock guard's error."""
         self._check(table, exchange, symbol)
-        data = _conform(table, data)
+        data = _conform(table, data, origin)
         check_clock(table, data, origin)
         return self._write(table, data, exchange, symbol)
 
@@ -262,7 +282,7 @@ class TickStore:
         conformed = {}
         for table, data in tables.items():
             self._check(table, exchange, symbol)
-            conformed[table] = _conform(table, data)
+            conformed[table] = _conform(table, data, origin)
             check_clock(table, conformed[table], origin)
         return {t: self._write(t, d, exchange, symbol) for t, d in conformed.items() if len(d)}
 
