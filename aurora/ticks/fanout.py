@@ -271,10 +271,10 @@ def dask_client(workers: int, scheduler: str | None, memory_limit: str = "auto"
 #: than the idle time it saves); Dask's statistical profiler off (its thread samples every
 #: worker thread's stack every 10 ms for a dashboard these clusters do not serve; with the trim
 #: threshold below, bench scale's 8 days on one worker took 23.5–27.2 s with Dask's defaults and
-#: 19.5–22.0 s without); the event
-#: loops' watchdog tick every 1 s, not 20 ms (it only times the loop, to warn when it stalls 3 s;
-#: the scheduler, nannies and client of a LocalCluster spent 0.45–0.8 CPU s of a 9 s pass of 8 days
-#: on 2 workers, 0.25–0.3 s with it, CPU the workers need on a 2-core machine); and in the
+#: 19.5–22.0 s without); the event loops' watchdog tick every 1 s, not 20 ms (it only times the
+#: loop, to warn when it stalls 3 s; the scheduler, nannies and client of a LocalCluster spent
+#: 0.45–0.8 CPU s of a 9 s pass of 8 days on 2 workers, 0.25–0.3 s with it, CPU the workers need
+#: on a 2-core machine); and in the
 #: environment each nanny gives its worker process, Dask's ``MALLOC_TRIM_THRESHOLD_`` removed
 #: (None: it turns off glibc's dynamic mmap threshold, so every freed temporary array over
 #: 128 KiB goes back to the kernel and the next one is faulted in afresh) and Arrow's allocator

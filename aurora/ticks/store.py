@@ -130,14 +130,13 @@ def _conform(table: str, data: pa.Table, origin: Origin | None = None) -> pa.Tab
             col = col.cast(f.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise StoreError(f"{table}.{f.name}: cannot convert {col.type} to {f.type}: {exc}") from exc
-        if pa.types.is_floating(f.type) and len(col):
+        if pa.types.is_floating(f.type) and not pc.all(pc.is_finite(col)).as_py():
             values = col.to_numpy()
             bad = np.flatnonzero(~np.isfinite(values))
-            if bad.size:
-                raise StoreError(
-                    f"{_where(table, data, int(bad[0]), origin)}: {table}.{f.name} is "
-                    f"{values[bad[0]]}, not a finite number ({bad.size} row(s) in all); nothing was "
-                    "written. A corrupt or hand-edited input: fix or drop those rows")
+            raise StoreError(
+                f"{_where(table, data, int(bad[0]), origin)}: {table}.{f.name} is "
+                f"{values[bad[0]]}, not a finite number ({bad.size} row(s) in all); nothing was "
+                "written. A corrupt or hand-edited input: fix or drop those rows")
         cols.append(col)
     return pa.Table.from_arrays(cols, schema=schema)
 
