@@ -132,6 +132,7 @@ def test_a_price_or_quantity_that_is_not_finite_is_refused_naming_its_row(tmp_pa
     with pytest.raises(StoreError, match=rf"trades\.{column} is -?(nan|inf)"):
         store.write_tables({"trades": data}, "binance", "BTCUSDT")
     assert not any(tmp_path.rglob("*.parquet"))
+    assert store.write("trades", trades([]), "binance", "BTCUSDT").rows_written == 0  # nothing to check
 
 
 def test_no_partition_before_2009_or_in_the_future(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def _conform(table: str, data: pa.Table, origin: Origin | None = None) -> pa.Tab
             col = col.cast(f.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise StoreError(f"{table}.{f.name}: cannot convert {col.type} to {f.type}: {exc}") from exc
-        if pa.types.is_floating(f.type) and not pc.all(pc.is_finite(col)).as_py():
+        if pa.types.is_floating(f.type) and not pc.all(pc.is_finite(col), min_count=0).as_py():
             values = col.to_numpy()
             bad = np.flatnonzero(~np.isfinite(values))
             raise StoreError(
